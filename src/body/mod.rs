@@ -1,0 +1,232 @@
+//! The caller's view of a response body (Go's `bodyEOFSignal`), and the
+//! request [`Body`].
+//!
+//! A body read to its end hands the connection back: the read half returns
+//! to the reader thread and the connection to the pool, before the read that
+//! delivered the last byte returns. A body dropped before its end closes the
+//! connection; both of its threads exit. No `close()` to forget.
+
+pub(crate) mod request;
+
+use std::{
+    fmt,
+    io::{self, Read},
+    sync::Arc,
+};
+
+use crossbeam_channel::{Receiver, Sender};
+use http::HeaderMap;
+
+use crate::{
+    Error, ErrorKind,
+    conn::{PersistConn, msg::BodyDone, stream::BufReadHalf},
+    h1::decode::{DecodeError, Decoder},
+    trace::ClientTrace,
+};
+pub use request::Body;
+
+/// A response body: implements [`Read`].
+///
+/// Read it to the end and its connection goes back to the pool; drop it
+/// before the end and the connection closes (its two threads exit).
+///
+/// Read errors are `io::Error`s whose inner error (`get_ref()`, downcast)
+/// is the [`nethttp::Error`](crate::Error): a truncated body is
+/// `UnexpectedEof` with kind [`BodyRead`](ErrorKind::BodyRead), a malformed
+/// chunk `InvalidData`, an expired deadline `TimedOut` ([`Timeout`](ErrorKind::Timeout)),
+/// a cancel `Other` ([`Canceled`](ErrorKind::Canceled)).
+pub struct ResponseBody {
+    inner: Inner,
+    trailers: Option<HeaderMap>,
+}
+
+enum Inner {
+    Empty,
+    Conn(Box<ConnBody>),
+}
+
+impl ResponseBody {
+    pub(crate) fn empty() -> ResponseBody {
+        ResponseBody {
+            inner: Inner::Empty,
+            trailers: None,
+        }
+    }
+
+    pub(crate) fn from_conn(body: ConnBody) -> ResponseBody {
+        ResponseBody {
+            inner: Inner::Conn(Box::new(body)),
+            trailers: None,
+        }
+    }
+
+    /// The chunked trailers, once the body has been read to its end.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.trailers.as_ref()
+    }
+}
+
+impl Read for ResponseBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::Empty => Ok(0),
+            Inner::Conn(b) => {
+                let n = b.read(buf)?;
+                if b.trailers.is_some() {
+                    self.trailers = b.trailers.take();
+                }
+                Ok(n)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Inner::Empty => f.write_str("ResponseBody(empty)"),
+            Inner::Conn(b) => f
+                .debug_struct("ResponseBody")
+                .field("conn", &b.conn.id())
+                .field("done", &b.rd.is_none())
+                .finish(),
+        }
+    }
+}
+
+/// A body read from a connection: holds the connection's read half until
+/// its end.
+pub(crate) struct ConnBody {
+    /// Lent by the reader thread; `None` once given back or abandoned.
+    rd: Option<BufReadHalf>,
+    decoder: Decoder,
+    conn: PersistConn,
+    /// Gives the read half back at EOF; dropping it unsent tells the reader
+    /// thread the body ended early.
+    done_tx: Option<Sender<BodyDone>>,
+    /// The response allows reuse (framing and `Connection` headers).
+    alive: bool,
+    /// The writer's verdict on the request.
+    wrote: Receiver<bool>,
+    trace: Option<Arc<dyn ClientTrace>>,
+    trailers: Option<HeaderMap>,
+    /// A read failed: later reads fail the same way.
+    failed: Option<Error>,
+}
+
+impl ConnBody {
+    pub(crate) fn new(
+        rd: BufReadHalf,
+        decoder: Decoder,
+        conn: PersistConn,
+        done_tx: Sender<BodyDone>,
+        alive: bool,
+        wrote: Receiver<bool>,
+        trace: Option<Arc<dyn ClientTrace>>,
+    ) -> ConnBody {
+        ConnBody {
+            rd: Some(rd),
+            decoder,
+            conn,
+            done_tx: Some(done_tx),
+            alive,
+            wrote,
+            trace,
+            trailers: None,
+            failed: None,
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = &self.failed {
+            return Err(e.duplicate().into());
+        }
+        let Some(rd) = self.rd.as_mut() else {
+            return Ok(0);
+        };
+        match self.decoder.read(rd, buf) {
+            Ok(n) => {
+                if self.decoder.is_done() {
+                    // A close-delimited body ends at EOF, which a cancel or
+                    // deadline also produces (by shutting the socket down).
+                    if let Some(err) = self.interrupted() {
+                        return Err(self.fail(err));
+                    }
+                    self.trailers = self.decoder.take_trailers();
+                    self.finish();
+                }
+                Ok(n)
+            }
+            Err(e) => {
+                let err = self.interrupted().unwrap_or_else(|| decode_error(e));
+                Err(self.fail(err))
+            }
+        }
+    }
+
+    /// The body ended cleanly: read half back to the reader thread, then
+    /// the connection back to the pool (or closed), before the last bytes
+    /// are returned to the caller.
+    fn finish(&mut self) {
+        let (Some(rd), Some(done)) = (self.rd.take(), self.done_tx.take()) else {
+            return;
+        };
+        if self.alive {
+            // Capacity 1, one send: never blocks. If the reader thread is
+            // gone (cancel raced EOF) the connection is closed already.
+            let _ = done.try_send(BodyDone(rd));
+            self.conn.release(true, Some(&self.wrote), self.trace.as_deref());
+        } else {
+            drop(done);
+            drop(rd);
+            self.conn.close(Error::new(ErrorKind::Io, "response does not allow reuse"));
+        }
+    }
+
+    /// The error a cancel or deadline left on the connection, if any.
+    fn interrupted(&self) -> Option<Error> {
+        self.conn
+            .close_reason()
+            .filter(|e| matches!(e.kind(), ErrorKind::Canceled | ErrorKind::Timeout))
+    }
+
+    /// A read failed: the connection is never reused.
+    fn fail(&mut self, err: Error) -> io::Error {
+        self.rd = None;
+        self.conn.close(err.duplicate());
+        self.done_tx = None;
+        self.failed = Some(err.duplicate());
+        err.into()
+    }
+}
+
+/// Go's `earlyCloseFn`, run by `Drop`: a body abandoned before its end
+/// closes its connection.
+impl Drop for ConnBody {
+    fn drop(&mut self) {
+        if let Some(done) = self.done_tx.take() {
+            self.rd = None;
+            self.conn
+                .close(Error::new(ErrorKind::Io, "response body dropped before EOF"));
+            drop(done);
+        }
+    }
+}
+
+fn decode_error(e: DecodeError) -> Error {
+    match e {
+        DecodeError::Truncated(m) => Error::new(ErrorKind::BodyRead, format!("unexpected EOF reading body: {m}"))
+            .with_io_kind(io::ErrorKind::UnexpectedEof),
+        DecodeError::Malformed(m) => Error::new(ErrorKind::BodyRead, format!("malformed body: {m}"))
+            .with_io_kind(io::ErrorKind::InvalidData),
+        DecodeError::Io(e) => {
+            let kind = match e.kind() {
+                io::ErrorKind::UnexpectedEof => io::ErrorKind::UnexpectedEof,
+                k => k,
+            };
+            Error::new(ErrorKind::BodyRead, format!("read body: {e}"))
+                .with_io_kind(kind)
+                .with_source(e)
+        }
+    }
+}

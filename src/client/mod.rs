@@ -1,0 +1,276 @@
+//! [`Client`]: the layer users call (Go's `http.Client`, `client.go`). It
+//! owns default headers, credentials from the URL and the whole-exchange
+//! deadline, and hands each exchange to its [`Transport`]. It never touches
+//! sockets or the pool.
+
+mod request;
+mod response;
+
+use std::{
+    fmt,
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
+
+use base64::Engine;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use percent_encoding::percent_decode_str;
+
+use crate::{Body, Transport};
+pub use request::{IntoUrl, Request, RequestBuilder};
+pub use response::Response;
+
+/// An HTTP client. Cheap to clone (clones share one transport and its
+/// pool), `Send + Sync`.
+///
+/// ```no_run
+/// let client = nethttp::Client::new();
+/// let resp = client.get("http://127.0.0.1:8080/").header("Accept", "text/plain").send()?;
+/// println!("{} {}", resp.status(), resp.text()?);
+/// # Ok::<(), nethttp::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: Transport,
+    timeout: Option<Duration>,
+    default_headers: HeaderMap,
+}
+
+impl Client {
+    /// A client with its own transport and default settings.
+    pub fn new() -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                transport: Transport::new(),
+                timeout: None,
+                default_headers: HeaderMap::new(),
+            }),
+        }
+    }
+
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder {
+            transport: None,
+            timeout: None,
+            default_headers: Ok(HeaderMap::new()),
+        }
+    }
+
+    /// The transport this client sends through.
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    /// A GET request.
+    pub fn get(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::GET, url)
+    }
+
+    /// A HEAD request.
+    pub fn head(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::HEAD, url)
+    }
+
+    /// A POST request.
+    pub fn post(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::POST, url)
+    }
+
+    /// A PUT request.
+    pub fn put(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::PUT, url)
+    }
+
+    /// A PATCH request.
+    pub fn patch(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::PATCH, url)
+    }
+
+    /// A DELETE request.
+    pub fn delete(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::DELETE, url)
+    }
+
+    /// A request with any method.
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> RequestBuilder {
+        RequestBuilder::new(Some(self.clone()), method, url)
+    }
+
+    /// Sends a request (Go's `Client.Do`). The client's timeout and the
+    /// request's own bound the whole exchange, body read included; the
+    /// earlier of the two wins.
+    pub fn execute(&self, mut req: Request) -> crate::Result<Response> {
+        let start = Instant::now();
+        for (name, value) in &self.inner.default_headers {
+            if !req.headers.contains_key(name) {
+                req.headers.append(name.clone(), value.clone());
+            }
+        }
+        if !req.headers.contains_key(header::AUTHORIZATION) {
+            if let Some(auth) = url_basic_auth(&req.url) {
+                req.headers.insert(header::AUTHORIZATION, auth);
+            }
+        }
+        let deadline = [self.inner.timeout, req.timeout]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|t| start + t);
+        self.inner.transport.round_trip_until(req, deadline)
+    }
+}
+
+/// `Authorization: Basic` from the URL's percent-decoded user info (Go's
+/// `Client.send`).
+fn url_basic_auth(url: &url::Url) -> Option<HeaderValue> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let user = percent_decode_str(url.username()).decode_utf8_lossy();
+    let pass = url.password().map(|p| percent_decode_str(p).decode_utf8_lossy());
+    let raw = format!("{}:{}", user, pass.as_deref().unwrap_or(""));
+    let mut v = HeaderValue::try_from(format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    ))
+    .ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        Client::new()
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("transport", &self.inner.transport)
+            .field("timeout", &self.inner.timeout)
+            .field("default_headers", &self.inner.default_headers)
+            .finish()
+    }
+}
+
+/// Configures a [`Client`].
+#[must_use]
+pub struct ClientBuilder {
+    transport: Option<Transport>,
+    timeout: Option<Duration>,
+    default_headers: crate::Result<HeaderMap>,
+}
+
+impl ClientBuilder {
+    /// Sends through `transport` (clones share one pool). Defaults to a new
+    /// transport of its own.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Bounds every exchange as a whole: waiting for a connection, dialling,
+    /// writing, the response headers and reading the body (Go's
+    /// `Client.Timeout`). Defaults to none.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// A header added to every request that does not set it itself.
+    pub fn default_header<K, V>(mut self, name: K, value: V) -> Self
+    where
+        HeaderName: TryFrom<K>,
+        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        if let Ok(map) = &mut self.default_headers {
+            match request::header_pair(name, value) {
+                Ok((n, v)) => {
+                    map.append(n, v);
+                }
+                Err(e) => self.default_headers = Err(e),
+            }
+        }
+        self
+    }
+
+    /// The client; [`ErrorKind::InvalidRequest`] for a bad default header.
+    pub fn build(self) -> crate::Result<Client> {
+        Ok(Client {
+            inner: Arc::new(Inner {
+                transport: self.transport.unwrap_or_default(),
+                timeout: self.timeout,
+                default_headers: self.default_headers?,
+            }),
+        })
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The process-wide client behind [`get`], [`head`] and [`post`] (Go's
+/// `DefaultClient`).
+fn default_client() -> &'static Client {
+    static DEFAULT: OnceLock<Client> = OnceLock::new();
+    DEFAULT.get_or_init(Client::new)
+}
+
+/// GET on the process-wide default client.
+pub fn get(url: impl IntoUrl) -> crate::Result<Response> {
+    default_client().get(url).send()
+}
+
+/// HEAD on the process-wide default client.
+pub fn head(url: impl IntoUrl) -> crate::Result<Response> {
+    default_client().head(url).send()
+}
+
+/// POST on the process-wide default client.
+pub fn post(url: impl IntoUrl, content_type: &str, body: impl Into<Body>) -> crate::Result<Response> {
+    default_client()
+        .post(url)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body)
+        .send()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn url_userinfo_is_percent_decoded() {
+        let url = url::Url::parse("http://user:pa%20ss@host/").unwrap();
+        let v = url_basic_auth(&url).unwrap();
+        let expect = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("user:pa ss"));
+        assert_eq!(v.to_str().unwrap(), expect);
+        assert!(url_basic_auth(&url::Url::parse("http://host/").unwrap()).is_none());
+    }
+
+    #[test]
+    fn bad_default_header_fails_build() {
+        let err = Client::builder().default_header("X-A", "a\nb").build().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn bad_url_is_an_error() {
+        let err = Client::new().get("not a url").send().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl);
+    }
+}

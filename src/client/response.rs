@@ -1,0 +1,118 @@
+//! [`Response`].
+
+use std::{
+    fmt,
+    io::{self, Read},
+};
+
+use http::{HeaderMap, StatusCode, Version};
+use url::Url;
+
+use crate::{Error, ErrorKind, ResponseBody, conn::msg::ResponseParts};
+
+/// A response: status and headers at once, the body through [`Read`].
+///
+/// Read the body to its end ([`text`](Response::text),
+/// [`bytes`](Response::bytes), [`discard`](Response::discard), or `Read`
+/// until `Ok(0)`) and its connection is reused; drop it earlier and the
+/// connection closes. Either way nothing leaks.
+pub struct Response {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    url: Url,
+    content_length: Option<u64>,
+    body: ResponseBody,
+}
+
+impl Response {
+    pub(crate) fn new(parts: ResponseParts, url: Url) -> Response {
+        Response {
+            status: parts.head.status,
+            version: parts.head.version,
+            headers: parts.head.headers,
+            url,
+            content_length: parts.content_length,
+            body: parts.body,
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The HTTP version of the response.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The URL that answered (after redirects, the last one).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The body's length when the response declares it. For HEAD, the
+    /// `Content-Length` header's value (the body itself is empty).
+    pub fn content_length(&self) -> Option<u64> {
+        self.content_length
+    }
+
+    /// Reads the body to its end as UTF-8 (invalid sequences become U+FFFD).
+    pub fn text(self) -> crate::Result<String> {
+        let bytes = self.bytes()?;
+        Ok(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// Reads the body to its end.
+    pub fn bytes(mut self) -> crate::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.content_length.unwrap_or(0).min(1 << 20) as usize);
+        self.body
+            .read_to_end(&mut out)
+            .map_err(|e| Error::from_io(e, ErrorKind::BodyRead, "read body").with_url(&self.url))?;
+        Ok(out)
+    }
+
+    /// Reads the rest of the body and throws it away, so the connection is
+    /// reused. Returns how many bytes that was.
+    pub fn discard(mut self) -> crate::Result<u64> {
+        io::copy(&mut self.body, &mut io::sink())
+            .map_err(|e| Error::from_io(e, ErrorKind::BodyRead, "discard body").with_url(&self.url))
+    }
+
+    /// The chunked trailers, once the body has been read to its end.
+    pub fn trailers(&self) -> Option<&HeaderMap> {
+        self.body.trailers()
+    }
+
+    /// The body alone. Dropping it before its end closes the connection.
+    pub fn into_body(self) -> ResponseBody {
+        self.body
+    }
+}
+
+impl Read for Response {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.body.read(buf)
+    }
+}
+
+impl fmt::Debug for Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("version", &self.version)
+            .field("url", &self.url.as_str())
+            .field("headers", &self.headers)
+            .field("body", &self.body)
+            .finish()
+    }
+}

@@ -1,0 +1,46 @@
+//! The transport's settings, shared read-only by every layer below it.
+
+use std::time::Duration;
+
+/// Settings fixed when a [`Transport`](crate::Transport) is built. Read by the
+/// pool, dial threads and connection threads; never written after build.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) max_idle_conns: usize,
+    pub(crate) max_idle_conns_per_host: usize,
+    pub(crate) max_conns_per_host: usize,
+    pub(crate) pool_wait_timeout: Option<Duration>,
+    pub(crate) idle_conn_timeout: Option<Duration>,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) tls_handshake_timeout: Option<Duration>,
+    pub(crate) response_header_timeout: Option<Duration>,
+    pub(crate) expect_continue_timeout: Duration,
+    pub(crate) max_response_header_bytes: usize,
+    pub(crate) disable_keep_alives: bool,
+    pub(crate) disable_compression: bool,
+    pub(crate) thread_stack_size: usize,
+}
+
+/// Default stack for connection and dial threads. The threads parse heads
+/// and run trace hooks, nothing recursive; untouched stack pages cost no RSS.
+pub(crate) const DEFAULT_STACK: usize = 128 * 1024;
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_idle_conns: 100,
+            max_idle_conns_per_host: 2,
+            max_conns_per_host: 0,
+            pool_wait_timeout: None,
+            idle_conn_timeout: Some(Duration::from_secs(90)),
+            connect_timeout: Some(Duration::from_secs(30)),
+            tls_handshake_timeout: Some(Duration::from_secs(10)),
+            response_header_timeout: None,
+            expect_continue_timeout: Duration::from_secs(1),
+            max_response_header_bytes: 1 << 20,
+            disable_keep_alives: false,
+            disable_compression: false,
+            thread_stack_size: DEFAULT_STACK,
+        }
+    }
+}

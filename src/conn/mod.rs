@@ -1,0 +1,373 @@
+//! One pooled connection (Go's `persistConn`): its reader thread, its writer
+//! thread, the channels between them and the caller, and `close`.
+//!
+//! ```text
+//!            ┌──────── writech ────────▶ writer thread (nethttp-w<id>) ──▶ socket
+//!  caller ───┤  ◀──── write result ──────┘      │ wrote (reuse vote)
+//!  round_trip│                                  ▼
+//!            └──────── reqch ─────────▶ reader thread (nethttp-r<id>) ◀── socket
+//!               ◀──── resc (head + body) ───────┘
+//!  body: EOF ─▶ read half back to the reader (BodyDone), conn to the pool
+//!        drop before EOF ─▶ close(): socket shut down, closech closed,
+//!                           both threads exit
+//! ```
+//!
+//! Body bytes never cross a channel: the reader lends its buffered read
+//! half to the response body and waits for it to come back.
+
+pub(crate) mod msg;
+mod reader;
+pub(crate) mod stream;
+mod writer;
+
+use std::{
+    fmt,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use crossbeam_channel::{Receiver, Sender, never, select};
+use http::Method;
+use parking_lot::Mutex;
+
+use crate::{
+    Error, ErrorKind, body::request::Kind as BodyKind, h1::head::RequestFraming, pool::Pool,
+    threads, trace::ClientTrace, transport::key::ConnKey,
+};
+use msg::{ConnError, Failure, ReadRequest, ResponseParts, WriteFailure, WriteRequest};
+use stream::{BufReadHalf, Closer, Stream};
+
+/// How long a finished response waits for the writer's verdict before the
+/// connection may be reused (Go's `maxWriteWaitBeforeConnReuse`).
+const MAX_WRITE_WAIT_BEFORE_REUSE: Duration = Duration::from_millis(50);
+
+/// After a socket write error, how long the caller still waits for a
+/// response that may already be on its way (a server that answers early
+/// and then closes).
+const WRITE_ERROR_GRACE: Duration = Duration::from_millis(100);
+
+/// A handle on one connection. Clones share it; the pool, the caller and
+/// both threads each hold one.
+#[derive(Clone)]
+pub(crate) struct PersistConn {
+    inner: Arc<Shared>,
+}
+
+/// State shared by the handles of one connection.
+struct Shared {
+    id: u64,
+    key: ConnKey,
+    local_addr: SocketAddr,
+    remote_addr: SocketAddr,
+    pool: Pool,
+    /// Caller → writer thread. Read only by the writer.
+    writech: Sender<WriteRequest>,
+    /// Caller → reader thread. Read only by the reader.
+    reqch: Sender<ReadRequest>,
+    /// Disconnected when the connection closes (its only sender is in
+    /// `close_tx`). Every wait that could last forever also waits on it.
+    closech: Receiver<()>,
+    /// Taken (dropped) by `close`.
+    close_tx: Mutex<Option<Sender<()>>>,
+    /// Shuts the socket down from any thread.
+    closer: Closer,
+    /// Why the connection closed; set once, by `close`. Written by whoever
+    /// closes; read by the caller and the body to word their errors.
+    close_reason: Mutex<Option<Error>>,
+    /// Mirrors `close_reason.is_some()` for lock-free checks.
+    closed: AtomicBool,
+    /// Bytes written to the socket so far. Written by: writer thread. Read
+    /// by: the caller, to tell whether a failed request wrote anything.
+    nwrite: AtomicU64,
+    /// Served a request before. Set by the pool when the connection goes
+    /// back (Go's `markReused`).
+    reused: AtomicBool,
+}
+
+/// One request as the connection sends it.
+pub(crate) struct Outgoing {
+    pub(crate) head: Vec<u8>,
+    pub(crate) body: BodyKind,
+    pub(crate) framing: RequestFraming,
+    pub(crate) method: Method,
+    /// The request carries `Connection: close`.
+    pub(crate) close: bool,
+    /// The request carries `Expect: 100-continue` and has a body.
+    pub(crate) expect_continue: bool,
+    pub(crate) cancel: Option<Receiver<()>>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) trace: Option<Arc<dyn ClientTrace>>,
+}
+
+impl PersistConn {
+    /// Wraps a dialled stream and starts its reader and writer threads.
+    pub(crate) fn start(id: u64, key: ConnKey, stream: Stream, pool: Pool) -> Result<PersistConn, Error> {
+        let (writech, writech_rx) = crossbeam_channel::bounded(1);
+        let (reqch, reqch_rx) = crossbeam_channel::bounded(1);
+        let (close_tx, closech) = crossbeam_channel::bounded(0);
+        let Stream {
+            read,
+            write,
+            closer,
+            local_addr,
+            remote_addr,
+        } = stream;
+        let stack = pool.config().thread_stack_size;
+        let counter = pool.threads().clone();
+        let pc = PersistConn {
+            inner: Arc::new(Shared {
+                id,
+                key,
+                local_addr,
+                remote_addr,
+                pool,
+                writech,
+                reqch,
+                closech,
+                close_tx: Mutex::new(Some(close_tx)),
+                closer,
+                close_reason: Mutex::new(None),
+                closed: AtomicBool::new(false),
+                nwrite: AtomicU64::new(0),
+                reused: AtomicBool::new(false),
+            }),
+        };
+        let spawn_err = |e: std::io::Error| Error::new(ErrorKind::Connect, format!("spawn connection thread: {e}"));
+        let r = pc.clone();
+        let rd = BufReadHalf::new(read);
+        threads::spawn(format!("nethttp-r{id}"), stack, &counter, move || {
+            reader::run(r, rd, reqch_rx)
+        })
+        .map_err(|e| {
+            pc.close(spawn_err(e));
+            Error::new(ErrorKind::Connect, "could not start the reader thread")
+        })?;
+        let w = pc.clone();
+        threads::spawn(format!("nethttp-w{id}"), stack, &counter, move || {
+            writer::run(w, write, writech_rx)
+        })
+        .map_err(|e| {
+            pc.close(spawn_err(e));
+            Error::new(ErrorKind::Connect, "could not start the writer thread")
+        })?;
+        Ok(pc)
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    pub(crate) fn key(&self) -> &ConnKey {
+        &self.inner.key
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    pub(crate) fn remote_addr(&self) -> SocketAddr {
+        self.inner.remote_addr
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn mark_reused(&self) {
+        self.inner.reused.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    /// A copy of why the connection closed, if it has.
+    pub(crate) fn close_reason(&self) -> Option<Error> {
+        self.inner.close_reason.lock().as_ref().map(Error::duplicate)
+    }
+
+    /// Closes the connection (Go's `persistConn.close`): records `why`, shuts
+    /// the socket down (waking any blocked read or write), closes `closech`
+    /// (waking both threads) and frees its pool slot. Idempotent; callable
+    /// from any thread, never under the pool lock.
+    pub(crate) fn close(&self, why: Error) {
+        {
+            let mut reason = self.inner.close_reason.lock();
+            if reason.is_some() {
+                return;
+            }
+            log::debug!("nethttp: closing conn {} to {}: {}", self.inner.id, self.inner.key, why.message());
+            *reason = Some(why);
+            self.inner.closed.store(true, Ordering::SeqCst);
+        }
+        self.inner.closer.shutdown();
+        self.inner.close_tx.lock().take();
+        self.inner.pool.conn_closed(self);
+    }
+
+    /// A response ended cleanly (its body read to EOF, or it had none):
+    /// put the connection back in the pool, or close it. `wrote` is the
+    /// writer's verdict on the request, awaited briefly as in Go.
+    pub(crate) fn release(&self, alive: bool, wrote: Option<&Receiver<bool>>, trace: Option<&dyn ClientTrace>) {
+        let written = wrote.is_none_or(|w| w.recv_timeout(MAX_WRITE_WAIT_BEFORE_REUSE) == Ok(true));
+        if !alive || !written {
+            let why = if alive { "request was not fully written" } else { "connection not reusable" };
+            self.close(Error::new(ErrorKind::Io, why));
+            return;
+        }
+        let res = self.inner.pool.try_put_idle(self);
+        if let Some(t) = trace {
+            t.put_idle_conn(res.as_ref().err());
+        }
+        if let Err(why) = res {
+            self.close(why);
+        }
+    }
+
+    /// Sends one request and waits for its response head (Go's
+    /// `persistConn.roundTrip`): a select over the write result, `closech`,
+    /// the response-header timer, the response, the cancel signal and the
+    /// deadline.
+    pub(crate) fn round_trip(&self, out: Outgoing) -> Result<ResponseParts, ConnError> {
+        let start_written = self.inner.nwrite.load(Ordering::SeqCst);
+        let (resc, resc_rx) = crossbeam_channel::bounded(1);
+        let (result_tx, mut result_rx) = crossbeam_channel::bounded(1);
+        let (wrote_tx, wrote_rx) = crossbeam_channel::bounded(1);
+        let (continue_tx, continue_rx) = if out.expect_continue {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
+        let rr = ReadRequest {
+            method: out.method,
+            close: out.close,
+            resc,
+            continue_tx,
+            wrote: wrote_rx,
+            cancel: out.cancel.clone(),
+            deadline: out.deadline,
+            trace: out.trace.clone(),
+        };
+        // Both sends find an empty slot: one request at a time per
+        // connection. They fail only if that thread has exited (closed).
+        if self.inner.reqch.try_send(rr).is_err() {
+            return Err(self.closed_error(Failure::NothingWritten));
+        }
+        let wr = WriteRequest {
+            head: out.head,
+            body: out.body,
+            framing: out.framing,
+            continue_rx,
+            result: result_tx,
+            wrote: wrote_tx,
+            trace: out.trace,
+        };
+        if self.inner.writech.try_send(wr).is_err() {
+            return Err(self.closed_error(Failure::NothingWritten));
+        }
+
+        let cancel = out.cancel.unwrap_or_else(never);
+        let deadline = out.deadline.map_or_else(never, crossbeam_channel::at);
+        let mut header_timer = never();
+        let closech = &self.inner.closech;
+        loop {
+            select! {
+                recv(result_rx) -> res => {
+                    result_rx = never();
+                    match res {
+                        Ok(Ok(())) => {
+                            if let Some(t) = self.inner.pool.config().response_header_timeout {
+                                header_timer = crossbeam_channel::after(t);
+                            }
+                        }
+                        Ok(Err(err)) => return self.after_write_error(err, start_written, &resc_rx),
+                        // The writer exited without answering: it saw the close.
+                        Err(_) => {}
+                    }
+                }
+                recv(closech) -> _ => {
+                    // The reader answers before it closes: prefer its answer.
+                    if let Ok(res) = resc_rx.try_recv() {
+                        return res;
+                    }
+                    let class = if self.inner.nwrite.load(Ordering::SeqCst) == start_written {
+                        Failure::NothingWritten
+                    } else {
+                        Failure::Other
+                    };
+                    return Err(self.closed_error(class));
+                }
+                recv(header_timer) -> _ => {
+                    let err = Error::new(ErrorKind::Timeout, "timeout awaiting response headers");
+                    self.close(err.duplicate());
+                    return Err(ConnError { err, class: Failure::Other });
+                }
+                recv(resc_rx) -> res => match res {
+                    Ok(res) => return res,
+                    Err(_) => return Err(self.closed_error(Failure::Other)),
+                },
+                recv(cancel) -> _ => {
+                    let err = Error::new(ErrorKind::Canceled, "request canceled");
+                    self.close(err.duplicate());
+                    return Err(ConnError { err, class: Failure::Other });
+                }
+                recv(deadline) -> _ => {
+                    let err = Error::new(ErrorKind::Timeout, "deadline exceeded awaiting response headers");
+                    self.close(err.duplicate());
+                    return Err(ConnError { err, class: Failure::Other });
+                }
+            }
+        }
+    }
+
+    /// The writer failed. A socket error may mean the server answered early
+    /// and closed: give that answer a moment to arrive, then close.
+    fn after_write_error(
+        &self,
+        failure: WriteFailure,
+        start_written: u64,
+        resc_rx: &Receiver<Result<ResponseParts, ConnError>>,
+    ) -> Result<ResponseParts, ConnError> {
+        let WriteFailure { err, on_socket } = failure;
+        if on_socket {
+            if let Ok(Ok(parts)) = resc_rx.recv_timeout(WRITE_ERROR_GRACE) {
+                return Ok(parts);
+            }
+        }
+        let class = if self.inner.nwrite.load(Ordering::SeqCst) == start_written {
+            Failure::NothingWritten
+        } else {
+            Failure::Other
+        };
+        self.close(err.duplicate());
+        Err(ConnError { err, class })
+    }
+
+    /// The error for a request that found the connection closed under it.
+    fn closed_error(&self, class: Failure) -> ConnError {
+        let err = match self.close_reason() {
+            Some(reason) if matches!(reason.kind(), ErrorKind::Canceled | ErrorKind::Timeout) => reason,
+            Some(reason) => Error::new(
+                ErrorKind::Io,
+                format!("connection closed before the response: {}", reason.message()),
+            ),
+            None => Error::new(ErrorKind::Io, "connection closed before the response"),
+        };
+        ConnError { err, class }
+    }
+}
+
+impl fmt::Debug for PersistConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PersistConn")
+            .field("id", &self.inner.id)
+            .field("key", &self.inner.key)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

@@ -1,0 +1,91 @@
+//! The messages that cross a connection's channels (Go's `writeRequest`,
+//! `requestAndChan`, `responseAndError`).
+
+use std::{sync::Arc, time::Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use http::Method;
+
+use super::stream::BufReadHalf;
+use crate::{
+    Error, ResponseBody,
+    body::request::Kind as BodyKind,
+    h1::head::{RequestFraming, ResponseHead},
+    trace::ClientTrace,
+};
+
+/// Caller → writer thread: one request to put on the wire.
+pub(crate) struct WriteRequest {
+    /// The encoded request head.
+    pub(crate) head: Vec<u8>,
+    pub(crate) body: BodyKind,
+    pub(crate) framing: RequestFraming,
+    /// `Expect: 100-continue`: `true` = send the body, `false` = the server
+    /// answered without `100 Continue`, do not. Sent by the reader.
+    pub(crate) continue_rx: Option<Receiver<bool>>,
+    /// The outcome, to the caller (Go's `wr.ch`).
+    pub(crate) result: Sender<Result<(), WriteFailure>>,
+    /// Whether the whole request was written, to whoever decides reuse
+    /// (Go's `writeErrCh`).
+    pub(crate) wrote: Sender<bool>,
+    pub(crate) trace: Option<Arc<dyn ClientTrace>>,
+}
+
+/// Caller → reader thread: where the response goes and how to read it.
+pub(crate) struct ReadRequest {
+    /// HEAD responses have no body.
+    pub(crate) method: Method,
+    /// The request asked for `Connection: close`.
+    pub(crate) close: bool,
+    /// The response head and body, or why there is none (capacity 1; a
+    /// send never blocks, and fails only if the caller left).
+    pub(crate) resc: Sender<Result<ResponseParts, ConnError>>,
+    /// Set when the request waits for `100 Continue`.
+    pub(crate) continue_tx: Option<Sender<bool>>,
+    /// The writer's verdict; handed on to the body, which decides reuse.
+    pub(crate) wrote: Receiver<bool>,
+    pub(crate) cancel: Option<Receiver<()>>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) trace: Option<Arc<dyn ClientTrace>>,
+}
+
+/// Why the writer could not send a request.
+#[derive(Debug)]
+pub(crate) struct WriteFailure {
+    pub(crate) err: Error,
+    /// The socket failed (the server may have answered early and closed),
+    /// as opposed to the request body's own reader failing or lying about
+    /// its length.
+    pub(crate) on_socket: bool,
+}
+
+/// A response head with its body.
+pub(crate) struct ResponseParts {
+    pub(crate) head: ResponseHead,
+    pub(crate) content_length: Option<u64>,
+    pub(crate) body: ResponseBody,
+}
+
+/// Why a round trip failed, classified for the retry rule.
+#[derive(Debug)]
+pub(crate) struct ConnError {
+    pub(crate) err: Error,
+    pub(crate) class: Failure,
+}
+
+/// How far a failed request got (Go's `nothingWrittenError`,
+/// `transportReadFromServerError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Not one byte of the request reached the socket.
+    NothingWritten,
+    /// The request went out but the server closed (or failed) before the
+    /// first byte of a response.
+    BeforeResponse,
+    /// Anything later, or unknown.
+    Other,
+}
+
+/// Body → reader thread: the body reached its end; here is the read half.
+/// (A body dropped early just drops its sender.)
+pub(crate) struct BodyDone(pub(crate) BufReadHalf);

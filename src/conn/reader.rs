@@ -1,0 +1,279 @@
+//! The reader thread, `nethttp-r<id>` (Go's `persistConn.readLoop`).
+//!
+//! It owns the buffered read half whenever no response body has it. Each
+//! turn of its loop: peek for the next byte (the idle wait), take the
+//! request that expects it, read the response head (after any 1xx), then
+//! either release the connection at once (no body) or lend the read half
+//! to the response body and wait for it to come back (EOF) or not (early
+//! close, cancel, deadline).
+
+use std::{
+    io::{self, BufRead},
+    time::Duration,
+};
+
+use crossbeam_channel::{Receiver, never, select};
+use http::Method;
+
+use super::{
+    PersistConn,
+    msg::{BodyDone, ConnError, Failure, ReadRequest, ResponseParts},
+    stream::BufReadHalf,
+};
+use crate::{
+    Error, ErrorKind, ResponseBody,
+    body::ConnBody,
+    config::Config,
+    h1::{
+        decode::Decoder,
+        framing::{self, BodyFraming},
+        head::{self, HeadError, ResponseHead},
+    },
+    pool::IdleCheck,
+    trace::ClientTrace,
+};
+
+/// More interim responses than this before the final one is a protocol
+/// error (Go's `max1xxResponses`).
+const MAX_1XX: usize = 5;
+
+/// What the idle wait saw.
+enum Peek {
+    /// Bytes arrived.
+    Data,
+    /// The server closed its side.
+    Eof,
+    Err(io::Error),
+}
+
+pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRequest>) {
+    let cfg = conn.pool().config().clone();
+    loop {
+        let Some(peek) = peek(&conn, &mut rd, cfg.idle_conn_timeout) else {
+            return;
+        };
+        if conn.is_closed() {
+            return;
+        }
+        let rr = match reqch.try_recv() {
+            Ok(rr) => rr,
+            Err(_) => {
+                // Nothing was asked of the server (Go's
+                // `readLoopPeekFailLocked`): it closed an idle connection,
+                // or spoke out of turn (a 408, say). Either way: done.
+                let why = match peek {
+                    Peek::Data => "server sent data on an idle connection".to_string(),
+                    Peek::Eof => "server closed idle connection".to_string(),
+                    Peek::Err(e) => format!("idle connection read failed: {e}"),
+                };
+                conn.close(Error::new(ErrorKind::Io, why));
+                return;
+            }
+        };
+        // The idle timeout must not cut a slow response short.
+        let _ = rd.set_timeout(None);
+        let trace = rr.trace.clone();
+        let head = match peek {
+            Peek::Data => {
+                if let Some(t) = &trace {
+                    t.got_first_response_byte();
+                }
+                read_final_head(&mut rd, &rr, &cfg)
+            }
+            Peek::Eof => Err(ConnError {
+                err: Error::new(ErrorKind::Io, "server closed the connection before sending a response"),
+                class: Failure::BeforeResponse,
+            }),
+            Peek::Err(e) => Err(ConnError {
+                err: Error::new(ErrorKind::Io, format!("read response: {e}")).with_source(e),
+                class: Failure::BeforeResponse,
+            }),
+        };
+        let (head, framing) = match head.and_then(|h| with_framing(h, &rr.method)) {
+            Ok(hf) => hf,
+            Err(ce) => {
+                // Answer first, then close: the caller prefers the answer.
+                let why = ce.err.duplicate();
+                let _ = rr.resc.send(Err(ce));
+                conn.close(why);
+                return;
+            }
+        };
+        let content_length = content_length(&rr.method, &head, framing);
+        // RFC 9112 §9.3: may this connection carry another request?
+        let alive = !rr.close
+            && !cfg.disable_keep_alives
+            && !framing::response_wants_close(head.version, &head.headers)
+            && framing != BodyFraming::CloseDelimited
+            && head.status != http::StatusCode::SWITCHING_PROTOCOLS;
+
+        if matches!(framing, BodyFraming::None | BodyFraming::Length(0)) {
+            // No body: the connection goes back before the caller sees the
+            // response, as in Go.
+            conn.release(alive, Some(&rr.wrote), trace.as_deref());
+            let parts = ResponseParts {
+                head,
+                content_length,
+                body: ResponseBody::empty(),
+            };
+            let _ = rr.resc.send(Ok(parts));
+            if conn.is_closed() {
+                return;
+            }
+            continue;
+        }
+
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        let body = ConnBody::new(rd, Decoder::new(framing), conn.clone(), done_tx, alive, rr.wrote, trace);
+        let parts = ResponseParts {
+            head,
+            content_length,
+            body: ResponseBody::from_conn(body),
+        };
+        // If the caller already left, the body drops right here: early close.
+        let _ = rr.resc.send(Ok(parts));
+
+        // Wait for the body's verdict (Go's `waitForBodyRead`), while also
+        // watching the request's cancel signal and deadline: when one fires,
+        // shutting the socket down wakes the caller's blocked read.
+        let cancel = rr.cancel.unwrap_or_else(never);
+        let deadline = rr.deadline.map_or_else(never, crossbeam_channel::at);
+        let stop = select! {
+            recv(done_rx) -> done => match done {
+                Ok(BodyDone(back)) => {
+                    rd = back;
+                    continue;
+                }
+                Err(_) => Error::new(ErrorKind::Io, "response body closed before EOF"),
+            },
+            recv(cancel) -> _ => Error::new(ErrorKind::Canceled, "request canceled while reading the response body"),
+            recv(deadline) -> _ => Error::new(ErrorKind::Timeout, "deadline exceeded while reading the response body"),
+        };
+        // The body may have finished just as the signal fired.
+        if let Ok(BodyDone(back)) = done_rx.try_recv() {
+            rd = back;
+            continue;
+        }
+        conn.close(stop);
+        return;
+    }
+}
+
+/// The idle wait: blocks until the next byte, EOF or an error. The idle
+/// timeout is this read's timeout; when it fires on a connection that is
+/// still idle, the connection closes (Go's `closeConnIfStillIdle`).
+/// Returns `None` when the connection closed meanwhile.
+fn peek(conn: &PersistConn, rd: &mut BufReadHalf, idle_timeout: Option<Duration>) -> Option<Peek> {
+    let idle_timeout = idle_timeout.filter(|d| !d.is_zero());
+    let mut timeout = idle_timeout;
+    loop {
+        if let Err(e) = rd.set_timeout(timeout) {
+            return Some(Peek::Err(e));
+        }
+        match rd.fill_buf() {
+            Ok([]) => return Some(Peek::Eof),
+            Ok(_) => return Some(Peek::Data),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+                if conn.is_closed() {
+                    return None;
+                }
+                let Some(limit) = idle_timeout else {
+                    continue;
+                };
+                match conn.pool().idle_check(conn, limit) {
+                    IdleCheck::Expired => {
+                        conn.close(Error::new(ErrorKind::Io, "idle connection timed out"));
+                        return None;
+                    }
+                    IdleCheck::Remaining(d) => timeout = Some(d.max(Duration::from_millis(1))),
+                    IdleCheck::NotIdle => timeout = idle_timeout,
+                }
+            }
+            Err(e) => return Some(Peek::Err(e)),
+        }
+    }
+}
+
+/// Reads heads until a final one, passing interim 1xx responses to the
+/// trace and `100 Continue` to the writer.
+fn read_final_head(rd: &mut BufReadHalf, rr: &ReadRequest, cfg: &Config) -> Result<ResponseHead, ConnError> {
+    let trace: Option<&dyn ClientTrace> = rr.trace.as_deref();
+    let mut continue_tx = rr.continue_tx.clone();
+    let mut interim = 0;
+    loop {
+        let head = head::read_response_head(rd, cfg.max_response_header_bytes)
+            .map_err(|e| head_error(e, cfg.max_response_header_bytes))?;
+        let code = head.status.as_u16();
+        if let Some(tx) = &continue_tx {
+            if code == 100 {
+                if let Some(t) = trace {
+                    t.got_100_continue();
+                }
+                let _ = tx.try_send(true);
+                continue_tx = None;
+            } else if code >= 200 {
+                let _ = tx.try_send(false);
+                continue_tx = None;
+            }
+        }
+        // 101 ends the exchange like a final response (Go issue 26161).
+        if (100..200).contains(&code) && code != 101 {
+            interim += 1;
+            if interim > MAX_1XX {
+                return Err(ConnError {
+                    err: Error::new(ErrorKind::Protocol, "too many 1xx informational responses"),
+                    class: Failure::Other,
+                });
+            }
+            if let Some(t) = trace {
+                t.got_1xx_response(head.status, &head.headers);
+            }
+            continue;
+        }
+        return Ok(head);
+    }
+}
+
+fn head_error(e: HeadError, max: usize) -> ConnError {
+    let err = match e {
+        HeadError::EmptyEof => Error::new(ErrorKind::Io, "server closed the connection before sending a response"),
+        HeadError::Truncated => Error::new(ErrorKind::Io, "server closed the connection in the middle of the response head"),
+        HeadError::TooLarge => Error::new(
+            ErrorKind::HeaderTooLarge,
+            format!("server response head exceeded {max} bytes"),
+        ),
+        HeadError::Malformed(m) => Error::new(ErrorKind::Protocol, format!("malformed response: {m}")),
+        HeadError::Io(e) => Error::new(ErrorKind::Io, format!("read response head: {e}")).with_source(e),
+    };
+    ConnError {
+        err,
+        class: Failure::Other,
+    }
+}
+
+fn with_framing(head: ResponseHead, method: &Method) -> Result<(ResponseHead, BodyFraming), ConnError> {
+    match framing::response_framing(method, head.status, &head.headers) {
+        Ok(f) => Ok((head, f)),
+        Err(m) => Err(ConnError {
+            err: Error::new(ErrorKind::Protocol, format!("malformed response: {m}")),
+            class: Failure::Other,
+        }),
+    }
+}
+
+/// `Response::content_length` as Go computes it: the header's value for
+/// HEAD, zero for 1xx/204/304, the framing's length otherwise.
+fn content_length(method: &Method, head: &ResponseHead, framing: BodyFraming) -> Option<u64> {
+    if method == Method::HEAD {
+        return head
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|s| s.trim().parse().ok());
+    }
+    match framing {
+        BodyFraming::Length(n) => Some(n),
+        BodyFraming::None => Some(0),
+        BodyFraming::Chunked | BodyFraming::CloseDelimited => None,
+    }
+}

@@ -1,0 +1,177 @@
+//! The two halves of a connection's byte stream. The reader thread (and
+//! the response body it lends them to) owns the [`ReadHalf`]; the writer
+//! thread owns the [`WriteHalf`]. Neither is `Clone`, so exactly one thread
+//! plays each role. TLS joins as a second variant of each enum, so nothing
+//! above this file names a socket type.
+
+use std::{
+    io::{self, Read, Write},
+    net::{Shutdown, SocketAddr, TcpStream},
+    time::Duration,
+};
+
+/// A freshly dialled connection, split into its halves.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pub(crate) read: ReadHalf,
+    pub(crate) write: WriteHalf,
+    pub(crate) closer: Closer,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) remote_addr: SocketAddr,
+}
+
+impl Stream {
+    /// Splits a plain TCP connection (three handles on one socket).
+    pub(crate) fn plain(tcp: TcpStream) -> io::Result<Stream> {
+        let local_addr = tcp.local_addr()?;
+        let remote_addr = tcp.peer_addr()?;
+        Ok(Stream {
+            read: ReadHalf::Plain(tcp.try_clone()?),
+            closer: Closer(tcp.try_clone()?),
+            write: WriteHalf::Plain(tcp),
+            local_addr,
+            remote_addr,
+        })
+    }
+}
+
+/// Reads the connection. Owned by the reader thread, lent to the caller's
+/// response body while it reads.
+#[derive(Debug)]
+pub(crate) enum ReadHalf {
+    Plain(TcpStream),
+}
+
+impl ReadHalf {
+    /// Sets this half's read timeout (`SO_RCVTIMEO`; the writer never sets it).
+    pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            ReadHalf::Plain(s) => s.set_read_timeout(t),
+        }
+    }
+}
+
+impl Read for ReadHalf {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            ReadHalf::Plain(s) => s.read(buf),
+        }
+    }
+}
+
+/// Writes the connection. Owned by the writer thread only.
+#[derive(Debug)]
+pub(crate) enum WriteHalf {
+    Plain(TcpStream),
+}
+
+impl Write for WriteHalf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            WriteHalf::Plain(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            WriteHalf::Plain(s) => s.flush(),
+        }
+    }
+}
+
+/// Shuts the socket down from any thread: wakes a blocked read (it returns
+/// EOF or an error) and a blocked write (it fails). Held by the connection's
+/// shared state.
+#[derive(Debug)]
+pub(crate) struct Closer(TcpStream);
+
+impl Closer {
+    pub(crate) fn shutdown(&self) {
+        // Already shut down or reset: nothing left to do either way.
+        let _ = self.0.shutdown(Shutdown::Both);
+    }
+}
+
+/// The read half with its buffer: the reader thread's peek, the head parser
+/// and the body decoders all read through it. It moves with the read half
+/// to the response body and back, so bytes read ahead are never lost.
+#[derive(Debug)]
+pub(crate) struct BufReadHalf {
+    inner: ReadHalf,
+    buf: Box<[u8]>,
+    /// Unread bytes are `buf[pos..end]`.
+    pos: usize,
+    end: usize,
+    /// The read timeout currently set on the socket, to skip needless
+    /// `setsockopt` calls.
+    timeout: Option<Duration>,
+}
+
+/// Read buffer per connection: large enough for typical heads in one read,
+/// small enough to keep an idle connection cheap.
+const READ_BUF: usize = 16 * 1024;
+
+impl BufReadHalf {
+    pub(crate) fn new(inner: ReadHalf) -> BufReadHalf {
+        BufReadHalf {
+            inner,
+            buf: vec![0; READ_BUF].into_boxed_slice(),
+            pos: 0,
+            end: 0,
+            timeout: None,
+        }
+    }
+
+    /// Sets the read timeout unless it is already `t`.
+    pub(crate) fn set_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        if self.timeout != t {
+            self.inner.set_read_timeout(t)?;
+            self.timeout = t;
+        }
+        Ok(())
+    }
+}
+
+impl Read for BufReadHalf {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        // Large reads with nothing buffered skip the copy.
+        if self.pos == self.end && out.len() >= self.buf.len() {
+            return self.inner.read(out);
+        }
+        let n = {
+            let avail = io::BufRead::fill_buf(self)?;
+            let n = avail.len().min(out.len());
+            out[..n].copy_from_slice(&avail[..n]);
+            n
+        };
+        io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl io::BufRead for BufReadHalf {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+            let n = loop {
+                match self.inner.read(&mut self.buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            self.end = n;
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.end);
+    }
+}
+
+impl crate::h1::Source for BufReadHalf {
+    fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..self.end]
+    }
+}

@@ -1,0 +1,162 @@
+//! The writer thread, `nethttp-w<id>` (Go's `persistConn.writeLoop`): the
+//! only thread that writes the socket. For each request it writes the head,
+//! waits for `100 Continue` when asked to, streams the body, and reports
+//! twice: to the caller (the result) and to whoever decides reuse (wrote).
+
+use std::{
+    io::{self, Write},
+    sync::atomic::Ordering,
+};
+
+use crossbeam_channel::{Receiver, select};
+
+use super::{
+    PersistConn,
+    msg::{WriteFailure, WriteRequest},
+    stream::WriteHalf,
+};
+use crate::{
+    Error, ErrorKind,
+    body::request::Kind as BodyKind,
+    h1::encode::{self, EncodeError},
+};
+
+/// In-memory bodies up to this size go out in the same write as the head.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
+pub(super) fn run(conn: PersistConn, mut w: WriteHalf, writech: Receiver<WriteRequest>) {
+    let closech = conn.inner.closech.clone();
+    let mut scratch = Vec::new();
+    loop {
+        let wr = select! {
+            recv(writech) -> wr => match wr {
+                Ok(wr) => wr,
+                Err(_) => return,
+            },
+            recv(closech) -> _ => return,
+        };
+        let result_tx = wr.result.clone();
+        let wrote_tx = wr.wrote.clone();
+        let trace = wr.trace.clone();
+        let (result, body_sent) = write_request(&conn, &mut w, wr, &closech, &mut scratch);
+        if let Some(t) = &trace {
+            t.wrote_request(result.as_ref().err().map(|f| &f.err));
+        }
+        // Both slots have capacity 1 and one send each: never blocks.
+        let _ = wrote_tx.try_send(result.is_ok() && body_sent);
+        let _ = result_tx.try_send(result);
+        // After a failure the connection is never reused; the caller or
+        // the body closes it, and `closech` ends this loop.
+        if scratch.capacity() > COALESCE_LIMIT * 2 {
+            scratch = Vec::new();
+        }
+    }
+}
+
+/// Counts bytes that reach the socket (Go's `persistConnWriter`), so a
+/// failed request can tell whether it wrote anything.
+struct Counting<'a> {
+    w: &'a mut WriteHalf,
+    conn: &'a PersistConn,
+}
+
+impl Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.w.write(buf)?;
+        self.conn.inner.nwrite.fetch_add(n as u64, Ordering::SeqCst);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.w.flush()
+    }
+}
+
+fn socket_failure(e: io::Error, what: &str) -> WriteFailure {
+    WriteFailure {
+        err: Error::new(ErrorKind::Io, format!("write {what}: {e}")).with_source(e),
+        on_socket: true,
+    }
+}
+
+/// Writes one request. Returns the outcome and whether the body was sent
+/// (it is not when the server refused `Expect: 100-continue`).
+fn write_request(
+    conn: &PersistConn,
+    w: &mut WriteHalf,
+    wr: WriteRequest,
+    closech: &Receiver<()>,
+    scratch: &mut Vec<u8>,
+) -> (Result<(), WriteFailure>, bool) {
+    let mut out = Counting { w, conn };
+    let WriteRequest {
+        head,
+        body,
+        framing,
+        continue_rx,
+        trace,
+        ..
+    } = wr;
+
+    // The head, with a small in-memory body in the same write when no
+    // `100 Continue` gate stands between them.
+    let mut body = Some(body);
+    let res = match (&body, &continue_rx) {
+        (Some(BodyKind::Bytes(b)), None) if b.len() <= COALESCE_LIMIT => {
+            scratch.clear();
+            scratch.extend_from_slice(&head);
+            scratch.extend_from_slice(b);
+            body = None;
+            out.write_all(scratch)
+        }
+        _ => out.write_all(&head),
+    };
+    if let Err(e) = res.and_then(|()| out.flush()) {
+        return (Err(socket_failure(e, "request head")), false);
+    }
+    if let Some(t) = &trace {
+        t.wrote_headers();
+    }
+
+    if let Some(gate) = continue_rx {
+        if let Some(t) = &trace {
+            t.wait_100_continue();
+        }
+        let timeout = crossbeam_channel::after(conn.pool().config().expect_continue_timeout);
+        let send_body = select! {
+            recv(gate) -> go => go.unwrap_or(false),
+            recv(timeout) -> _ => true,
+            recv(closech) -> _ => false,
+        };
+        if !send_body {
+            return (Ok(()), false);
+        }
+    }
+
+    let Some(body) = body else {
+        return (Ok(()), true);
+    };
+    let res = match body {
+        BodyKind::Empty => Ok(()),
+        BodyKind::Bytes(b) => out.write_all(&b).map_err(|e| socket_failure(e, "request body")),
+        BodyKind::Reader { mut reader, .. } => {
+            match encode::copy_body(&mut reader, framing, &mut out, scratch) {
+                Ok(_) => Ok(()),
+                Err(EncodeError::Write(e)) => Err(socket_failure(e, "request body")),
+                Err(EncodeError::Read(e)) => Err(WriteFailure {
+                    err: Error::new(ErrorKind::Io, format!("read request body: {e}")).with_source(e),
+                    on_socket: false,
+                }),
+                Err(EncodeError::Length { declared, actual }) => Err(WriteFailure {
+                    err: Error::new(
+                        ErrorKind::InvalidRequest,
+                        format!("request body length {actual} differs from the declared {declared}"),
+                    ),
+                    on_socket: false,
+                }),
+            }
+        }
+    };
+    let res = res.and_then(|()| out.flush().map_err(|e| socket_failure(e, "request body")));
+    (res, true)
+}

@@ -1,0 +1,336 @@
+//! Message heads: writing the request line and header section (RFC 9112 §3,
+//! §5, §7.2 Host) and reading a response's status line and header section
+//! (RFC 9112 §4, §5) with `httparse`.
+//!
+//! What `httparse` (1.10, default config plus obs-fold) accepts in a response
+//! head, and so what we accept:
+//!
+//! - empty lines (CRLF or LF) before the status line are skipped;
+//! - bare LF anywhere a CRLF ends a line;
+//! - a status line without a reason phrase, with or without the space after
+//!   the code (`HTTP/1.1 200\r\n`, `HTTP/1.1 200 \r\n`): the reason is `""`;
+//! - a reason phrase with obs-text (bytes >= 0x80) is reported as `""`;
+//! - any three-digit code; we reject codes below 100 (`http::StatusCode`);
+//! - only `HTTP/1.0` and `HTTP/1.1`;
+//! - obs-fold (a header line continued on a line starting with SP or HTAB):
+//!   RFC 9112 §5.2 says a user agent MUST replace each obs-fold with SP before
+//!   interpreting the value, so we do (Go joins the lines too);
+//! - whitespace between a field name and the colon is rejected (`Malformed`),
+//!   as is whitespace before the first header line.
+
+use std::fmt;
+
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
+
+use super::Source;
+use super::framing::has_token;
+
+#[cfg(test)]
+mod tests;
+
+/// How the request body is framed on the wire (the headers it needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestFraming {
+    /// No body and no framing header.
+    None,
+    /// `Content-Length: n` and exactly n body bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// Everything `write_request_head` needs; borrowed from the request.
+#[derive(Debug)]
+pub(crate) struct RequestHead<'a> {
+    pub(crate) method: &'a Method,
+    /// Origin-form "/path?query" as given (already percent-encoded).
+    pub(crate) target: &'a str,
+    /// Host value, used unless `headers` has a Host header.
+    pub(crate) host: &'a str,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) framing: RequestFraming,
+    /// Add "Connection: close" unless the user's headers already say close.
+    pub(crate) close: bool,
+    /// Add "Accept-Encoding: gzip".
+    pub(crate) accept_gzip: bool,
+}
+
+/// Our User-Agent unless the user sets one (Go sends "Go-http-client/1.1").
+const USER_AGENT_VALUE: &str = concat!("nethttp/", env!("CARGO_PKG_VERSION"));
+
+/// Appends the request head to `out`.
+///
+/// Order: request line; Host (the user's Host header value if present, else
+/// `head.host`); User-Agent (the user's values if set, else ours); the other
+/// user headers in `HeaderMap` order, minus any Content-Length and
+/// Transfer-Encoding (the framing decides those, as in Go); the framing
+/// header; `Connection: close` if asked for and not already there;
+/// `Accept-Encoding: gzip` if asked for; the empty line. User header names go
+/// out as the `http` crate stores them (lowercase); the ones we generate are
+/// written in canonical case.
+pub(crate) fn write_request_head(head: &RequestHead<'_>, out: &mut Vec<u8>) {
+    // RFC 9112 §3: request-line = method SP request-target SP HTTP-version.
+    // The target comes from a parsed URL, so it cannot hold SP, CR or LF.
+    debug_assert!(
+        !head.target.bytes().any(|b| b <= b' ' || b == 0x7f),
+        "request target with whitespace or control bytes: {:?}",
+        head.target
+    );
+    debug_assert!(
+        !head.host.bytes().any(|b| b < b' ' || b == 0x7f),
+        "host with control bytes: {:?}",
+        head.host
+    );
+    // An empty origin-form target is not valid; "/" is what it means.
+    let target = if head.target.is_empty() {
+        "/"
+    } else {
+        head.target
+    };
+    out.extend_from_slice(head.method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+
+    // RFC 9112 §7.2: a client MUST send Host, and SHOULD send it first.
+    match head.headers.get(HOST) {
+        Some(v) => put(out, "Host", v.as_bytes()),
+        None => put(out, "Host", head.host.as_bytes()),
+    }
+
+    let mut user_agents = head.headers.get_all(USER_AGENT).iter().peekable();
+    if user_agents.peek().is_none() {
+        put(out, "User-Agent", USER_AGENT_VALUE.as_bytes());
+    }
+    for v in user_agents {
+        put(out, "User-Agent", v.as_bytes());
+    }
+
+    for (name, value) in head.headers {
+        if name == HOST || name == USER_AGENT || name == CONTENT_LENGTH || name == TRANSFER_ENCODING
+        {
+            continue;
+        }
+        put(out, name.as_str(), value.as_bytes());
+    }
+
+    match head.framing {
+        RequestFraming::None => {}
+        RequestFraming::Length(n) => put(out, "Content-Length", n.to_string().as_bytes()),
+        RequestFraming::Chunked => put(out, "Transfer-Encoding", b"chunked"),
+    }
+    if head.close && !has_token(head.headers, &CONNECTION, "close") {
+        put(out, "Connection", b"close");
+    }
+    if head.accept_gzip {
+        put(out, "Accept-Encoding", b"gzip");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one `name: value` field line.
+fn put(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A parsed response status line and header section.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub(crate) version: Version,
+    pub(crate) status: StatusCode,
+    /// The reason phrase; `""` when absent or not plain ASCII.
+    pub(crate) reason: String,
+    pub(crate) headers: HeaderMap,
+}
+
+/// Why `read_response_head` produced no head.
+#[derive(Debug)]
+pub(crate) enum HeadError {
+    /// The source hit EOF before any byte of a head (server closed without responding).
+    EmptyEof,
+    /// EOF in the middle of a head.
+    Truncated,
+    /// The head grew past max_bytes before completing.
+    TooLarge,
+    /// httparse (or our checks) rejected the bytes; the string says what (e.g. "malformed status line").
+    Malformed(String),
+    /// An I/O error from the source (passed through unchanged so timeouts keep their kind).
+    Io(std::io::Error),
+}
+
+impl fmt::Display for HeadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeadError::EmptyEof => f.write_str("server closed the connection before responding"),
+            HeadError::Truncated => f.write_str("connection closed in the middle of a response head"),
+            HeadError::TooLarge => f.write_str("response head too large"),
+            HeadError::Malformed(what) => write!(f, "malformed response head: {what}"),
+            HeadError::Io(e) => write!(f, "reading response head: {e}"),
+        }
+    }
+}
+
+/// The first parse gets this many header slots on the stack; more headers
+/// retry with a larger `Vec` (there is no fixed header-count limit).
+const STACK_HEADERS: usize = 64;
+
+/// Reads exactly one response head from `src` and consumes exactly its bytes:
+/// whatever follows stays buffered in `src` for the body decoder.
+///
+/// The fast path parses the `fill_buf` slice in place. When that is partial,
+/// the head is gathered in a `Vec` (never more than `max_bytes`) while we keep
+/// reading. A head longer than `max_bytes` (including its final empty line)
+/// is `TooLarge`. 1xx heads are returned like any other; the caller loops.
+pub(crate) fn read_response_head<S: Source>(
+    src: &mut S,
+    max_bytes: usize,
+) -> Result<ResponseHead, HeadError> {
+    let avail = super::fill(src).map_err(HeadError::Io)?;
+    if avail.is_empty() {
+        return Err(HeadError::EmptyEof);
+    }
+    let window = &avail[..avail.len().min(max_bytes)];
+    if let Some((len, head)) = parse(window)? {
+        src.consume(len);
+        return Ok(head);
+    }
+    if window.len() == max_bytes {
+        return Err(HeadError::TooLarge);
+    }
+    let mut acc = window.to_vec();
+    let taken = acc.len();
+    src.consume(taken);
+    let mut parsed_len = acc.len();
+
+    loop {
+        let avail = super::fill(src).map_err(HeadError::Io)?;
+        if avail.is_empty() {
+            // Every candidate end of head was parsed when it arrived, so this
+            // last parse can only tell a malformed head from a short one.
+            parse(&acc)?;
+            return Err(HeadError::Truncated);
+        }
+        let prev = acc.len();
+        let take = avail.len().min(max_bytes - prev);
+        acc.extend_from_slice(&avail[..take]);
+        // Parsing is skipped unless the new bytes may end the head (an empty
+        // line), the head has doubled since the last parse (so garbage is
+        // still caught early while a slowly trickled head costs O(n) parses
+        // in total), or the limit is reached.
+        let full = acc.len() == max_bytes;
+        if full || may_end_head(&acc[prev.saturating_sub(2)..]) || acc.len() >= 2 * parsed_len {
+            parsed_len = acc.len();
+            if let Some((len, head)) = parse(&acc)? {
+                debug_assert!(len > prev, "head ended in bytes parsed before");
+                src.consume(len.saturating_sub(prev));
+                return Ok(head);
+            }
+            if full {
+                return Err(HeadError::TooLarge);
+            }
+        }
+        src.consume(take);
+    }
+}
+
+/// Whether `bytes` hold an empty line ending ("\n\n" or "\n\r\n"); every
+/// complete head ends with one.
+fn may_end_head(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
+}
+
+/// Outcome of one `httparse` attempt with a given number of header slots.
+enum Attempt {
+    Complete(usize, ResponseHead),
+    Partial,
+    TooManyHeaders,
+}
+
+/// Parses `buf` as a response head: `Some((head length, head))` when
+/// complete, `None` when more bytes are needed.
+fn parse(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, HeadError> {
+    let mut slots = STACK_HEADERS;
+    let mut attempt = try_parse(buf, &mut [httparse::EMPTY_HEADER; STACK_HEADERS])?;
+    // A field line takes at least 3 bytes ("a:\n"), so `buf` cannot hold more
+    // than len/3 of them: the loop ends.
+    let most = buf.len() / 3 + 1;
+    while let Attempt::TooManyHeaders = attempt {
+        if slots >= most {
+            return Err(HeadError::Malformed("too many header fields".to_owned()));
+        }
+        slots = (slots * 4).min(most);
+        attempt = try_parse(buf, &mut vec![httparse::EMPTY_HEADER; slots])?;
+    }
+    Ok(match attempt {
+        Attempt::Complete(len, head) => Some((len, head)),
+        Attempt::Partial | Attempt::TooManyHeaders => None,
+    })
+}
+
+fn try_parse(buf: &[u8], slots: &mut [httparse::Header<'_>]) -> Result<Attempt, HeadError> {
+    let mut res = httparse::Response::new(slots);
+    let status = httparse::ParserConfig::default()
+        .allow_obsolete_multiline_headers_in_responses(true)
+        .parse_response(&mut res, buf);
+    let len = match status {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(Attempt::Partial),
+        Err(httparse::Error::TooManyHeaders) => return Ok(Attempt::TooManyHeaders),
+        Err(e) => return Err(HeadError::Malformed(describe(e).to_owned())),
+    };
+    let version = match res.version {
+        Some(0) => Version::HTTP_10,
+        Some(1) => Version::HTTP_11,
+        _ => return Err(HeadError::Malformed("unsupported HTTP version".to_owned())),
+    };
+    let code = res.code.unwrap_or(0);
+    let status = StatusCode::from_u16(code)
+        .map_err(|_| HeadError::Malformed(format!("invalid status code {code:03}")))?;
+    let mut headers = HeaderMap::with_capacity(res.headers.len());
+    for h in res.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| HeadError::Malformed(format!("invalid header name {:?}", h.name)))?;
+        let value = header_value(h.value)
+            .ok_or_else(|| HeadError::Malformed(format!("invalid value for header {name}")))?;
+        headers.append(name, value);
+    }
+    Ok(Attempt::Complete(
+        len,
+        ResponseHead {
+            version,
+            status,
+            reason: res.reason.unwrap_or("").to_owned(),
+            headers,
+        },
+    ))
+}
+
+/// A field value as `http` holds it, with each obs-fold (CRLF or LF followed
+/// by SP/HTAB, left in place by httparse) replaced by spaces (RFC 9112 §5.2).
+fn header_value(raw: &[u8]) -> Option<HeaderValue> {
+    if raw.iter().any(|&b| b == b'\r' || b == b'\n') {
+        let unfolded: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+            .collect();
+        HeaderValue::from_bytes(&unfolded).ok()
+    } else {
+        HeaderValue::from_bytes(raw).ok()
+    }
+}
+
+fn describe(e: httparse::Error) -> &'static str {
+    match e {
+        httparse::Error::Status => "malformed status line",
+        httparse::Error::Version => "malformed HTTP version",
+        httparse::Error::HeaderName => "invalid header name",
+        httparse::Error::HeaderValue => "invalid header value",
+        httparse::Error::NewLine => "invalid line ending",
+        httparse::Error::Token => "invalid token",
+        httparse::Error::TooManyHeaders => "too many header fields",
+    }
+}

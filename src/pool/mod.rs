@@ -1,0 +1,582 @@
+//! The connection pool: idle lists, the global LRU, per-host counts and the
+//! two waiter queues (Go's `idleConn`, `idleLRU`, `idleConnWait`,
+//! `connsPerHost`, `connsPerHostWait`).
+//!
+//! # Invariants
+//!
+//! Every connection is in exactly one of *dialing*, *idle*, *in use* or
+//! *closed*. `State::conns` holds the idle and in-use ones; for every key,
+//! `per_host[key]` = dialing + idle + in use for that key. The debug build
+//! checks this after every mutation (`check_locked`).
+//!
+//! # Locking
+//!
+//! One `parking_lot::Mutex` guards all of [`State`]. It is never held across
+//! I/O, a channel operation that can block, a thread spawn or a trace hook:
+//! locked helpers (named `…_locked`, taking `&mut State`) record what to do
+//! in an [`Actions`] list, which runs after the lock is released.
+
+pub(crate) mod want;
+
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use crossbeam_channel::{Receiver, never, select};
+use parking_lot::Mutex;
+
+use crate::{
+    Error, ErrorKind, config::Config, conn::PersistConn, dial, threads, trace::ClientTrace,
+    transport::key::ConnKey,
+};
+pub(crate) use want::{Got, Want};
+
+/// A snapshot of one transport's pool, exact at the moment of the call.
+///
+/// ```
+/// let t = nethttp::Transport::new();
+/// assert_eq!(t.stats(), nethttp::PoolStats::default()); // building starts nothing
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Open connections: `idle + in_use`.
+    pub conns: usize,
+    /// Connections in the idle lists.
+    pub idle: usize,
+    /// Connections serving a request, including those whose response body
+    /// the caller still holds.
+    pub in_use: usize,
+    /// Dials under way.
+    pub dialing: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+    /// Threads this transport started that have not finished: two per open
+    /// connection plus running dial threads.
+    pub threads: usize,
+}
+
+/// Connection ids are unique across the process, so thread names are too.
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A handle on one transport's pool. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    cfg: Arc<Config>,
+    /// Threads started for this transport and still running.
+    threads: Arc<AtomicUsize>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Every open connection: idle or in use. Keyed by connection id.
+    conns: HashMap<u64, Entry>,
+    /// Idle connections per key, least recently used first.
+    idle: HashMap<ConnKey, Vec<IdleConn>>,
+    /// All idle connections by the order they went idle: the global LRU
+    /// for `max_idle_conns`. Value: (key, connection id).
+    lru: BTreeMap<u64, (ConnKey, u64)>,
+    /// Requests waiting for a connection, oldest first (Go `idleConnWait`).
+    idle_wait: HashMap<ConnKey, VecDeque<Arc<Want>>>,
+    /// dialing + idle + in use, per key.
+    per_host: HashMap<ConnKey, usize>,
+    /// Requests waiting for a connection slot to dial (Go `connsPerHostWait`).
+    conns_wait: HashMap<ConnKey, VecDeque<Arc<Want>>>,
+    dialing: usize,
+    in_use: usize,
+    waiting: usize,
+    /// Set by `close_idle_connections`; cleared when a request starts
+    /// (Go `closeIdle`). While set, released connections close.
+    close_idle: bool,
+    /// The transport was dropped: nothing goes idle any more.
+    closed: bool,
+    /// Source of LRU sequence numbers.
+    seq: u64,
+}
+
+struct Entry {
+    key: ConnKey,
+    idle: bool,
+}
+
+struct IdleConn {
+    conn: PersistConn,
+    since: Instant,
+    seq: u64,
+}
+
+/// Work decided under the lock, done after it is released.
+#[derive(Default)]
+struct Actions {
+    close: Vec<(PersistConn, Error)>,
+    dial: Vec<Arc<Want>>,
+}
+
+/// What a request's wait for a connection may be cut short by.
+pub(crate) struct WaitCtx<'a> {
+    pub(crate) cancel: Option<&'a Receiver<()>>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) trace: Option<Arc<dyn ClientTrace>>,
+}
+
+/// The reader thread's question when its idle read times out.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum IdleCheck {
+    /// Idle past the timeout: removed from the pool; the caller closes it.
+    Expired,
+    /// Idle, but only for part of the timeout: wait this much longer.
+    Remaining(Duration),
+    /// Serving a request (or already gone from the pool).
+    NotIdle,
+}
+
+impl Pool {
+    pub(crate) fn new(cfg: Arc<Config>) -> Pool {
+        Pool {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State::default()),
+                cfg,
+                threads: Arc::new(AtomicUsize::new(0)),
+            }),
+        }
+    }
+
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.shared.cfg
+    }
+
+    pub(crate) fn threads(&self) -> &Arc<AtomicUsize> {
+        &self.shared.threads
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let st = self.shared.state.lock();
+        let idle = st.lru.len();
+        PoolStats {
+            conns: idle + st.in_use,
+            idle,
+            in_use: st.in_use,
+            dialing: st.dialing,
+            waiting: st.waiting,
+            threads: self.shared.threads.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Go's `getConn`: the most recently used idle connection for `key`, or
+    /// whichever comes first of a released connection and our own dial.
+    pub(crate) fn get_conn(&self, key: &ConnKey, ctx: &WaitCtx<'_>) -> Result<Got, Error> {
+        let want = {
+            let mut st = self.shared.state.lock();
+            st.close_idle = false;
+            let mut acts = Actions::default();
+            if let Some(got) = self.take_idle_locked(&mut st, key, &mut acts) {
+                drop(st);
+                self.run(acts);
+                return Ok(got);
+            }
+            let want = Want::new(key.clone(), ctx.trace.clone());
+            st.waiting += 1;
+            push_want(st.idle_wait.entry(key.clone()).or_default(), &want);
+            let max = self.shared.cfg.max_conns_per_host;
+            let count = st.per_host.entry(key.clone()).or_insert(0);
+            if max == 0 || *count < max {
+                *count += 1;
+                st.dialing += 1;
+                acts.dial.push(want.clone());
+            } else {
+                push_want(st.conns_wait.entry(key.clone()).or_default(), &want);
+            }
+            self.check_locked(&st);
+            drop(st);
+            self.run(acts);
+            want
+        };
+
+        let cancel = ctx.cancel.cloned().unwrap_or_else(never);
+        let deadline = ctx.deadline.map_or_else(never, crossbeam_channel::at);
+        let pool_wait = self
+            .shared
+            .cfg
+            .pool_wait_timeout
+            .map_or_else(never, crossbeam_channel::after);
+        select! {
+            recv(want.rx) -> got => match got {
+                Ok(result) => result,
+                // `want` holds the sender: unreachable, but answer anyway.
+                Err(_) => Err(Error::new(ErrorKind::Io, "get conn: pool dropped the request")),
+            },
+            recv(cancel) -> _ => self.abandon(&want, Error::new(
+                ErrorKind::Canceled, "request canceled while waiting for a connection")),
+            recv(deadline) -> _ => self.abandon(&want, Error::new(
+                ErrorKind::Timeout, "deadline exceeded while waiting for a connection")),
+            recv(pool_wait) -> _ => self.abandon(&want, Error::new(
+                ErrorKind::PoolTimeout,
+                format!("no connection to {key} became available within the pool wait timeout"))),
+        }
+    }
+
+    /// The requester gives up on `want`. If a connection was delivered in
+    /// the meantime it goes back to the pool (Go `wantConn.cancel`).
+    fn abandon(&self, want: &Arc<Want>, err: Error) -> Result<Got, Error> {
+        let mut st = self.shared.state.lock();
+        if want.finish_locked() {
+            st.waiting -= 1;
+            self.check_locked(&st);
+            return Err(err);
+        }
+        drop(st);
+        if let Ok(Ok(got)) = want.rx.try_recv() {
+            got.conn.release(true, None, None);
+        }
+        Err(err)
+    }
+
+    /// Takes the most recently used live idle connection for `key`.
+    fn take_idle_locked(&self, st: &mut State, key: &ConnKey, acts: &mut Actions) -> Option<Got> {
+        loop {
+            let ic = st.idle.get_mut(key).and_then(Vec::pop)?;
+            st.lru.remove(&ic.seq);
+            let id = ic.conn.id();
+            if ic.conn.is_closed() {
+                // Its close is racing us: account for it here.
+                if let Some(e) = st.conns.remove(&id) {
+                    debug_assert!(e.idle);
+                    self.dec_per_host_locked(st, key, acts);
+                }
+                continue;
+            }
+            if let Some(e) = st.conns.get_mut(&id) {
+                e.idle = false;
+            }
+            st.in_use += 1;
+            self.check_locked(st);
+            return Some(Got {
+                conn: ic.conn,
+                reused: true,
+                was_idle: true,
+                idle_time: ic.since.elapsed(),
+            });
+        }
+    }
+
+    /// Go's `tryPutIdleConn`: hands `conn` (in use, its response finished)
+    /// to the oldest waiter for its key, or puts it on the idle list.
+    /// Returns why it could not; the caller then closes it.
+    pub(crate) fn try_put_idle(&self, conn: &PersistConn) -> Result<(), Error> {
+        let mut acts = Actions::default();
+        let res = {
+            let mut st = self.shared.state.lock();
+            let res = self.try_put_idle_locked(&mut st, conn, &mut acts);
+            self.check_locked(&st);
+            res
+        };
+        self.run(acts);
+        res
+    }
+
+    fn try_put_idle_locked(&self, st: &mut State, conn: &PersistConn, acts: &mut Actions) -> Result<(), Error> {
+        let cfg = &self.shared.cfg;
+        let refuse = |why: &str| Err(Error::new(ErrorKind::Io, format!("put idle conn: {why}")));
+        if cfg.disable_keep_alives {
+            return refuse("keep-alives disabled");
+        }
+        if st.closed {
+            return refuse("transport dropped");
+        }
+        if st.close_idle {
+            return refuse("close_idle_connections was called");
+        }
+        if conn.is_closed() {
+            return refuse("connection broken");
+        }
+        let key = conn.key();
+        match st.conns.get(&conn.id()) {
+            Some(e) if !e.idle => {}
+            _ => return refuse("connection not in use"),
+        }
+        conn.mark_reused();
+        // A waiting request gets it straight away, oldest first.
+        if let Some(q) = st.idle_wait.get_mut(key) {
+            while let Some(w) = q.pop_front() {
+                let got = Got {
+                    conn: conn.clone(),
+                    reused: true,
+                    was_idle: false,
+                    idle_time: Duration::ZERO,
+                };
+                if w.deliver_locked(Ok(got)).is_ok() {
+                    st.waiting -= 1;
+                    if q.is_empty() {
+                        st.idle_wait.remove(key);
+                    }
+                    return Ok(());
+                }
+            }
+            st.idle_wait.remove(key);
+        }
+        let max_per_host = match cfg.max_idle_conns_per_host {
+            0 => 2, // Go's DefaultMaxIdleConnsPerHost
+            n => n,
+        };
+        let list = st.idle.entry(key.clone()).or_default();
+        if list.len() >= max_per_host {
+            return refuse("too many idle connections for host");
+        }
+        st.seq += 1;
+        let seq = st.seq;
+        list.push(IdleConn {
+            conn: conn.clone(),
+            since: Instant::now(),
+            seq,
+        });
+        st.lru.insert(seq, (key.clone(), conn.id()));
+        if let Some(e) = st.conns.get_mut(&conn.id()) {
+            e.idle = true;
+        }
+        st.in_use -= 1;
+        if cfg.max_idle_conns > 0 && st.lru.len() > cfg.max_idle_conns {
+            if let Some((_, (old_key, old_id))) = st.lru.pop_first() {
+                if let Some(old) = self.remove_idle_entry_locked(st, &old_key, old_id) {
+                    self.dec_per_host_locked(st, &old_key, acts);
+                    acts.close.push((old, Error::new(ErrorKind::Io, "too many idle connections")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Go's `putOrCloseIdleConn` after a dial whose requester was already
+    /// served, and the registration of every new connection.
+    pub(crate) fn dial_done(&self, want: &Arc<Want>, res: Result<PersistConn, Error>) {
+        let mut acts = Actions::default();
+        {
+            let mut st = self.shared.state.lock();
+            st.dialing -= 1;
+            match res {
+                Ok(conn) if !conn.is_closed() && !st.closed => {
+                    st.conns.insert(
+                        conn.id(),
+                        Entry {
+                            key: conn.key().clone(),
+                            idle: false,
+                        },
+                    );
+                    st.in_use += 1;
+                    let got = Got {
+                        conn: conn.clone(),
+                        reused: false,
+                        was_idle: false,
+                        idle_time: Duration::ZERO,
+                    };
+                    if want.deliver_locked(Ok(got)).is_ok() {
+                        st.waiting -= 1;
+                    } else if let Err(why) = self.try_put_idle_locked(&mut st, &conn, &mut acts) {
+                        // `close` removes it from `conns` and fixes the counts.
+                        acts.close.push((conn, why));
+                    }
+                }
+                Ok(conn) => {
+                    self.dec_per_host_locked(&mut st, &want.key, &mut acts);
+                    let err = Error::new(ErrorKind::Io, "connection closed as soon as it was made");
+                    if want.deliver_locked(Err(err.duplicate())).is_ok() {
+                        st.waiting -= 1;
+                    }
+                    acts.close.push((conn, err));
+                }
+                Err(err) => {
+                    self.dec_per_host_locked(&mut st, &want.key, &mut acts);
+                    if want.deliver_locked(Err(err)).is_ok() {
+                        st.waiting -= 1;
+                    }
+                }
+            }
+            self.check_locked(&st);
+        }
+        self.run(acts);
+    }
+
+    /// A connection closed: forget it and free its slot. Idempotent.
+    pub(crate) fn conn_closed(&self, conn: &PersistConn) {
+        let mut acts = Actions::default();
+        {
+            let mut st = self.shared.state.lock();
+            let id = conn.id();
+            let Some(entry) = st.conns.get(&id) else {
+                return;
+            };
+            let key = entry.key.clone();
+            if entry.idle {
+                self.remove_idle_entry_locked(&mut st, &key, id);
+            } else {
+                st.conns.remove(&id);
+                st.in_use -= 1;
+            }
+            self.dec_per_host_locked(&mut st, &key, &mut acts);
+            self.check_locked(&st);
+        }
+        self.run(acts);
+    }
+
+    /// Go's `closeConnIfStillIdle`, asked by the reader when its idle read
+    /// times out.
+    pub(crate) fn idle_check(&self, conn: &PersistConn, timeout: Duration) -> IdleCheck {
+        let mut st = self.shared.state.lock();
+        let id = conn.id();
+        let key = conn.key();
+        let since = match st.conns.get(&id) {
+            Some(e) if e.idle => st
+                .idle
+                .get(key)
+                .and_then(|l| l.iter().find(|ic| ic.conn.id() == id))
+                .map(|ic| ic.since),
+            _ => None,
+        };
+        let Some(since) = since else {
+            return IdleCheck::NotIdle;
+        };
+        let idle_for = since.elapsed();
+        if idle_for < timeout {
+            return IdleCheck::Remaining(timeout - idle_for);
+        }
+        let mut acts = Actions::default();
+        self.remove_idle_entry_locked(&mut st, key, id);
+        self.dec_per_host_locked(&mut st, key, &mut acts);
+        self.check_locked(&st);
+        drop(st);
+        self.run(acts);
+        IdleCheck::Expired
+    }
+
+    /// Closes every idle connection now; connections in use close when
+    /// released, until the next request starts.
+    pub(crate) fn close_idle_connections(&self) {
+        self.close_idle_with(false);
+    }
+
+    /// The transport is gone: close the idle connections and refuse any more.
+    pub(crate) fn shut_down(&self) {
+        self.close_idle_with(true);
+    }
+
+    fn close_idle_with(&self, closed: bool) {
+        let mut acts = Actions::default();
+        {
+            let mut st = self.shared.state.lock();
+            st.close_idle = true;
+            st.closed |= closed;
+            let idle: Vec<(ConnKey, u64)> = st.lru.values().cloned().collect();
+            st.lru.clear();
+            for (key, id) in idle {
+                if let Some(conn) = self.remove_idle_entry_locked(&mut st, &key, id) {
+                    self.dec_per_host_locked(&mut st, &key, &mut acts);
+                    acts.close.push((conn, Error::new(ErrorKind::Io, "idle connection closed by the pool")));
+                }
+            }
+            self.check_locked(&st);
+        }
+        self.run(acts);
+    }
+
+    /// Removes an idle connection from its list, the LRU and `conns`.
+    /// Leaves `per_host` to the caller.
+    fn remove_idle_entry_locked(&self, st: &mut State, key: &ConnKey, id: u64) -> Option<PersistConn> {
+        st.conns.remove(&id);
+        let list = st.idle.get_mut(key)?;
+        let pos = list.iter().position(|ic| ic.conn.id() == id)?;
+        let ic = list.remove(pos);
+        if list.is_empty() {
+            st.idle.remove(key);
+        }
+        st.lru.remove(&ic.seq);
+        Some(ic.conn)
+    }
+
+    /// Go's `decConnsPerHost`: a slot for `key` is free. The oldest request
+    /// waiting for a slot gets it and dials; otherwise the count drops.
+    fn dec_per_host_locked(&self, st: &mut State, key: &ConnKey, acts: &mut Actions) {
+        if let Some(q) = st.conns_wait.get_mut(key) {
+            while let Some(w) = q.pop_front() {
+                if w.is_pending_locked() {
+                    st.dialing += 1;
+                    acts.dial.push(w);
+                    return;
+                }
+            }
+            st.conns_wait.remove(key);
+        }
+        if let Some(n) = st.per_host.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                st.per_host.remove(key);
+            }
+        }
+    }
+
+    fn run(&self, acts: Actions) {
+        for (conn, why) in acts.close {
+            conn.close(why);
+        }
+        for want in acts.dial {
+            self.start_dial(want);
+        }
+    }
+
+    /// Starts a dial thread for `want` (already counted in `dialing` and
+    /// `per_host`). Its result goes through [`Pool::dial_done`].
+    fn start_dial(&self, want: Arc<Want>) {
+        let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+        let pool = self.clone();
+        let w = want.clone();
+        let spawned = threads::spawn(
+            format!("nethttp-d{id}"),
+            self.shared.cfg.thread_stack_size,
+            &self.shared.threads,
+            move || {
+                let res = dial::dial(&w.key, &pool.shared.cfg, w.trace.as_deref())
+                    .and_then(|stream| PersistConn::start(id, w.key.clone(), stream, pool.clone()));
+                pool.dial_done(&w, res);
+            },
+        );
+        if let Err(e) = spawned {
+            let err = Error::new(ErrorKind::Connect, format!("spawn dial thread: {e}")).with_source(e);
+            self.dial_done(&want, Err(err));
+        }
+    }
+
+    /// Checks the invariants of the module doc (debug builds only).
+    fn check_locked(&self, st: &State) {
+        if cfg!(debug_assertions) {
+            let idle_in_lists: usize = st.idle.values().map(Vec::len).sum();
+            assert_eq!(idle_in_lists, st.lru.len(), "idle lists and LRU disagree");
+            let idle_entries = st.conns.values().filter(|e| e.idle).count();
+            assert_eq!(idle_entries, st.lru.len(), "idle entries and LRU disagree");
+            assert_eq!(st.conns.len() - idle_entries, st.in_use, "in-use count is off");
+            let slots: usize = st.per_host.values().sum();
+            assert_eq!(slots, st.dialing + st.conns.len(), "per-host counts are off");
+        }
+    }
+}
+
+/// Queues `want`, first dropping finished wants from the front so queues of
+/// abandoned requests do not grow.
+fn push_want(q: &mut VecDeque<Arc<Want>>, want: &Arc<Want>) {
+    while q.front().is_some_and(|w| !w.is_pending_locked()) {
+        q.pop_front();
+    }
+    q.push_back(want.clone());
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("stats", &self.stats()).finish()
+    }
+}

@@ -1,0 +1,373 @@
+//! [`Transport`]: one HTTP exchange at a time over pooled connections (Go's
+//! `http.Transport`). It chooses the connection key, gets a connection from
+//! the pool, and retries a request that a dead keep-alive connection ate.
+//! It never parses bytes (that is `h1`) and never follows redirects or keeps
+//! cookies (that is the `Client`).
+
+pub(crate) mod key;
+
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use http::{HeaderMap, Method, header};
+
+use crate::{
+    Error, ErrorKind, GotConnInfo, PoolStats, Request, Response,
+    config::Config,
+    conn::{
+        Outgoing,
+        msg::{ConnError, Failure},
+    },
+    h1::{
+        framing::{self, has_token},
+        head::{RequestHead, write_request_head},
+    },
+    pool::{Pool, WaitCtx},
+};
+use key::ConnKey;
+
+/// Pooled HTTP/1.1 connections and the exchange over them. Cheap to clone:
+/// clones share one pool. `Send + Sync`.
+///
+/// Building a transport starts no thread. Dropping the last clone closes
+/// its idle connections; connections in use close when their responses are
+/// released.
+///
+/// ```
+/// use std::time::Duration;
+/// let t = nethttp::Transport::builder()
+///     .max_conns_per_host(4)
+///     .idle_conn_timeout(Some(Duration::from_secs(30)))
+///     .build();
+/// assert_eq!(t.stats().threads, 0);
+/// let client = nethttp::Client::builder().transport(t.clone()).build()?;
+/// # let _ = client;
+/// # Ok::<(), nethttp::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.pool.shut_down();
+    }
+}
+
+impl Transport {
+    /// A transport with the default settings.
+    pub fn new() -> Transport {
+        Transport::builder().build()
+    }
+
+    /// Starts configuring a transport.
+    pub fn builder() -> TransportBuilder {
+        TransportBuilder {
+            cfg: Config::default(),
+        }
+    }
+
+    /// A snapshot of the pool and this transport's threads, exact at the
+    /// moment of the call.
+    pub fn stats(&self) -> PoolStats {
+        self.inner.pool.stats()
+    }
+
+    /// Closes every idle connection now. Connections in use at this moment
+    /// close instead of returning to the pool when released, until the next
+    /// request starts.
+    pub fn close_idle_connections(&self) {
+        self.inner.pool.close_idle_connections();
+    }
+
+    /// Runs one exchange: no redirects, no cookies. The response body holds
+    /// the connection until it is read to its end or dropped.
+    pub fn round_trip(&self, req: Request) -> crate::Result<Response> {
+        let deadline = req.timeout.map(|t| Instant::now() + t);
+        self.round_trip_until(req, deadline)
+    }
+
+    /// [`round_trip`](Transport::round_trip) with the whole-exchange
+    /// deadline already decided (by the client).
+    pub(crate) fn round_trip_until(&self, req: Request, deadline: Option<Instant>) -> crate::Result<Response> {
+        let url = req.url.clone();
+        self.exchange(req, deadline).map_err(|e| e.with_url(&url))
+    }
+
+    fn exchange(&self, req: Request, deadline: Option<Instant>) -> crate::Result<Response> {
+        let cfg = self.inner.pool.config();
+        let key = ConnKey::for_url(&req.url)?;
+        let Request {
+            method,
+            url,
+            headers,
+            body,
+            trace,
+            cancel,
+            ..
+        } = req;
+        if cancel.as_ref().is_some_and(|c| c.is_canceled()) {
+            return Err(Error::new(ErrorKind::Canceled, "request canceled before it started"));
+        }
+
+        let close = cfg.disable_keep_alives || has_token(&headers, &header::CONNECTION, "close");
+        let req_framing = framing::request_framing(&method, body.size());
+        let expect_continue = !body.is_empty() && has_token(&headers, &header::EXPECT, "100-continue");
+        let mut head = Vec::with_capacity(256);
+        let target = match url.query() {
+            Some(q) => format!("{}?{}", url.path(), q),
+            None => url.path().to_string(),
+        };
+        write_request_head(
+            &RequestHead {
+                method: &method,
+                target: &target,
+                host: &url[url::Position::BeforeHost..url::Position::AfterPort],
+                headers: &headers,
+                framing: req_framing,
+                close,
+                // Transparent gzip arrives with the client-semantics work.
+                accept_gzip: false,
+            },
+            &mut head,
+        );
+
+        let replayable = body.is_replayable();
+        let mut body = Some(body);
+        loop {
+            if let Some(t) = &trace {
+                t.get_conn(&key.to_string());
+            }
+            let got = self.inner.pool.get_conn(
+                &key,
+                &WaitCtx {
+                    cancel: cancel.as_ref().map(|c| c.receiver()),
+                    deadline,
+                    trace: trace.clone(),
+                },
+            )?;
+            if let Some(t) = &trace {
+                t.got_conn(&GotConnInfo {
+                    conn_id: got.conn.id(),
+                    reused: got.reused,
+                    was_idle: got.was_idle,
+                    idle_time: got.idle_time,
+                    local_addr: got.conn.local_addr(),
+                    remote_addr: got.conn.remote_addr(),
+                });
+            }
+            // A replayable body is cloned per attempt (cheap: shared bytes).
+            let attempt_body = match &body {
+                Some(b) if replayable => b.try_clone(),
+                _ => body.take(),
+            };
+            let Some(attempt_body) = attempt_body else {
+                return Err(Error::new(ErrorKind::InvalidRequest, "request body already consumed"));
+            };
+            let out = Outgoing {
+                head: head.clone(),
+                body: attempt_body.into_kind(),
+                framing: req_framing,
+                method: method.clone(),
+                close,
+                expect_continue,
+                cancel: cancel.as_ref().map(|c| c.receiver().clone()),
+                deadline,
+                trace: trace.clone(),
+            };
+            match got.conn.round_trip(out) {
+                Ok(parts) => return Ok(Response::new(parts, url)),
+                Err(ConnError { err, class }) => {
+                    if should_retry(got.reused, class, &method, &headers, replayable) {
+                        log::debug!("nethttp: retrying {method} {url} on a new connection: {err}");
+                        continue;
+                    }
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
+
+/// Go's `persistConn.shouldRetryRequest`: a request that failed on a
+/// *reused* connection before any response byte is tried again when nothing
+/// of it was written, or when it is idempotent and its body can be sent
+/// again. A fresh connection's failure is the server's answer; a streamed
+/// body is never sent twice.
+fn should_retry(reused: bool, class: Failure, method: &Method, headers: &HeaderMap, replayable: bool) -> bool {
+    if !reused || !replayable {
+        return false;
+    }
+    match class {
+        Failure::NothingWritten => true,
+        Failure::BeforeResponse => is_idempotent(method, headers),
+        Failure::Other => false,
+    }
+}
+
+/// Go's `Request.isReplayable` method rule.
+fn is_idempotent(method: &Method, headers: &HeaderMap) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+        || headers.contains_key("idempotency-key")
+        || headers.contains_key("x-idempotency-key")
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport::new()
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`Transport`]. Every setting has Go's default.
+#[derive(Debug, Clone)]
+pub struct TransportBuilder {
+    cfg: Config,
+}
+
+impl TransportBuilder {
+    /// Most idle connections kept across all hosts; the least recently used
+    /// is closed beyond it. `0` means no limit. Defaults to 100.
+    pub fn max_idle_conns(mut self, n: usize) -> Self {
+        self.cfg.max_idle_conns = n;
+        self
+    }
+
+    /// Most idle connections kept per host; a released connection beyond it
+    /// is closed. Defaults to 2 (`0` also means 2, as in Go).
+    pub fn max_idle_conns_per_host(mut self, n: usize) -> Self {
+        self.cfg.max_idle_conns_per_host = n;
+        self
+    }
+
+    /// Most connections per host, dialling and idle and in use together;
+    /// requests beyond it wait for one (first come, first served).
+    /// `0` means no limit. Defaults to 0.
+    pub fn max_conns_per_host(mut self, n: usize) -> Self {
+        self.cfg.max_conns_per_host = n;
+        self
+    }
+
+    /// How long a request waits for a connection before failing with
+    /// [`ErrorKind::PoolTimeout`]. Defaults to `None`: forever, as Go.
+    pub fn pool_wait_timeout(mut self, t: Option<Duration>) -> Self {
+        self.cfg.pool_wait_timeout = t;
+        self
+    }
+
+    /// How long an idle connection stays in the pool. Defaults to 90 s.
+    pub fn idle_conn_timeout(mut self, t: Option<Duration>) -> Self {
+        self.cfg.idle_conn_timeout = t;
+        self
+    }
+
+    /// Bound on a TCP connect. Defaults to 30 s.
+    pub fn connect_timeout(mut self, t: Option<Duration>) -> Self {
+        self.cfg.connect_timeout = t;
+        self
+    }
+
+    /// Bound on a TLS handshake. Defaults to 10 s.
+    pub fn tls_handshake_timeout(mut self, t: Option<Duration>) -> Self {
+        self.cfg.tls_handshake_timeout = t;
+        self
+    }
+
+    /// Bound on the wait for response headers after the request is written.
+    /// Defaults to `None`.
+    pub fn response_header_timeout(mut self, t: Option<Duration>) -> Self {
+        self.cfg.response_header_timeout = t;
+        self
+    }
+
+    /// How long a request with `Expect: 100-continue` waits for the server's
+    /// `100 Continue` before sending its body anyway. Defaults to 1 s.
+    pub fn expect_continue_timeout(mut self, t: Duration) -> Self {
+        self.cfg.expect_continue_timeout = t;
+        self
+    }
+
+    /// Largest response head accepted ([`ErrorKind::HeaderTooLarge`] beyond).
+    /// Defaults to 1 MiB.
+    pub fn max_response_header_bytes(mut self, n: usize) -> Self {
+        self.cfg.max_response_header_bytes = n;
+        self
+    }
+
+    /// One connection per request: requests carry `Connection: close` and
+    /// nothing is pooled. Defaults to false.
+    pub fn disable_keep_alives(mut self, yes: bool) -> Self {
+        self.cfg.disable_keep_alives = yes;
+        self
+    }
+
+    /// Do not ask for gzip. Defaults to false.
+    pub fn disable_compression(mut self, yes: bool) -> Self {
+        self.cfg.disable_compression = yes;
+        self
+    }
+
+    /// Stack size of the threads this transport starts (two per connection,
+    /// one per dial). Defaults to 128 KiB.
+    pub fn thread_stack_size(mut self, bytes: usize) -> Self {
+        self.cfg.thread_stack_size = bytes;
+        self
+    }
+
+    /// Builds the transport. Starts no thread.
+    pub fn build(self) -> Transport {
+        Transport {
+            inner: Arc::new(Inner {
+                pool: Pool::new(Arc::new(self.cfg)),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_rule_matches_go() {
+        let none = HeaderMap::new();
+        let mut key = HeaderMap::new();
+        key.insert("idempotency-key", "abc".parse().unwrap());
+        use Failure::*;
+        let cases = [
+            // reused, class, method, headers, replayable, retry
+            (false, NothingWritten, Method::GET, &none, true, false),
+            (true, NothingWritten, Method::POST, &none, true, true),
+            (true, NothingWritten, Method::POST, &none, false, false),
+            (true, BeforeResponse, Method::GET, &none, true, true),
+            (true, BeforeResponse, Method::HEAD, &none, true, true),
+            (true, BeforeResponse, Method::POST, &none, true, false),
+            (true, BeforeResponse, Method::POST, &key, true, true),
+            (true, BeforeResponse, Method::POST, &key, false, false),
+            (true, Other, Method::GET, &none, true, false),
+            (false, BeforeResponse, Method::GET, &none, true, false),
+        ];
+        for (reused, class, method, headers, replayable, want) in cases {
+            assert_eq!(
+                should_retry(reused, class, &method, headers, replayable),
+                want,
+                "{reused} {class:?} {method} replayable={replayable}"
+            );
+        }
+    }
+}
