@@ -61,10 +61,9 @@ impl fmt::Display for EncodeError {
         match self {
             EncodeError::Read(e) => write!(f, "reading request body: {e}"),
             EncodeError::Write(e) => write!(f, "writing request body: {e}"),
-            EncodeError::Length { declared, actual } if actual > declared => write!(
-                f,
-                "request body longer than its Content-Length {declared}"
-            ),
+            EncodeError::Length { declared, actual } if actual > declared => {
+                write!(f, "request body longer than its Content-Length {declared}")
+            }
             EncodeError::Length { declared, actual } => write!(
                 f,
                 "request body of {actual} bytes shorter than its Content-Length {declared}"
@@ -108,7 +107,8 @@ fn copy_length<R: io::Read + ?Sized, W: io::Write + ?Sized>(
 ) -> Result<u64, EncodeError> {
     let mut copied: u64 = 0;
     while copied < declared {
-        let want = usize::try_from(declared - copied).map_or(scratch.len(), |left| left.min(scratch.len()));
+        let want = usize::try_from(declared - copied)
+            .map_or(scratch.len(), |left| left.min(scratch.len()));
         let n = read(src, &mut scratch[..want])?;
         if n == 0 {
             return Err(EncodeError::Length {
@@ -147,7 +147,8 @@ fn copy_chunked<R: io::Read + ?Sized, W: io::Write + ?Sized>(
         scratch[start..SIZE_LINE_ROOM].copy_from_slice(&line[start..]);
         let end = SIZE_LINE_ROOM + n;
         scratch[end..end + 2].copy_from_slice(b"\r\n");
-        dst.write_all(&scratch[start..end + 2]).map_err(EncodeError::Write)?;
+        dst.write_all(&scratch[start..end + 2])
+            .map_err(EncodeError::Write)?;
         copied += n as u64;
     }
 }
@@ -258,7 +259,13 @@ mod tests {
     fn copy_length_exact() {
         let mut src = Chunks::new(&[b"hel", b"lo"]);
         let mut dst = Writes::default();
-        let n = copy_body(&mut src, RequestFraming::Length(5), &mut dst, &mut Vec::new()).unwrap();
+        let n = copy_body(
+            &mut src,
+            RequestFraming::Length(5),
+            &mut dst,
+            &mut Vec::new(),
+        )
+        .unwrap();
         assert_eq!(n, 5);
         assert_eq!(dst.bytes(), b"hello");
     }
@@ -266,28 +273,84 @@ mod tests {
     #[test]
     fn copy_length_zero_reads_for_extra_bytes() {
         let mut dst = Writes::default();
-        let n = copy_body(&mut Chunks::new(&[]), RequestFraming::Length(0), &mut dst, &mut Vec::new());
+        let n = copy_body(
+            &mut Chunks::new(&[]),
+            RequestFraming::Length(0),
+            &mut dst,
+            &mut Vec::new(),
+        );
         assert_eq!(n.unwrap(), 0);
-        let err = copy_body(&mut Chunks::new(&[b"x"]), RequestFraming::Length(0), &mut dst, &mut Vec::new());
-        assert!(matches!(err, Err(EncodeError::Length { declared: 0, actual: 1 })), "{err:?}");
+        let err = copy_body(
+            &mut Chunks::new(&[b"x"]),
+            RequestFraming::Length(0),
+            &mut dst,
+            &mut Vec::new(),
+        );
+        assert!(
+            matches!(
+                err,
+                Err(EncodeError::Length {
+                    declared: 0,
+                    actual: 1
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn copy_length_short() {
         let mut src = Chunks::new(&[b"hel"]);
         let mut dst = Writes::default();
-        let err = copy_body(&mut src, RequestFraming::Length(5), &mut dst, &mut Vec::new()).unwrap_err();
-        assert!(matches!(err, EncodeError::Length { declared: 5, actual: 3 }), "{err:?}");
-        assert_eq!(err.to_string(), "request body of 3 bytes shorter than its Content-Length 5");
+        let err = copy_body(
+            &mut src,
+            RequestFraming::Length(5),
+            &mut dst,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EncodeError::Length {
+                    declared: 5,
+                    actual: 3
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "request body of 3 bytes shorter than its Content-Length 5"
+        );
     }
 
     #[test]
     fn copy_length_long() {
         let mut src = Chunks::new(&[b"hello", b" world"]);
         let mut dst = Writes::default();
-        let err = copy_body(&mut src, RequestFraming::Length(5), &mut dst, &mut Vec::new()).unwrap_err();
-        assert!(matches!(err, EncodeError::Length { declared: 5, actual: 6 }), "{err:?}");
-        assert_eq!(dst.bytes(), b"hello", "never writes past the declared length");
+        let err = copy_body(
+            &mut src,
+            RequestFraming::Length(5),
+            &mut dst,
+            &mut Vec::new(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EncodeError::Length {
+                    declared: 5,
+                    actual: 6
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            dst.bytes(),
+            b"hello",
+            "never writes past the declared length"
+        );
         // Exactly one byte past the length was read.
         let mut rest = Vec::new();
         src.read_to_end(&mut rest).unwrap();
@@ -300,7 +363,13 @@ mod tests {
         let mut src = &body[..];
         let mut dst = Writes::default();
         let mut scratch = vec![0; 1000];
-        let n = copy_body(&mut src, RequestFraming::Length(100_000), &mut dst, &mut scratch).unwrap();
+        let n = copy_body(
+            &mut src,
+            RequestFraming::Length(100_000),
+            &mut dst,
+            &mut scratch,
+        )
+        .unwrap();
         assert_eq!(n, 100_000);
         assert_eq!(dst.bytes(), body);
         assert!(dst.calls.iter().all(|c| c.len() <= 1000));
@@ -312,7 +381,10 @@ mod tests {
         let mut dst = Writes::default();
         let n = copy_body(&mut src, RequestFraming::Chunked, &mut dst, &mut Vec::new()).unwrap();
         assert_eq!(n, 22);
-        assert_eq!(dst.bytes(), b"3\r\nabc\r\n2\r\nde\r\n11\r\n0123456789abcdefg\r\n0\r\n\r\n");
+        assert_eq!(
+            dst.bytes(),
+            b"3\r\nabc\r\n2\r\nde\r\n11\r\n0123456789abcdefg\r\n0\r\n\r\n"
+        );
         // One write per chunk, one for the end.
         assert_eq!(dst.calls.len(), 4);
         assert_eq!(dst.calls[0], b"3\r\nabc\r\n");
@@ -321,7 +393,12 @@ mod tests {
     #[test]
     fn copy_chunked_empty_and_small_scratch() {
         let mut dst = Writes::default();
-        let n = copy_body(&mut Chunks::new(&[]), RequestFraming::Chunked, &mut dst, &mut Vec::new());
+        let n = copy_body(
+            &mut Chunks::new(&[]),
+            RequestFraming::Chunked,
+            &mut dst,
+            &mut Vec::new(),
+        );
         assert_eq!(n.unwrap(), 0);
         assert_eq!(dst.bytes(), LAST_CHUNK);
 
@@ -331,7 +408,12 @@ mod tests {
         let mut src = &[b'z'; 45][..];
         copy_body(&mut src, RequestFraming::Chunked, &mut dst, &mut scratch).unwrap();
         let z = |n| "z".repeat(n);
-        let want = format!("14\r\n{}\r\n14\r\n{}\r\n5\r\n{}\r\n0\r\n\r\n", z(20), z(20), z(5));
+        let want = format!(
+            "14\r\n{}\r\n14\r\n{}\r\n5\r\n{}\r\n0\r\n\r\n",
+            z(20),
+            z(20),
+            z(5)
+        );
         assert_eq!(String::from_utf8(dst.bytes()).unwrap(), want);
     }
 
@@ -349,12 +431,31 @@ mod tests {
     fn read_and_write_errors_are_told_apart() {
         let mut src = Chunks::new(&[b"abc"]);
         src.fail = Some(io::ErrorKind::TimedOut);
-        let err = copy_body(&mut src, RequestFraming::Chunked, &mut Writes::default(), &mut Vec::new());
-        assert!(matches!(&err, Err(EncodeError::Read(e)) if e.kind() == io::ErrorKind::TimedOut), "{err:?}");
+        let err = copy_body(
+            &mut src,
+            RequestFraming::Chunked,
+            &mut Writes::default(),
+            &mut Vec::new(),
+        );
+        assert!(
+            matches!(&err, Err(EncodeError::Read(e)) if e.kind() == io::ErrorKind::TimedOut),
+            "{err:?}"
+        );
 
-        let mut dst = Writes { fail: true, ..Writes::default() };
-        let err = copy_body(&mut Chunks::new(&[b"abc"]), RequestFraming::Length(3), &mut dst, &mut Vec::new());
-        assert!(matches!(&err, Err(EncodeError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe), "{err:?}");
+        let mut dst = Writes {
+            fail: true,
+            ..Writes::default()
+        };
+        let err = copy_body(
+            &mut Chunks::new(&[b"abc"]),
+            RequestFraming::Length(3),
+            &mut dst,
+            &mut Vec::new(),
+        );
+        assert!(
+            matches!(&err, Err(EncodeError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -370,7 +471,12 @@ mod tests {
             }
         }
         let mut dst = Writes::default();
-        let n = copy_body(&mut Flaky(false, b"abc"), RequestFraming::Length(3), &mut dst, &mut Vec::new());
+        let n = copy_body(
+            &mut Flaky(false, b"abc"),
+            RequestFraming::Length(3),
+            &mut dst,
+            &mut Vec::new(),
+        );
         assert_eq!(n.unwrap(), 3);
         assert_eq!(dst.bytes(), b"abc");
     }

@@ -90,11 +90,12 @@ pub(crate) fn response_framing(
                 None => coding,
             })
             .collect();
-        let is_chunked = |c: &&[u8]| c.eq_ignore_ascii_case(b"chunked");
-        return match codings.iter().filter(is_chunked).count() {
-            0 => Ok(BodyFraming::CloseDelimited),
-            1 if codings.last().is_some_and(is_chunked) => Ok(BodyFraming::Chunked),
-            1 => Ok(BodyFraming::CloseDelimited),
+        let is_chunked = |c: &[u8]| c.eq_ignore_ascii_case(b"chunked");
+        let chunked = codings.iter().filter(|c| is_chunked(c)).count();
+        let final_chunked = codings.last().is_some_and(|c| is_chunked(c));
+        return match (chunked, final_chunked) {
+            (0 | 1, false) => Ok(BodyFraming::CloseDelimited),
+            (1, true) => Ok(BodyFraming::Chunked),
             _ => Err("chunked transfer coding applied more than once".to_owned()),
         };
     }
@@ -197,7 +198,10 @@ fn list_elements<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator
 fn trim(bytes: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i + 1);
     &bytes[start..end]
 }
 
@@ -205,13 +209,15 @@ fn trim(bytes: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn map(fields: &[(&'static str, &'static str)]) -> HeaderMap {
+    /// `"a: 1 | b: 2"` as a header map, fields in order.
+    fn fields(spec: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        for (name, value) in fields {
-            h.append(
-                HeaderName::from_static(name),
-                http::HeaderValue::from_static(value),
-            );
+        for field in spec.split('|').filter(|f| !f.trim().is_empty()) {
+            let (name, value) = field.split_once(':').unwrap();
+            let name = HeaderName::from_bytes(name.trim().as_bytes()).unwrap();
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            let value = value.strip_suffix(' ').unwrap_or(value);
+            h.append(name, http::HeaderValue::from_str(value).unwrap());
         }
         h
     }
@@ -239,106 +245,119 @@ mod tests {
         }
     }
 
+    // One case per line, like httparse's tables.
+    #[rustfmt::skip]
+    const RESPONSE_FRAMING: &[(&str, u16, &str, Result<BodyFraming, ()>)] = {
+        use BodyFraming::{Chunked, CloseDelimited, Length, None};
+        &[
+            // 1. HEAD, 1xx, 204, 304: no body whatever the headers say.
+            ("HEAD", 200, "content-length: 10", Ok(None)),
+            ("HEAD", 200, "transfer-encoding: chunked", Ok(None)),
+            ("GET", 100, "", Ok(None)),
+            ("GET", 101, "", Ok(None)),
+            ("GET", 103, "content-length: 5", Ok(None)),
+            ("GET", 204, "content-length: 5", Ok(None)),
+            ("GET", 304, "transfer-encoding: chunked", Ok(None)),
+            ("GET", 304, "content-length: junk", Ok(None)),
+            // 2. CONNECT 2xx is a tunnel; CONNECT 4xx has a body.
+            ("CONNECT", 200, "content-length: 5", Ok(None)),
+            ("CONNECT", 407, "content-length: 5", Ok(Length(5))),
+            // 3./4. Transfer-Encoding, chunked last or not, wins over Content-Length.
+            ("GET", 200, "transfer-encoding: chunked", Ok(Chunked)),
+            ("GET", 200, "transfer-encoding: Chunked", Ok(Chunked)),
+            ("GET", 200, "transfer-encoding: gzip, chunked", Ok(Chunked)),
+            ("GET", 200, "transfer-encoding: gzip | transfer-encoding: chunked", Ok(Chunked)),
+            ("GET", 200, "transfer-encoding: gzip,, chunked ,", Ok(Chunked)),
+            ("GET", 200, "transfer-encoding: chunked | content-length: 5", Ok(Chunked)),
+            ("GET", 200, "transfer-encoding: chunked | content-length: junk", Ok(Chunked)),
+            ("GET", 200, "transfer-encoding: gzip", Ok(CloseDelimited)),
+            ("GET", 200, "transfer-encoding: chunked, gzip", Ok(CloseDelimited)),
+            ("GET", 200, "transfer-encoding: identity | content-length: 5", Ok(CloseDelimited)),
+            ("GET", 200, "transfer-encoding: ", Ok(CloseDelimited)),
+            ("GET", 200, "transfer-encoding: chunked, chunked", Err(())),
+            ("GET", 200, "transfer-encoding: chunked | transfer-encoding: gzip, chunked", Err(())),
+            // 5./6. Content-Length: all values the same valid decimal.
+            ("GET", 200, "content-length: 0", Ok(Length(0))),
+            ("GET", 200, "content-length: 42", Ok(Length(42))),
+            ("GET", 200, "content-length: \t42\t", Ok(Length(42))),
+            ("GET", 200, "content-length: 007", Ok(Length(7))),
+            ("GET", 200, "content-length: 18446744073709551615", Ok(Length(u64::MAX))),
+            ("GET", 200, "content-length: 42, 42", Ok(Length(42))),
+            ("GET", 200, "content-length: 42 | content-length: 42", Ok(Length(42))),
+            ("GET", 200, "content-length: 42, 43", Err(())),
+            ("GET", 200, "content-length: 42 | content-length: 43", Err(())),
+            ("GET", 200, "content-length: 42,", Err(())),
+            ("GET", 200, "content-length: ", Err(())),
+            ("GET", 200, "content-length: +42", Err(())),
+            ("GET", 200, "content-length: -1", Err(())),
+            ("GET", 200, "content-length: 4 2", Err(())),
+            ("GET", 200, "content-length: 0x10", Err(())),
+            ("GET", 200, "content-length: 18446744073709551616", Err(())),
+            // 8. Otherwise the body runs until the server closes.
+            ("GET", 200, "", Ok(CloseDelimited)),
+            ("POST", 500, "", Ok(CloseDelimited)),
+            ("GET", 200, "content-type: text/plain", Ok(CloseDelimited)),
+        ]
+    };
+
     #[test]
     fn response_framing_table() {
-        use BodyFraming::{Chunked, CloseDelimited, Length, None};
-        let get = Method::GET;
-        let ok = StatusCode::OK;
-        let te_chunked = [("transfer-encoding", "chunked")];
-        let cases: Vec<(Method, u16, Vec<(&'static str, &'static str)>, Result<BodyFraming, ()>)> = vec![
-            // 1. HEAD, 1xx, 204, 304: no body whatever the headers say.
-            (Method::HEAD, 200, vec![("content-length", "10")], Ok(None)),
-            (Method::HEAD, 200, te_chunked.to_vec(), Ok(None)),
-            (get.clone(), 100, vec![], Ok(None)),
-            (get.clone(), 101, vec![], Ok(None)),
-            (get.clone(), 103, vec![("content-length", "5")], Ok(None)),
-            (get.clone(), 204, vec![("content-length", "5")], Ok(None)),
-            (get.clone(), 304, te_chunked.to_vec(), Ok(None)),
-            (get.clone(), 304, vec![("content-length", "junk")], Ok(None)),
-            // 2. CONNECT 2xx is a tunnel; CONNECT 4xx has a body.
-            (Method::CONNECT, 200, vec![("content-length", "5")], Ok(None)),
-            (Method::CONNECT, 407, vec![("content-length", "5")], Ok(Length(5))),
-            // 3./4. Transfer-Encoding.
-            (get.clone(), 200, te_chunked.to_vec(), Ok(Chunked)),
-            (get.clone(), 200, vec![("transfer-encoding", "Chunked")], Ok(Chunked)),
-            (get.clone(), 200, vec![("transfer-encoding", "gzip, chunked")], Ok(Chunked)),
-            (get.clone(), 200, vec![("transfer-encoding", "gzip"), ("transfer-encoding", "chunked")], Ok(Chunked)),
-            (get.clone(), 200, vec![("transfer-encoding", "gzip,, chunked ,")], Ok(Chunked)),
-            (get.clone(), 200, vec![("transfer-encoding", "chunked"), ("content-length", "5")], Ok(Chunked)),
-            (get.clone(), 200, vec![("transfer-encoding", "chunked"), ("content-length", "junk")], Ok(Chunked)),
-            (get.clone(), 200, vec![("transfer-encoding", "gzip")], Ok(CloseDelimited)),
-            (get.clone(), 200, vec![("transfer-encoding", "chunked, gzip")], Ok(CloseDelimited)),
-            (get.clone(), 200, vec![("transfer-encoding", "identity"), ("content-length", "5")], Ok(CloseDelimited)),
-            (get.clone(), 200, vec![("transfer-encoding", "")], Ok(CloseDelimited)),
-            (get.clone(), 200, vec![("transfer-encoding", "chunked, chunked")], Err(())),
-            // 5./6. Content-Length.
-            (get.clone(), 200, vec![("content-length", "0")], Ok(Length(0))),
-            (get.clone(), 200, vec![("content-length", "42")], Ok(Length(42))),
-            (get.clone(), 200, vec![("content-length", " 42 ")], Ok(Length(42))),
-            (get.clone(), 200, vec![("content-length", "007")], Ok(Length(7))),
-            (get.clone(), 200, vec![("content-length", "18446744073709551615")], Ok(Length(u64::MAX))),
-            (get.clone(), 200, vec![("content-length", "42, 42")], Ok(Length(42))),
-            (get.clone(), 200, vec![("content-length", "42"), ("content-length", "42")], Ok(Length(42))),
-            (get.clone(), 200, vec![("content-length", "42, 43")], Err(())),
-            (get.clone(), 200, vec![("content-length", "42"), ("content-length", "43")], Err(())),
-            (get.clone(), 200, vec![("content-length", "42,")], Err(())),
-            (get.clone(), 200, vec![("content-length", "")], Err(())),
-            (get.clone(), 200, vec![("content-length", "+42")], Err(())),
-            (get.clone(), 200, vec![("content-length", "-1")], Err(())),
-            (get.clone(), 200, vec![("content-length", "4 2")], Err(())),
-            (get.clone(), 200, vec![("content-length", "0x10")], Err(())),
-            (get.clone(), 200, vec![("content-length", "18446744073709551616")], Err(())),
-            // 8. Otherwise until close.
-            (get.clone(), 200, vec![], Ok(CloseDelimited)),
-            (Method::POST, 500, vec![], Ok(CloseDelimited)),
-        ];
-        for (method, code, fields, want) in cases {
-            let status = StatusCode::from_u16(code).unwrap();
-            let got = response_framing(&method, status, &map(&fields));
-            match (&got, &want) {
-                (Ok(g), Ok(w)) => assert_eq!(g, w, "{method} {code} {fields:?}"),
+        for (method, code, spec, want) in RESPONSE_FRAMING {
+            let method = Method::from_bytes(method.as_bytes()).unwrap();
+            let status = StatusCode::from_u16(*code).unwrap();
+            let got = response_framing(&method, status, &fields(spec));
+            match (&got, want) {
+                (Ok(g), Ok(w)) => assert_eq!(g, w, "{method} {code} {spec:?}"),
                 (Err(msg), Err(())) => assert!(!msg.is_empty()),
-                _ => panic!("{method} {code} {fields:?}: got {got:?}, want {want:?}"),
+                _ => panic!("{method} {code} {spec:?}: got {got:?}, want {want:?}"),
             }
         }
-        assert_eq!(response_framing(&get, ok, &HeaderMap::new()), Ok(CloseDelimited));
     }
 
     #[test]
     fn framing_errors_say_what_is_wrong() {
-        let err = |fields| response_framing(&Method::GET, StatusCode::OK, &map(fields)).unwrap_err();
-        assert_eq!(err(&[("content-length", "1, 2")]), "conflicting Content-Length values 1 and 2");
-        assert_eq!(err(&[("content-length", "abc")]), "invalid Content-Length \"abc\"");
+        let err = |spec| response_framing(&Method::GET, StatusCode::OK, &fields(spec)).unwrap_err();
+        assert_eq!(
+            err("content-length: 1, 2"),
+            "conflicting Content-Length values 1 and 2"
+        );
+        assert_eq!(err("content-length: abc"), "invalid Content-Length \"abc\"");
+        assert_eq!(
+            err("transfer-encoding: chunked, chunked"),
+            "chunked transfer coding applied more than once"
+        );
     }
+
+    #[rustfmt::skip]
+    const WANTS_CLOSE: &[(Version, &str, bool)] = &[
+        (Version::HTTP_11, "", false),
+        (Version::HTTP_11, "connection: keep-alive", false),
+        (Version::HTTP_11, "connection: close", true),
+        (Version::HTTP_11, "connection: Close", true),
+        (Version::HTTP_11, "connection: upgrade, close", true),
+        (Version::HTTP_11, "connection: keep-alive | connection:  CLOSE ", true),
+        (Version::HTTP_11, "connection: closed", false),
+        (Version::HTTP_11, "transfer-encoding: chunked", false),
+        (Version::HTTP_11, "transfer-encoding: chunked | content-length: 3", true),
+        (Version::HTTP_10, "", true),
+        (Version::HTTP_10, "connection: keep-alive", false),
+        (Version::HTTP_10, "connection: Keep-Alive", false),
+        (Version::HTTP_10, "connection: keep-alive, close", true),
+        (Version::HTTP_10, "connection: keep-alive | transfer-encoding: chunked", true),
+        (Version::HTTP_09, "connection: keep-alive", true),
+    ];
 
     #[test]
     fn response_wants_close_table() {
-        use Version as V;
-        let cases: Vec<(Version, Vec<(&'static str, &'static str)>, bool)> = vec![
-            (V::HTTP_11, vec![], false),
-            (V::HTTP_11, vec![("connection", "keep-alive")], false),
-            (V::HTTP_11, vec![("connection", "close")], true),
-            (V::HTTP_11, vec![("connection", "Close")], true),
-            (V::HTTP_11, vec![("connection", "upgrade, close")], true),
-            (V::HTTP_11, vec![("connection", "keep-alive"), ("connection", " CLOSE ")], true),
-            (V::HTTP_11, vec![("connection", "closed")], false),
-            (V::HTTP_11, vec![("transfer-encoding", "chunked")], false),
-            (V::HTTP_11, vec![("transfer-encoding", "chunked"), ("content-length", "3")], true),
-            (V::HTTP_10, vec![], true),
-            (V::HTTP_10, vec![("connection", "keep-alive")], false),
-            (V::HTTP_10, vec![("connection", "Keep-Alive")], false),
-            (V::HTTP_10, vec![("connection", "keep-alive, close")], true),
-            (V::HTTP_10, vec![("connection", "keep-alive"), ("transfer-encoding", "chunked")], true),
-            (V::HTTP_09, vec![("connection", "keep-alive")], true),
-        ];
-        for (version, fields, want) in cases {
-            assert_eq!(response_wants_close(version, &map(&fields)), want, "{version:?} {fields:?}");
+        for (version, spec, want) in WANTS_CLOSE {
+            let got = response_wants_close(*version, &fields(spec));
+            assert_eq!(got, *want, "{version:?} {spec:?}");
         }
     }
 
     #[test]
     fn has_token_table() {
-        let h = map(&[("connection", "a, B ,,\tc\t"), ("connection", "d")]);
+        let h = fields("connection: a, B ,,\tc\t | connection: d");
         for t in ["a", "b", "B", "c", "d"] {
             assert!(has_token(&h, &CONNECTION, t), "{t}");
         }

@@ -71,7 +71,10 @@ pub(crate) struct Decoder {
 #[derive(Debug)]
 enum Kind {
     /// `remaining` of `total` Content-Length bytes left.
-    Length { remaining: u64, total: u64 },
+    Length {
+        remaining: u64,
+        total: u64,
+    },
     Chunked(Chunked),
     /// RFC 9112 §6.3 rule 8: the body is everything until the server closes.
     CloseDelimited,
@@ -124,7 +127,11 @@ impl Decoder {
     /// more once it has data to return); a close-delimited body at EOF.
     ///
     /// [`is_done`]: Decoder::is_done
-    pub(crate) fn read<S: Source>(&mut self, src: &mut S, buf: &mut [u8]) -> Result<usize, DecodeError> {
+    pub(crate) fn read<S: Source>(
+        &mut self,
+        src: &mut S,
+        buf: &mut [u8],
+    ) -> Result<usize, DecodeError> {
         if let Some(e) = self.pending.take() {
             return Err(e);
         }
@@ -306,7 +313,11 @@ impl Chunked {
             match self.state {
                 ChunkState::Data(_) | ChunkState::End => break,
                 ChunkState::DataCr | ChunkState::DataLf => {
-                    let want = if self.state == ChunkState::DataCr { b'\r' } else { b'\n' };
+                    let want = if self.state == ChunkState::DataCr {
+                        b'\r'
+                    } else {
+                        b'\n'
+                    };
                     if rest[0] != want {
                         return Err(malformed("missing CRLF after chunk data"));
                     }

@@ -8,11 +8,17 @@ use crate::h1::testing::{Failing, Pieces, deliveries};
 #[derive(Debug, PartialEq, Eq)]
 struct Outcome {
     body: Vec<u8>,
-    end: Result<(Vec<(String, String)>, Vec<u8>), String>,
+    end: Result<(Fields, Vec<u8>), String>,
 }
 
+/// Header fields as (name, value) text pairs.
+type Fields = Vec<(String, String)>;
+
 fn ok(body: &str, trailers: &[(&str, &str)], left: &str) -> Outcome {
-    let trailers = trailers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    let trailers = trailers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
     Outcome {
         body: body.as_bytes().to_vec(),
         end: Ok((trailers, left.as_bytes().to_vec())),
@@ -72,10 +78,13 @@ fn decode(framing: BodyFraming, src: &mut Pieces<'_>, buf_len: usize) -> Outcome
     panic!("decoder made no progress");
 }
 
+// One case per line, like httparse's tables.
+#[rustfmt::skip]
 fn cases() -> Vec<(&'static str, BodyFraming, Vec<u8>, Outcome)> {
     use BodyFraming::{Chunked, CloseDelimited, Length, None};
     let b = |s: &str| s.as_bytes().to_vec();
     let long_ext = |len: usize| format!("1;{}\r\nx\r\n0\r\n\r\n", "e".repeat(len - 3)).into_bytes();
+    let big_trailer = format!("0\r\nx: {}\r\n\r\n", "a".repeat(MAX_TRAILER_BYTES)).into_bytes();
     vec![
         ("none", None, b("NEXT"), ok("", &[], "NEXT")),
         ("length exact", Length(5), b("helloNEXT"), ok("hello", &[], "NEXT")),
@@ -119,12 +128,7 @@ fn cases() -> Vec<(&'static str, BodyFraming, Vec<u8>, Outcome)> {
         ("chunked truncated final CRLF", Chunked, b("0\r\n\r"), err("", "Truncated: connection closed in the chunked trailer section")),
         ("chunked bad trailer", Chunked, b("0\r\nbad line\r\n\r\n"), err("", "Malformed: malformed chunked trailer section")),
         ("chunked folded trailer", Chunked, b("0\r\nA: b\r\n c\r\n\r\n"), err("", "Malformed: malformed chunked trailer section")),
-        (
-            "chunked trailers too large",
-            Chunked,
-            format!("0\r\nx: {}\r\n\r\n", "a".repeat(MAX_TRAILER_BYTES)).into_bytes(),
-            err("", "Malformed: chunked trailer section too large"),
-        ),
+        ("chunked trailers too large", Chunked, big_trailer, err("", "Malformed: chunked trailer section too large")),
     ]
 }
 
@@ -183,7 +187,10 @@ fn chunked_not_done_and_no_wait_when_terminator_not_buffered() {
         let mut buf = [0; 64];
         assert_eq!(dec.read(&mut src, &mut buf).unwrap(), 5);
         assert!(!dec.is_done());
-        assert_eq!(src.blocking_fills, 0, "{first:?}: must not wait once it has data");
+        assert_eq!(
+            src.blocking_fills, 0,
+            "{first:?}: must not wait once it has data"
+        );
         assert_eq!(dec.read(&mut src, &mut buf).unwrap(), 0);
         assert!(dec.is_done());
         assert_eq!(src.rest(), b"");
@@ -222,13 +229,20 @@ fn error_after_data_comes_on_the_next_read_and_sticks() {
     let e = dec.read(&mut src, &mut buf).unwrap_err();
     assert_eq!(describe(&e), "Malformed: missing CRLF after chunk data");
     let e = dec.read(&mut src, &mut buf).unwrap_err();
-    assert_eq!(describe(&e), "Malformed: chunked body already failed to decode");
+    assert_eq!(
+        describe(&e),
+        "Malformed: chunked body already failed to decode"
+    );
     assert!(!dec.is_done());
 }
 
 #[test]
 fn io_errors_pass_through_with_their_kind() {
-    for framing in [BodyFraming::Length(5), BodyFraming::Chunked, BodyFraming::CloseDelimited] {
+    for framing in [
+        BodyFraming::Length(5),
+        BodyFraming::Chunked,
+        BodyFraming::CloseDelimited,
+    ] {
         let mut src = Failing {
             kind: io::ErrorKind::TimedOut,
             interrupted: false,
@@ -251,8 +265,14 @@ fn empty_buf_reads_nothing() {
 #[test]
 fn into_io_kinds() {
     let kind = |e: DecodeError| e.into_io().kind();
-    assert_eq!(kind(DecodeError::Truncated("x".into())), io::ErrorKind::UnexpectedEof);
-    assert_eq!(kind(DecodeError::Malformed("x".into())), io::ErrorKind::InvalidData);
+    assert_eq!(
+        kind(DecodeError::Truncated("x".into())),
+        io::ErrorKind::UnexpectedEof
+    );
+    assert_eq!(
+        kind(DecodeError::Malformed("x".into())),
+        io::ErrorKind::InvalidData
+    );
     assert_eq!(
         kind(DecodeError::Io(io::ErrorKind::WouldBlock.into())),
         io::ErrorKind::WouldBlock

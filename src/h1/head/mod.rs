@@ -166,7 +166,9 @@ impl fmt::Display for HeadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HeadError::EmptyEof => f.write_str("server closed the connection before responding"),
-            HeadError::Truncated => f.write_str("connection closed in the middle of a response head"),
+            HeadError::Truncated => {
+                f.write_str("connection closed in the middle of a response head")
+            }
             HeadError::TooLarge => f.write_str("response head too large"),
             HeadError::Malformed(what) => write!(f, "malformed response head: {what}"),
             HeadError::Io(e) => write!(f, "reading response head: {e}"),
@@ -271,7 +273,7 @@ fn parse(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, HeadError> {
     })
 }
 
-fn try_parse(buf: &[u8], slots: &mut [httparse::Header<'_>]) -> Result<Attempt, HeadError> {
+fn try_parse<'b>(buf: &'b [u8], slots: &mut [httparse::Header<'b>]) -> Result<Attempt, HeadError> {
     let mut res = httparse::Response::new(slots);
     let status = httparse::ParserConfig::default()
         .allow_obsolete_multiline_headers_in_responses(true)

@@ -1,0 +1,399 @@
+//! Shared test support: bounded waits, the per-transport leak check, a
+//! scripted raw-TCP server for exact fault bytes, a tiny_http server for
+//! interop, and a trace recorder. Each test binary includes it with
+//! `mod support;` and uses what it needs.
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
+
+use std::{
+    io::{self, BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use nethttp::{ClientTrace, GotConnInfo, PoolStats, Transport};
+
+/// Polls `cond` every millisecond until it holds or `limit` passes.
+/// Returns whether it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Asserts with a deadline that the transport's stats reach `want`.
+#[track_caller]
+pub fn wait_stats(t: &Transport, limit: Duration, want: impl Fn(&PoolStats) -> bool) -> PoolStats {
+    let mut last = t.stats();
+    let ok = wait_until(limit, || {
+        last = t.stats();
+        want(&last)
+    });
+    assert!(ok, "stats never reached the expected state; last: {last:?}");
+    last
+}
+
+/// Go's `afterTest`, per transport: on drop, closes idle connections and
+/// waits (bounded) for every thread the transport started to finish.
+/// Safe with tests running in parallel, since it only counts its transport.
+pub struct LeakCheck {
+    transport: Transport,
+}
+
+impl LeakCheck {
+    pub fn new(t: &Transport) -> LeakCheck {
+        LeakCheck { transport: t.clone() }
+    }
+}
+
+impl Drop for LeakCheck {
+    fn drop(&mut self) {
+        self.transport.close_idle_connections();
+        let mut last = self.transport.stats();
+        let ok = wait_until(Duration::from_secs(10), || {
+            last = self.transport.stats();
+            last.threads == 0 && last.conns == 0 && last.dialing == 0
+        });
+        if !ok && !thread::panicking() {
+            panic!("transport leaked: {last:?}");
+        }
+    }
+}
+
+/// Threads of this process whose name starts with `prefix`, from
+/// `/proc/self/task/*/comm`.
+pub fn proc_threads_named(prefix: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("comm")).ok())
+        .filter(|name| name.starts_with(prefix))
+        .count()
+}
+
+/// All threads of this process.
+pub fn proc_threads() -> usize {
+    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+}
+
+/// One accepted connection of a [`ScriptedServer`], with helpers for
+/// reading requests and writing exact bytes.
+pub struct ScriptConn {
+    pub reader: BufReader<TcpStream>,
+    pub stream: TcpStream,
+    /// 0 for the first connection the server accepted, 1 for the next, …
+    pub index: usize,
+}
+
+impl ScriptConn {
+    /// Reads one request head (up to and including the blank line); `None`
+    /// at EOF. Header names are kept as sent.
+    pub fn read_head(&mut self) -> Option<String> {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+            head.push_str(&line);
+            if line == "\r\n" || line == "\n" {
+                return Some(head);
+            }
+        }
+    }
+
+    /// Reads `n` body bytes.
+    pub fn read_body(&mut self, n: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0; n];
+        self.reader.read_exact(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads a chunked request body to its end; returns the decoded bytes.
+    pub fn read_chunked(&mut self) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        loop {
+            let mut line = String::new();
+            self.reader.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if size == 0 {
+                let mut end = String::new();
+                self.reader.read_line(&mut end)?;
+                return Ok(out);
+            }
+            let start = out.len();
+            out.resize(start + size, 0);
+            self.reader.read_exact(&mut out[start..])?;
+            let mut crlf = [0; 2];
+            self.reader.read_exact(&mut crlf)?;
+        }
+    }
+
+    /// Reads a request and its body (Content-Length or chunked). Returns the
+    /// head and body, or `None` at EOF.
+    pub fn read_request(&mut self) -> Option<(String, Vec<u8>)> {
+        let head = self.read_head()?;
+        let lower = head.to_ascii_lowercase();
+        let body = if let Some(len) = header_value(&lower, "content-length") {
+            self.read_body(len.parse().ok()?).ok()?
+        } else if header_value(&lower, "transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            self.read_chunked().ok()?
+        } else {
+            Vec::new()
+        };
+        Some((head, body))
+    }
+
+    pub fn write(&mut self, bytes: impl AsRef<[u8]>) {
+        let _ = self.stream.write_all(bytes.as_ref());
+        let _ = self.stream.flush();
+    }
+
+    /// Sends FIN after draining what the client still sends, so the close
+    /// is orderly (no RST that could discard data in flight).
+    pub fn close(self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let _ = self.stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut r = self.reader;
+        let _ = io::copy(&mut r, &mut io::sink());
+    }
+}
+
+/// The value of header `name` (lowercase) in a lowercased head.
+pub fn header_value<'a>(lower_head: &'a str, name: &str) -> Option<&'a str> {
+    lower_head.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        (n.trim() == name).then(|| v.trim())
+    })
+}
+
+/// A raw TCP server on 127.0.0.1 that runs `script` on a thread per
+/// accepted connection, for exact fault bytes. Dropping it stops accepting
+/// (connections already running finish their script).
+pub struct ScriptedServer {
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<thread::JoinHandle<()>>,
+}
+
+impl ScriptedServer {
+    pub fn start<F>(script: F) -> ScriptedServer
+    where
+        F: Fn(ScriptConn) + Send + Sync + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let script = Arc::new(script);
+        let (acc, st) = (accepted.clone(), stop.clone());
+        let acceptor = thread::spawn(move || {
+            for stream in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let index = acc.fetch_add(1, Ordering::SeqCst);
+                let script = script.clone();
+                thread::spawn(move || {
+                    // Bound every test read: a stuck client fails the test
+                    // instead of hanging the server thread forever.
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
+                    let Ok(read) = stream.try_clone() else { return };
+                    script(ScriptConn {
+                        reader: BufReader::new(read),
+                        stream,
+                        index,
+                    });
+                });
+            }
+        });
+        ScriptedServer {
+            addr,
+            accepted,
+            stop,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so the acceptor thread sees `stop`.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+        if let Some(h) = self.acceptor.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A trace that records every hook call as a line, for assertions.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Mutex<Vec<String>>,
+    pub conns: Mutex<Vec<GotConnInfo>>,
+}
+
+impl Recorder {
+    pub fn new() -> Arc<Recorder> {
+        Arc::new(Recorder::default())
+    }
+
+    pub fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+
+    pub fn conns(&self) -> Vec<GotConnInfo> {
+        self.conns.lock().unwrap().clone()
+    }
+
+    fn push(&self, s: String) {
+        self.events.lock().unwrap().push(s);
+    }
+}
+
+impl ClientTrace for Recorder {
+    fn get_conn(&self, host_port: &str) {
+        self.push(format!("get_conn {host_port}"));
+    }
+    fn got_conn(&self, info: &GotConnInfo) {
+        self.push(format!("got_conn reused={} was_idle={}", info.reused, info.was_idle));
+        self.conns.lock().unwrap().push(info.clone());
+    }
+    fn put_idle_conn(&self, err: Option<&nethttp::Error>) {
+        self.push(format!("put_idle_conn {}", err.map_or("ok".to_string(), |e| e.to_string())));
+    }
+    fn got_first_response_byte(&self) {
+        self.push("got_first_response_byte".into());
+    }
+    fn got_1xx_response(&self, status: nethttp::http::StatusCode, _: &nethttp::http::HeaderMap) {
+        self.push(format!("got_1xx_response {}", status.as_u16()));
+    }
+    fn dns_start(&self, host: &str) {
+        self.push(format!("dns_start {host}"));
+    }
+    fn dns_done(&self, addrs: &[SocketAddr]) {
+        self.push(format!("dns_done {}", addrs.len()));
+    }
+    fn connect_start(&self, addr: SocketAddr) {
+        self.push(format!("connect_start {addr}"));
+    }
+    fn connect_done(&self, addr: SocketAddr, err: Option<&io::Error>) {
+        self.push(format!("connect_done {addr} {}", if err.is_some() { "err" } else { "ok" }));
+    }
+    fn wrote_headers(&self) {
+        self.push("wrote_headers".into());
+    }
+    fn wait_100_continue(&self) {
+        self.push("wait_100_continue".into());
+    }
+    fn got_100_continue(&self) {
+        self.push("got_100_continue".into());
+    }
+    fn wrote_request(&self, err: Option<&nethttp::Error>) {
+        self.push(format!("wrote_request {}", if err.is_some() { "err" } else { "ok" }));
+    }
+}
+
+/// A tiny_http server (an HTTP/1.1 implementation nobody here wrote) with a
+/// few routes, served by `workers` threads:
+/// - `/hello` → `hello, world!` (13 bytes, Content-Length)
+/// - `/bytes/N` → N bytes of a repeating pattern (Content-Length)
+/// - `/chunked/N` → N bytes, chunked (no length given)
+/// - `/echo` → the request body back
+/// - `/status/N` → empty response with status N
+pub struct InteropServer {
+    pub addr: SocketAddr,
+    server: Arc<tiny_http::Server>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+/// The byte at offset `i` of the `/bytes` and `/chunked` bodies.
+pub fn pattern(i: usize) -> u8 {
+    b"abcdefghijklmnopqrstuvwxyz0123456789"[i % 36]
+}
+
+impl InteropServer {
+    pub fn start(workers: usize) -> InteropServer {
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("tiny_http bind"));
+        let addr = server.server_addr().to_ip().expect("ip listener");
+        let workers = (0..workers)
+            .map(|_| {
+                let s = server.clone();
+                thread::spawn(move || {
+                    while let Ok(req) = s.recv() {
+                        serve(req);
+                    }
+                })
+            })
+            .collect();
+        InteropServer { addr, server, workers }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+fn serve(mut req: tiny_http::Request) {
+    let url = req.url().to_string();
+    let parts: Vec<&str> = url.trim_start_matches('/').split('/').collect();
+    let resp = match parts.as_slice() {
+        ["hello"] => tiny_http::Response::from_string("hello, world!").boxed(),
+        ["bytes", n] => {
+            let n: usize = n.parse().unwrap_or(0);
+            tiny_http::Response::from_data((0..n).map(pattern).collect::<Vec<u8>>()).boxed()
+        }
+        ["chunked", n] => {
+            let n: usize = n.parse().unwrap_or(0);
+            let data: Vec<u8> = (0..n).map(pattern).collect();
+            // No length: tiny_http sends it chunked to an HTTP/1.1 client.
+            tiny_http::Response::new(tiny_http::StatusCode(200), vec![], io::Cursor::new(data), None, None).boxed()
+        }
+        ["echo"] => {
+            let mut body = Vec::new();
+            let _ = req.as_reader().read_to_end(&mut body);
+            tiny_http::Response::from_data(body).boxed()
+        }
+        ["status", n] => tiny_http::Response::empty(tiny_http::StatusCode(n.parse().unwrap_or(500))).boxed(),
+        _ => tiny_http::Response::empty(tiny_http::StatusCode(404)).boxed(),
+    };
+    let _ = req.respond(resp);
+}
+
+impl Drop for InteropServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        for _ in 1..self.workers.len() {
+            self.server.unblock();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
