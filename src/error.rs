@@ -91,7 +91,10 @@ impl Error {
     }
 
     /// Attaches the underlying cause.
-    pub(crate) fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Error {
+    pub(crate) fn with_source(
+        mut self,
+        source: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Error {
         self.inner.source = Some(source.into());
         self
     }
@@ -202,7 +205,13 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.url {
-            Some(url) => write!(f, "{} {}: {}", kind_word(self.inner.kind), url, self.inner.message),
+            Some(url) => write!(
+                f,
+                "{} {}: {}",
+                kind_word(self.inner.kind),
+                url,
+                self.inner.message
+            ),
             None => write!(f, "{}: {}", kind_word(self.inner.kind), self.inner.message),
         }
     }

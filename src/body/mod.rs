@@ -175,11 +175,13 @@ impl ConnBody {
             // Capacity 1, one send: never blocks. If the reader thread is
             // gone (cancel raced EOF) the connection is closed already.
             let _ = done.try_send(BodyDone(rd));
-            self.conn.release(true, Some(&self.wrote), self.trace.as_deref());
+            self.conn
+                .release(true, Some(&self.wrote), self.trace.as_deref());
         } else {
             drop(done);
             drop(rd);
-            self.conn.close(Error::new(ErrorKind::Io, "response does not allow reuse"));
+            self.conn
+                .close(Error::new(ErrorKind::Io, "response does not allow reuse"));
         }
     }
 
@@ -206,8 +208,10 @@ impl Drop for ConnBody {
     fn drop(&mut self) {
         if let Some(done) = self.done_tx.take() {
             self.rd = None;
-            self.conn
-                .close(Error::new(ErrorKind::Io, "response body dropped before EOF"));
+            self.conn.close(Error::new(
+                ErrorKind::Io,
+                "response body dropped before EOF",
+            ));
             drop(done);
         }
     }
@@ -215,18 +219,17 @@ impl Drop for ConnBody {
 
 fn decode_error(e: DecodeError) -> Error {
     match e {
-        DecodeError::Truncated(m) => Error::new(ErrorKind::BodyRead, format!("unexpected EOF reading body: {m}"))
-            .with_io_kind(io::ErrorKind::UnexpectedEof),
-        DecodeError::Malformed(m) => Error::new(ErrorKind::BodyRead, format!("malformed body: {m}"))
-            .with_io_kind(io::ErrorKind::InvalidData),
-        DecodeError::Io(e) => {
-            let kind = match e.kind() {
-                io::ErrorKind::UnexpectedEof => io::ErrorKind::UnexpectedEof,
-                k => k,
-            };
-            Error::new(ErrorKind::BodyRead, format!("read body: {e}"))
-                .with_io_kind(kind)
-                .with_source(e)
+        DecodeError::Truncated(m) => Error::new(
+            ErrorKind::BodyRead,
+            format!("unexpected EOF reading body: {m}"),
+        )
+        .with_io_kind(io::ErrorKind::UnexpectedEof),
+        DecodeError::Malformed(m) => {
+            Error::new(ErrorKind::BodyRead, format!("malformed body: {m}"))
+                .with_io_kind(io::ErrorKind::InvalidData)
         }
+        DecodeError::Io(e) => Error::new(ErrorKind::BodyRead, format!("read body: {e}"))
+            .with_io_kind(e.kind())
+            .with_source(e),
     }
 }

@@ -132,7 +132,9 @@ fn url_basic_auth(url: &url::Url) -> Option<HeaderValue> {
         return None;
     }
     let user = percent_decode_str(url.username()).decode_utf8_lossy();
-    let pass = url.password().map(|p| percent_decode_str(p).decode_utf8_lossy());
+    let pass = url
+        .password()
+        .map(|p| percent_decode_str(p).decode_utf8_lossy());
     let raw = format!("{}:{}", user, pass.as_deref().unwrap_or(""));
     let mut v = HeaderValue::try_from(format!(
         "Basic {}",
@@ -240,7 +242,11 @@ pub fn head(url: impl IntoUrl) -> crate::Result<Response> {
 }
 
 /// POST on the process-wide default client.
-pub fn post(url: impl IntoUrl, content_type: &str, body: impl Into<Body>) -> crate::Result<Response> {
+pub fn post(
+    url: impl IntoUrl,
+    content_type: &str,
+    body: impl Into<Body>,
+) -> crate::Result<Response> {
     default_client()
         .post(url)
         .header(header::CONTENT_TYPE, content_type)
@@ -257,14 +263,20 @@ mod tests {
     fn url_userinfo_is_percent_decoded() {
         let url = url::Url::parse("http://user:pa%20ss@host/").unwrap();
         let v = url_basic_auth(&url).unwrap();
-        let expect = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("user:pa ss"));
+        let expect = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("user:pa ss")
+        );
         assert_eq!(v.to_str().unwrap(), expect);
         assert!(url_basic_auth(&url::Url::parse("http://host/").unwrap()).is_none());
     }
 
     #[test]
     fn bad_default_header_fails_build() {
-        let err = Client::builder().default_header("X-A", "a\nb").build().unwrap_err();
+        let err = Client::builder()
+            .default_header("X-A", "a\nb")
+            .build()
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidRequest);
     }
 

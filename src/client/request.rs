@@ -20,7 +20,8 @@ mod into_url {
 }
 
 fn parse_url(s: &str) -> crate::Result<Url> {
-    Url::parse(s).map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("parse {s:?}: {e}")).with_source(e))
+    Url::parse(s)
+        .map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("parse {s:?}: {e}")).with_source(e))
 }
 
 impl IntoUrl for &str {
@@ -203,12 +204,19 @@ impl RequestBuilder {
     }
 
     /// Sets `Authorization: Basic` from a user name and optional password.
-    pub fn basic_auth(self, user: impl fmt::Display, pass: Option<impl fmt::Display>) -> RequestBuilder {
+    pub fn basic_auth(
+        self,
+        user: impl fmt::Display,
+        pass: Option<impl fmt::Display>,
+    ) -> RequestBuilder {
         let raw = match pass {
             Some(p) => format!("{user}:{p}"),
             None => format!("{user}:"),
         };
-        let value = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw));
+        let value = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        );
         self.map(|req| {
             let mut v = HeaderValue::try_from(value)
                 .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("basic auth: {e}")))?;
@@ -288,7 +296,9 @@ impl RequestBuilder {
 
 impl fmt::Debug for RequestBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestBuilder").field("request", &self.req).finish()
+        f.debug_struct("RequestBuilder")
+            .field("request", &self.req)
+            .finish()
     }
 }
 
@@ -302,11 +312,17 @@ where
 {
     let name = HeaderName::try_from(name).map_err(|e| {
         let e: http::Error = e.into();
-        Error::new(ErrorKind::InvalidRequest, format!("invalid header name: {e}"))
+        Error::new(
+            ErrorKind::InvalidRequest,
+            format!("invalid header name: {e}"),
+        )
     })?;
     let value = HeaderValue::try_from(value).map_err(|e| {
         let e: http::Error = e.into();
-        Error::new(ErrorKind::InvalidRequest, format!("invalid value for header {name}: {e}"))
+        Error::new(
+            ErrorKind::InvalidRequest,
+            format!("invalid value for header {name}: {e}"),
+        )
     })?;
     Ok((name, value))
 }

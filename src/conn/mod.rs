@@ -105,7 +105,12 @@ pub(crate) struct Outgoing {
 
 impl PersistConn {
     /// Wraps a dialled stream and starts its reader and writer threads.
-    pub(crate) fn start(id: u64, key: ConnKey, stream: Stream, pool: Pool) -> Result<PersistConn, Error> {
+    pub(crate) fn start(
+        id: u64,
+        key: ConnKey,
+        stream: Stream,
+        pool: Pool,
+    ) -> Result<PersistConn, Error> {
         let (writech, writech_rx) = crossbeam_channel::bounded(1);
         let (reqch, reqch_rx) = crossbeam_channel::bounded(1);
         let (close_tx, closech) = crossbeam_channel::bounded(0);
@@ -136,7 +141,9 @@ impl PersistConn {
                 reused: AtomicBool::new(false),
             }),
         };
-        let spawn_err = |e: std::io::Error| Error::new(ErrorKind::Connect, format!("spawn connection thread: {e}"));
+        let spawn_err = |e: std::io::Error| {
+            Error::new(ErrorKind::Connect, format!("spawn connection thread: {e}"))
+        };
         let r = pc.clone();
         let rd = BufReadHalf::new(read);
         threads::spawn(format!("nethttp-r{id}"), stack, &counter, move || {
@@ -187,7 +194,11 @@ impl PersistConn {
 
     /// A copy of why the connection closed, if it has.
     pub(crate) fn close_reason(&self) -> Option<Error> {
-        self.inner.close_reason.lock().as_ref().map(Error::duplicate)
+        self.inner
+            .close_reason
+            .lock()
+            .as_ref()
+            .map(Error::duplicate)
     }
 
     /// Closes the connection (Go's `persistConn.close`): records `why`, shuts
@@ -200,7 +211,12 @@ impl PersistConn {
             if reason.is_some() {
                 return;
             }
-            log::debug!("nethttp: closing conn {} to {}: {}", self.inner.id, self.inner.key, why.message());
+            log::debug!(
+                "nethttp: closing conn {} to {}: {}",
+                self.inner.id,
+                self.inner.key,
+                why.message()
+            );
             *reason = Some(why);
             self.inner.closed.store(true, Ordering::SeqCst);
         }
@@ -212,10 +228,19 @@ impl PersistConn {
     /// A response ended cleanly (its body read to EOF, or it had none):
     /// put the connection back in the pool, or close it. `wrote` is the
     /// writer's verdict on the request, awaited briefly as in Go.
-    pub(crate) fn release(&self, alive: bool, wrote: Option<&Receiver<bool>>, trace: Option<&dyn ClientTrace>) {
+    pub(crate) fn release(
+        &self,
+        alive: bool,
+        wrote: Option<&Receiver<bool>>,
+        trace: Option<&dyn ClientTrace>,
+    ) {
         let written = wrote.is_none_or(|w| w.recv_timeout(MAX_WRITE_WAIT_BEFORE_REUSE) == Ok(true));
         if !alive || !written {
-            let why = if alive { "request was not fully written" } else { "connection not reusable" };
+            let why = if alive {
+                "request was not fully written"
+            } else {
+                "connection not reusable"
+            };
             self.close(Error::new(ErrorKind::Io, why));
             return;
         }
@@ -351,10 +376,15 @@ impl PersistConn {
     /// The error for a request that found the connection closed under it.
     fn closed_error(&self, class: Failure) -> ConnError {
         let err = match self.close_reason() {
-            Some(reason) if matches!(reason.kind(), ErrorKind::Canceled | ErrorKind::Timeout) => reason,
+            Some(reason) if matches!(reason.kind(), ErrorKind::Canceled | ErrorKind::Timeout) => {
+                reason
+            }
             Some(reason) => Error::new(
                 ErrorKind::Io,
-                format!("connection closed before the response: {}", reason.message()),
+                format!(
+                    "connection closed before the response: {}",
+                    reason.message()
+                ),
             ),
             None => Error::new(ErrorKind::Io, "connection closed before the response"),
         };

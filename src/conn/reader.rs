@@ -81,7 +81,10 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
                 read_final_head(&mut rd, &rr, &cfg)
             }
             Peek::Eof => Err(ConnError {
-                err: Error::new(ErrorKind::Io, "server closed the connection before sending a response"),
+                err: Error::new(
+                    ErrorKind::Io,
+                    "server closed the connection before sending a response",
+                ),
                 class: Failure::BeforeResponse,
             }),
             Peek::Err(e) => Err(ConnError {
@@ -124,7 +127,15 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
         }
 
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-        let body = ConnBody::new(rd, Decoder::new(framing), conn.clone(), done_tx, alive, rr.wrote, trace);
+        let body = ConnBody::new(
+            rd,
+            Decoder::new(framing),
+            conn.clone(),
+            done_tx,
+            alive,
+            rr.wrote,
+            trace,
+        );
         let parts = ResponseParts {
             head,
             content_length,
@@ -173,7 +184,12 @@ fn peek(conn: &PersistConn, rd: &mut BufReadHalf, idle_timeout: Option<Duration>
         match rd.fill_buf() {
             Ok([]) => return Some(Peek::Eof),
             Ok(_) => return Some(Peek::Data),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 if conn.is_closed() {
                     return None;
                 }
@@ -196,7 +212,11 @@ fn peek(conn: &PersistConn, rd: &mut BufReadHalf, idle_timeout: Option<Duration>
 
 /// Reads heads until a final one, passing interim 1xx responses to the
 /// trace and `100 Continue` to the writer.
-fn read_final_head(rd: &mut BufReadHalf, rr: &ReadRequest, cfg: &Config) -> Result<ResponseHead, ConnError> {
+fn read_final_head(
+    rd: &mut BufReadHalf,
+    rr: &ReadRequest,
+    cfg: &Config,
+) -> Result<ResponseHead, ConnError> {
     let trace: Option<&dyn ClientTrace> = rr.trace.as_deref();
     let mut continue_tx = rr.continue_tx.clone();
     let mut interim = 0;
@@ -236,14 +256,24 @@ fn read_final_head(rd: &mut BufReadHalf, rr: &ReadRequest, cfg: &Config) -> Resu
 
 fn head_error(e: HeadError, max: usize) -> ConnError {
     let err = match e {
-        HeadError::EmptyEof => Error::new(ErrorKind::Io, "server closed the connection before sending a response"),
-        HeadError::Truncated => Error::new(ErrorKind::Io, "server closed the connection in the middle of the response head"),
+        HeadError::EmptyEof => Error::new(
+            ErrorKind::Io,
+            "server closed the connection before sending a response",
+        ),
+        HeadError::Truncated => Error::new(
+            ErrorKind::Io,
+            "server closed the connection in the middle of the response head",
+        ),
         HeadError::TooLarge => Error::new(
             ErrorKind::HeaderTooLarge,
             format!("server response head exceeded {max} bytes"),
         ),
-        HeadError::Malformed(m) => Error::new(ErrorKind::Protocol, format!("malformed response: {m}")),
-        HeadError::Io(e) => Error::new(ErrorKind::Io, format!("read response head: {e}")).with_source(e),
+        HeadError::Malformed(m) => {
+            Error::new(ErrorKind::Protocol, format!("malformed response: {m}"))
+        }
+        HeadError::Io(e) => {
+            Error::new(ErrorKind::Io, format!("read response head: {e}")).with_source(e)
+        }
     };
     ConnError {
         err,
@@ -251,7 +281,10 @@ fn head_error(e: HeadError, max: usize) -> ConnError {
     }
 }
 
-fn with_framing(head: ResponseHead, method: &Method) -> Result<(ResponseHead, BodyFraming), ConnError> {
+fn with_framing(
+    head: ResponseHead,
+    method: &Method,
+) -> Result<(ResponseHead, BodyFraming), ConnError> {
     match framing::response_framing(method, head.status, &head.headers) {
         Ok(f) => Ok((head, f)),
         Err(m) => Err(ConnError {

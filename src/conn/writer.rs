@@ -24,6 +24,9 @@ use crate::{
 /// In-memory bodies up to this size go out in the same write as the head.
 const COALESCE_LIMIT: usize = 64 * 1024;
 
+/// Copy buffer for streamed bodies: one chunk per fill.
+const COPY_BUF: usize = 32 * 1024;
+
 pub(super) fn run(conn: PersistConn, mut w: WriteHalf, writech: Receiver<WriteRequest>) {
     let closech = conn.inner.closech.clone();
     let mut scratch = Vec::new();
@@ -138,19 +141,27 @@ fn write_request(
     };
     let res = match body {
         BodyKind::Empty => Ok(()),
-        BodyKind::Bytes(b) => out.write_all(&b).map_err(|e| socket_failure(e, "request body")),
+        BodyKind::Bytes(b) => out
+            .write_all(&b)
+            .map_err(|e| socket_failure(e, "request body")),
         BodyKind::Reader { mut reader, .. } => {
+            // The copy buffer: copy_body uses it at its current length.
+            scratch.clear();
+            scratch.resize(COPY_BUF, 0);
             match encode::copy_body(&mut reader, framing, &mut out, scratch) {
                 Ok(_) => Ok(()),
                 Err(EncodeError::Write(e)) => Err(socket_failure(e, "request body")),
                 Err(EncodeError::Read(e)) => Err(WriteFailure {
-                    err: Error::new(ErrorKind::Io, format!("read request body: {e}")).with_source(e),
+                    err: Error::new(ErrorKind::Io, format!("read request body: {e}"))
+                        .with_source(e),
                     on_socket: false,
                 }),
                 Err(EncodeError::Length { declared, actual }) => Err(WriteFailure {
                     err: Error::new(
                         ErrorKind::InvalidRequest,
-                        format!("request body length {actual} differs from the declared {declared}"),
+                        format!(
+                            "request body length {actual} differs from the declared {declared}"
+                        ),
                     ),
                     on_socket: false,
                 }),

@@ -17,7 +17,11 @@ use crate::{
 
 /// Resolves `key`'s host, connects to the first address that answers and
 /// returns the split stream.
-pub(crate) fn dial(key: &ConnKey, cfg: &Config, trace: Option<&dyn ClientTrace>) -> Result<Stream, Error> {
+pub(crate) fn dial(
+    key: &ConnKey,
+    cfg: &Config,
+    trace: Option<&dyn ClientTrace>,
+) -> Result<Stream, Error> {
     if key.scheme == Scheme::Https {
         return Err(Error::new(
             ErrorKind::Tls,
@@ -28,7 +32,8 @@ pub(crate) fn dial(key: &ConnKey, cfg: &Config, trace: Option<&dyn ClientTrace>)
     let tcp = connect(key, &addrs, cfg, trace)?;
     // Small request heads must not wait for Nagle's algorithm.
     let _ = tcp.set_nodelay(true);
-    Stream::plain(tcp).map_err(|e| Error::new(ErrorKind::Connect, format!("dial {key}: {e}")).with_source(e))
+    Stream::plain(tcp)
+        .map_err(|e| Error::new(ErrorKind::Connect, format!("dial {key}: {e}")).with_source(e))
 }
 
 /// DNS, with the `dns_start`/`dns_done` hooks; IP literals skip both.
@@ -40,7 +45,9 @@ fn resolve(key: &ConnKey, trace: Option<&dyn ClientTrace>) -> Result<Vec<SocketA
     if let Some(t) = trace {
         t.dns_start(host);
     }
-    let res = (host, key.port).to_socket_addrs().map(Iterator::collect::<Vec<_>>);
+    let res = (host, key.port)
+        .to_socket_addrs()
+        .map(Iterator::collect::<Vec<_>>);
     let addrs = match &res {
         Ok(a) => a.as_slice(),
         Err(_) => &[],
@@ -50,13 +57,21 @@ fn resolve(key: &ConnKey, trace: Option<&dyn ClientTrace>) -> Result<Vec<SocketA
     }
     match res {
         Ok(a) if !a.is_empty() => Ok(a),
-        Ok(_) => Err(Error::new(ErrorKind::Dns, format!("lookup {host}: no addresses"))),
+        Ok(_) => Err(Error::new(
+            ErrorKind::Dns,
+            format!("lookup {host}: no addresses"),
+        )),
         Err(e) => Err(Error::new(ErrorKind::Dns, format!("lookup {host}: {e}")).with_source(e)),
     }
 }
 
 /// Tries each address in turn within `connect_timeout`.
-fn connect(key: &ConnKey, addrs: &[SocketAddr], cfg: &Config, trace: Option<&dyn ClientTrace>) -> Result<TcpStream, Error> {
+fn connect(
+    key: &ConnKey,
+    addrs: &[SocketAddr],
+    cfg: &Config,
+    trace: Option<&dyn ClientTrace>,
+) -> Result<TcpStream, Error> {
     let mut last: Option<io::Error> = None;
     for &addr in addrs {
         if let Some(t) = trace {
@@ -75,7 +90,10 @@ fn connect(key: &ConnKey, addrs: &[SocketAddr], cfg: &Config, trace: Option<&dyn
         }
     }
     let e = last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to dial"));
-    let kind = if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) {
+    let kind = if matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    ) {
         ErrorKind::Timeout
     } else {
         ErrorKind::Connect

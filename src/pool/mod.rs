@@ -283,7 +283,12 @@ impl Pool {
         res
     }
 
-    fn try_put_idle_locked(&self, st: &mut State, conn: &PersistConn, acts: &mut Actions) -> Result<(), Error> {
+    fn try_put_idle_locked(
+        &self,
+        st: &mut State,
+        conn: &PersistConn,
+        acts: &mut Actions,
+    ) -> Result<(), Error> {
         let cfg = &self.shared.cfg;
         let refuse = |why: &str| Err(Error::new(ErrorKind::Io, format!("put idle conn: {why}")));
         if cfg.disable_keep_alives {
@@ -347,7 +352,8 @@ impl Pool {
             if let Some((_, (old_key, old_id))) = st.lru.pop_first() {
                 if let Some(old) = self.remove_idle_entry_locked(st, &old_key, old_id) {
                     self.dec_per_host_locked(st, &old_key, acts);
-                    acts.close.push((old, Error::new(ErrorKind::Io, "too many idle connections")));
+                    acts.close
+                        .push((old, Error::new(ErrorKind::Io, "too many idle connections")));
                 }
             }
         }
@@ -478,7 +484,10 @@ impl Pool {
             for (key, id) in idle {
                 if let Some(conn) = self.remove_idle_entry_locked(&mut st, &key, id) {
                     self.dec_per_host_locked(&mut st, &key, &mut acts);
-                    acts.close.push((conn, Error::new(ErrorKind::Io, "idle connection closed by the pool")));
+                    acts.close.push((
+                        conn,
+                        Error::new(ErrorKind::Io, "idle connection closed by the pool"),
+                    ));
                 }
             }
             self.check_locked(&st);
@@ -488,7 +497,12 @@ impl Pool {
 
     /// Removes an idle connection from its list, the LRU and `conns`.
     /// Leaves `per_host` to the caller.
-    fn remove_idle_entry_locked(&self, st: &mut State, key: &ConnKey, id: u64) -> Option<PersistConn> {
+    fn remove_idle_entry_locked(
+        &self,
+        st: &mut State,
+        key: &ConnKey,
+        id: u64,
+    ) -> Option<PersistConn> {
         st.conns.remove(&id);
         let list = st.idle.get_mut(key)?;
         let pos = list.iter().position(|ic| ic.conn.id() == id)?;
@@ -547,7 +561,8 @@ impl Pool {
             },
         );
         if let Err(e) = spawned {
-            let err = Error::new(ErrorKind::Connect, format!("spawn dial thread: {e}")).with_source(e);
+            let err =
+                Error::new(ErrorKind::Connect, format!("spawn dial thread: {e}")).with_source(e);
             self.dial_done(&want, Err(err));
         }
     }
@@ -559,9 +574,17 @@ impl Pool {
             assert_eq!(idle_in_lists, st.lru.len(), "idle lists and LRU disagree");
             let idle_entries = st.conns.values().filter(|e| e.idle).count();
             assert_eq!(idle_entries, st.lru.len(), "idle entries and LRU disagree");
-            assert_eq!(st.conns.len() - idle_entries, st.in_use, "in-use count is off");
+            assert_eq!(
+                st.conns.len() - idle_entries,
+                st.in_use,
+                "in-use count is off"
+            );
             let slots: usize = st.per_host.values().sum();
-            assert_eq!(slots, st.dialing + st.conns.len(), "per-host counts are off");
+            assert_eq!(
+                slots,
+                st.dialing + st.conns.len(),
+                "per-host counts are off"
+            );
         }
     }
 }
@@ -577,6 +600,8 @@ fn push_want(q: &mut VecDeque<Arc<Want>>, want: &Arc<Want>) {
 
 impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pool").field("stats", &self.stats()).finish()
+        f.debug_struct("Pool")
+            .field("stats", &self.stats())
+            .finish()
     }
 }

@@ -62,7 +62,10 @@ impl Want {
 
     /// Delivers `result` if the want is still pending; otherwise hands the
     /// result back. Caller holds the pool lock.
-    pub(crate) fn deliver_locked(&self, result: Result<Got, Error>) -> Result<(), Result<Got, Error>> {
+    pub(crate) fn deliver_locked(
+        &self,
+        result: Result<Got, Error>,
+    ) -> Result<(), Result<Got, Error>> {
         if !self.finish_locked() {
             return Err(result);
         }

@@ -73,7 +73,10 @@ mod tests {
         assert_eq!(a.to_string(), "example.com:80");
         assert_ne!(a, k("https://example.com/").unwrap());
         let v6 = k("http://[::1]:8080/").unwrap();
-        assert_eq!((v6.to_string().as_str(), v6.bare_host()), ("[::1]:8080", "::1"));
+        assert_eq!(
+            (v6.to_string().as_str(), v6.bare_host()),
+            ("[::1]:8080", "::1")
+        );
         assert_eq!(k("ftp://x/").unwrap_err().kind(), ErrorKind::InvalidUrl);
         assert_eq!(k("file:///etc").unwrap_err().kind(), ErrorKind::InvalidUrl);
     }

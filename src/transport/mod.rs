@@ -97,7 +97,11 @@ impl Transport {
 
     /// [`round_trip`](Transport::round_trip) with the whole-exchange
     /// deadline already decided (by the client).
-    pub(crate) fn round_trip_until(&self, req: Request, deadline: Option<Instant>) -> crate::Result<Response> {
+    pub(crate) fn round_trip_until(
+        &self,
+        req: Request,
+        deadline: Option<Instant>,
+    ) -> crate::Result<Response> {
         let url = req.url.clone();
         self.exchange(req, deadline).map_err(|e| e.with_url(&url))
     }
@@ -115,12 +119,16 @@ impl Transport {
             ..
         } = req;
         if cancel.as_ref().is_some_and(|c| c.is_canceled()) {
-            return Err(Error::new(ErrorKind::Canceled, "request canceled before it started"));
+            return Err(Error::new(
+                ErrorKind::Canceled,
+                "request canceled before it started",
+            ));
         }
 
         let close = cfg.disable_keep_alives || has_token(&headers, &header::CONNECTION, "close");
         let req_framing = framing::request_framing(&method, body.size());
-        let expect_continue = !body.is_empty() && has_token(&headers, &header::EXPECT, "100-continue");
+        let expect_continue =
+            !body.is_empty() && has_token(&headers, &header::EXPECT, "100-continue");
         let mut head = Vec::with_capacity(256);
         let target = match url.query() {
             Some(q) => format!("{}?{}", url.path(), q),
@@ -170,7 +178,10 @@ impl Transport {
                 _ => body.take(),
             };
             let Some(attempt_body) = attempt_body else {
-                return Err(Error::new(ErrorKind::InvalidRequest, "request body already consumed"));
+                return Err(Error::new(
+                    ErrorKind::InvalidRequest,
+                    "request body already consumed",
+                ));
             };
             let out = Outgoing {
                 head: head.clone(),
@@ -202,7 +213,13 @@ impl Transport {
 /// of it was written, or when it is idempotent and its body can be sent
 /// again. A fresh connection's failure is the server's answer; a streamed
 /// body is never sent twice.
-fn should_retry(reused: bool, class: Failure, method: &Method, headers: &HeaderMap, replayable: bool) -> bool {
+fn should_retry(
+    reused: bool,
+    class: Failure,
+    method: &Method,
+    headers: &HeaderMap,
+    replayable: bool,
+) -> bool {
     if !reused || !replayable {
         return false;
     }
@@ -215,8 +232,10 @@ fn should_retry(reused: bool, class: Failure, method: &Method, headers: &HeaderM
 
 /// Go's `Request.isReplayable` method rule.
 fn is_idempotent(method: &Method, headers: &HeaderMap) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
-        || headers.contains_key("idempotency-key")
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    ) || headers.contains_key("idempotency-key")
         || headers.contains_key("x-idempotency-key")
 }
 

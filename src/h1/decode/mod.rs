@@ -36,18 +36,6 @@ pub(crate) enum DecodeError {
     Io(io::Error),
 }
 
-impl DecodeError {
-    /// The `io::Error` a body reader returns: `UnexpectedEof` for a truncated
-    /// body, `InvalidData` for a malformed one, I/O errors unchanged.
-    pub(crate) fn into_io(self) -> io::Error {
-        match self {
-            DecodeError::Truncated(msg) => io::Error::new(io::ErrorKind::UnexpectedEof, msg),
-            DecodeError::Malformed(msg) => io::Error::new(io::ErrorKind::InvalidData, msg),
-            DecodeError::Io(e) => e,
-        }
-    }
-}
-
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -249,7 +249,10 @@ fn io_errors_pass_through_with_their_kind() {
         };
         let mut dec = Decoder::new(framing);
         let e = dec.read(&mut src, &mut [0; 8]).unwrap_err();
-        assert_eq!(e.into_io().kind(), io::ErrorKind::TimedOut, "{framing:?}");
+        assert!(
+            matches!(&e, DecodeError::Io(io) if io.kind() == io::ErrorKind::TimedOut),
+            "{framing:?}: {e:?}"
+        );
         assert!(!dec.is_done());
     }
 }
@@ -260,23 +263,6 @@ fn empty_buf_reads_nothing() {
     let mut dec = Decoder::new(BodyFraming::Chunked);
     assert_eq!(dec.read(&mut src, &mut []).unwrap(), 0);
     assert_eq!(src.rest(), b"5\r\nhello\r\n0\r\n\r\n");
-}
-
-#[test]
-fn into_io_kinds() {
-    let kind = |e: DecodeError| e.into_io().kind();
-    assert_eq!(
-        kind(DecodeError::Truncated("x".into())),
-        io::ErrorKind::UnexpectedEof
-    );
-    assert_eq!(
-        kind(DecodeError::Malformed("x".into())),
-        io::ErrorKind::InvalidData
-    );
-    assert_eq!(
-        kind(DecodeError::Io(io::ErrorKind::WouldBlock.into())),
-        io::ErrorKind::WouldBlock
-    );
 }
 
 #[test]

@@ -143,6 +143,8 @@ pub(crate) struct ResponseHead {
     pub(crate) version: Version,
     pub(crate) status: StatusCode,
     /// The reason phrase; `""` when absent or not plain ASCII.
+    // Parsed for logs and tests; API.md gives the response no place for it.
+    #[allow(dead_code)]
     pub(crate) reason: String,
     pub(crate) headers: HeaderMap,
 }
