@@ -6,6 +6,8 @@
 //! delivered the last byte returns. A body dropped before its end closes the
 //! connection; both of its threads exit. No `close()` to forget.
 
+#[cfg(feature = "gzip")]
+mod gzip;
 pub(crate) mod request;
 
 use std::{
@@ -43,6 +45,8 @@ pub struct ResponseBody {
 enum Inner {
     Empty,
     Conn(Box<ConnBody>),
+    #[cfg(feature = "gzip")]
+    Gzip(Box<gzip::GzipBody>),
 }
 
 impl ResponseBody {
@@ -53,10 +57,28 @@ impl ResponseBody {
         }
     }
 
+    /// True for a response that has no body at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self.inner, Inner::Empty)
+    }
+
     pub(crate) fn from_conn(body: ConnBody) -> ResponseBody {
         ResponseBody {
             inner: Inner::Conn(Box::new(body)),
             trailers: None,
+        }
+    }
+
+    /// Decodes this body as gzip from now on (the transport asked for gzip
+    /// and the server sent it). An empty body stays empty.
+    #[cfg(feature = "gzip")]
+    pub(crate) fn into_gzip(self) -> ResponseBody {
+        match self.inner {
+            Inner::Conn(b) => ResponseBody {
+                inner: Inner::Gzip(Box::new(gzip::GzipBody::new(*b))),
+                trailers: None,
+            },
+            inner => ResponseBody { inner, ..self },
         }
     }
 
@@ -77,6 +99,15 @@ impl Read for ResponseBody {
                 }
                 Ok(n)
             }
+            #[cfg(feature = "gzip")]
+            Inner::Gzip(g) => {
+                let n = g.read(buf)?;
+                let b = g.conn_body_mut();
+                if b.trailers.is_some() {
+                    self.trailers = b.trailers.take();
+                }
+                Ok(n)
+            }
         }
     }
 }
@@ -85,11 +116,9 @@ impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner {
             Inner::Empty => f.write_str("ResponseBody(empty)"),
-            Inner::Conn(b) => f
-                .debug_struct("ResponseBody")
-                .field("conn", &b.conn.id())
-                .field("done", &b.rd.is_none())
-                .finish(),
+            Inner::Conn(b) => b.fmt(f),
+            #[cfg(feature = "gzip")]
+            Inner::Gzip(g) => g.conn_body().fmt(f),
         }
     }
 }
@@ -194,11 +223,32 @@ impl ConnBody {
 
     /// A read failed: the connection is never reused.
     fn fail(&mut self, err: Error) -> io::Error {
+        self.abandon(err.duplicate());
+        err.into()
+    }
+
+    /// Gives up on the rest of the body: the connection closes, later
+    /// reads fail with `err`.
+    pub(crate) fn abandon(&mut self, err: Error) {
         self.rd = None;
         self.conn.close(err.duplicate());
         self.done_tx = None;
-        self.failed = Some(err.duplicate());
-        err.into()
+        self.failed = Some(err);
+    }
+}
+
+impl Read for ConnBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        ConnBody::read(self, buf)
+    }
+}
+
+impl fmt::Debug for ConnBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("conn", &self.conn.id())
+            .field("done", &self.rd.is_none())
+            .finish()
     }
 }
 

@@ -19,7 +19,7 @@ use crate::{
     config::Config,
     conn::{
         Outgoing,
-        msg::{ConnError, Failure},
+        msg::{ConnError, Failure, ResponseParts},
     },
     h1::{
         framing::{self, has_token},
@@ -129,6 +129,14 @@ impl Transport {
         let req_framing = framing::request_framing(&method, body.size());
         let expect_continue =
             !body.is_empty() && has_token(&headers, &header::EXPECT, "100-continue");
+        // Go's rule: ask for gzip unless told not to, unless the caller chose
+        // an encoding, asked for a range (a gzip slice cannot be decoded) or
+        // sent HEAD.
+        let accept_gzip = cfg!(feature = "gzip")
+            && !cfg.disable_compression
+            && !headers.contains_key(header::ACCEPT_ENCODING)
+            && !headers.contains_key(header::RANGE)
+            && method != Method::HEAD;
         let mut head = Vec::with_capacity(256);
         let target = match url.query() {
             Some(q) => format!("{}?{}", url.path(), q),
@@ -142,8 +150,7 @@ impl Transport {
                 headers: &headers,
                 framing: req_framing,
                 close,
-                // Transparent gzip arrives with the client-semantics work.
-                accept_gzip: false,
+                accept_gzip,
             },
             &mut head,
         );
@@ -195,7 +202,7 @@ impl Transport {
                 trace: trace.clone(),
             };
             match got.conn.round_trip(out) {
-                Ok(parts) => return Ok(Response::new(parts, url)),
+                Ok(parts) => return Ok(Response::new(decode_gzip(parts, accept_gzip), url)),
                 Err(ConnError { err, class }) => {
                     if should_retry(got.reused, class, &method, &headers, replayable) {
                         log::debug!("nethttp: retrying {method} {url} on a new connection: {err}");
@@ -206,6 +213,28 @@ impl Transport {
             }
         }
     }
+}
+
+/// Go's `gzipReader` hookup: when we asked for gzip and got it, the body is
+/// decoded and the headers that described the encoded bytes go.
+fn decode_gzip(mut parts: ResponseParts, accept_gzip: bool) -> ResponseParts {
+    #[cfg(feature = "gzip")]
+    {
+        let gzipped = parts
+            .head
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        if accept_gzip && gzipped && !parts.body.is_empty() {
+            parts.head.headers.remove(header::CONTENT_ENCODING);
+            parts.head.headers.remove(header::CONTENT_LENGTH);
+            parts.content_length = None;
+            parts.body = parts.body.into_gzip();
+        }
+    }
+    #[cfg(not(feature = "gzip"))]
+    let _ = accept_gzip;
+    parts
 }
 
 /// Go's `persistConn.shouldRetryRequest`: a request that failed on a

@@ -1,0 +1,173 @@
+//! Transparent gzip, as API.md's "Compression" rule and Go's gzipReader.
+
+mod support;
+
+use std::{
+    io::{Read, Write},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use flate2::{Compression, write::GzEncoder};
+use nethttp::{Client, ErrorKind, Transport};
+use support::*;
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+/// Serves every request with `body` gzipped (Content-Length or chunked),
+/// recording the request heads.
+fn gzip_server(plain: &'static [u8], chunked: bool) -> (ScriptedServer, Arc<Mutex<Vec<String>>>) {
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let h = heads.clone();
+    let server = ScriptedServer::start(move |mut c| {
+        while let Some(head) = c.read_head() {
+            h.lock().unwrap().push(head);
+            let z = gzip(plain);
+            if chunked {
+                let (a, b) = z.split_at(z.len() / 2);
+                c.write(format!(
+                    "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+                    a.len()
+                ));
+                c.write(a);
+                c.write(format!("\r\n{:x}\r\n", b.len()));
+                c.write(b);
+                c.write("\r\n0\r\n\r\n");
+            } else {
+                c.write(format!(
+                    "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+                    z.len()
+                ));
+                c.write(&z);
+            }
+        }
+    });
+    (server, heads)
+}
+
+fn client(t: &Transport) -> Client {
+    Client::builder().transport(t.clone()).build().unwrap()
+}
+
+#[test]
+fn decoded_transparently_and_connection_reused() {
+    for chunked in [false, true] {
+        let (server, heads) = gzip_server(b"hello, gzip world", chunked);
+        let t = Transport::new();
+        let _leaks = LeakCheck::new(&t);
+        let c = client(&t);
+        for _ in 0..3 {
+            let resp = c.get(server.url("/")).send().unwrap();
+            assert!(resp.headers().get("content-encoding").is_none());
+            assert!(resp.headers().get("content-length").is_none());
+            assert_eq!(resp.content_length(), None);
+            assert_eq!(resp.text().unwrap(), "hello, gzip world");
+        }
+        assert_eq!(
+            server.accepted(),
+            1,
+            "chunked={chunked}: connection not reused"
+        );
+        let heads = heads.lock().unwrap();
+        assert!(
+            heads
+                .iter()
+                .all(|h| h.contains("Accept-Encoding: gzip\r\n"))
+        );
+    }
+}
+
+#[test]
+fn disabled_compression_leaves_body_alone() {
+    let (server, heads) = gzip_server(b"raw", false);
+    let t = Transport::builder().disable_compression(true).build();
+    let _leaks = LeakCheck::new(&t);
+    let resp = client(&t).get(server.url("/")).send().unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    assert_eq!(resp.bytes().unwrap(), gzip(b"raw"));
+    assert!(
+        !heads.lock().unwrap()[0]
+            .to_ascii_lowercase()
+            .contains("accept-encoding")
+    );
+}
+
+#[test]
+fn caller_set_accept_encoding_is_not_decoded() {
+    let (server, heads) = gzip_server(b"raw", false);
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let resp = client(&t)
+        .get(server.url("/"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    assert_eq!(resp.content_length(), Some(gzip(b"raw").len() as u64));
+    assert_eq!(resp.bytes().unwrap(), gzip(b"raw"));
+    let head = heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert_eq!(head.matches("accept-encoding").count(), 1, "{head}");
+}
+
+#[test]
+fn head_and_range_do_not_ask_for_gzip() {
+    let server = ScriptedServer::start(|mut c| {
+        while let Some(head) = c.read_head() {
+            let asked = head.contains("Accept-Encoding");
+            c.write(format!(
+                "HTTP/1.1 200 OK\r\nX-Asked: {asked}\r\nContent-Length: 0\r\n\r\n"
+            ));
+        }
+    });
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let c = client(&t);
+    let asked = |r: nethttp::Response| r.headers()["x-asked"].to_str().unwrap().to_string();
+    assert_eq!(asked(c.head(server.url("/")).send().unwrap()), "false");
+    assert_eq!(
+        asked(
+            c.get(server.url("/"))
+                .header("Range", "bytes=0-1")
+                .send()
+                .unwrap()
+        ),
+        "false"
+    );
+    assert_eq!(asked(c.get(server.url("/")).send().unwrap()), "true");
+}
+
+#[test]
+fn corrupt_gzip_is_a_body_read_error_and_closes() {
+    let server = ScriptedServer::start(|mut c| {
+        if c.read_head().is_some() {
+            let mut z = gzip(b"some text that will be corrupted in the middle");
+            let mid = z.len() / 2;
+            z[mid] ^= 0xff;
+            z[mid + 1] ^= 0xff;
+            c.write(format!(
+                "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+                z.len()
+            ));
+            c.write(&z);
+            let _ = c.read_head();
+        }
+    });
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let mut resp = client(&t).get(server.url("/")).send().unwrap();
+    let mut out = Vec::new();
+    let err = resp.read_to_end(&mut out).unwrap_err();
+    let inner = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<nethttp::Error>())
+        .unwrap();
+    assert_eq!(inner.kind(), ErrorKind::BodyRead, "{inner}");
+    drop(resp);
+    wait_stats(&t, Duration::from_secs(5), |s| {
+        s.conns == 0 && s.threads == 0
+    });
+}
