@@ -61,7 +61,8 @@ pub use url::Url;
 pub use body::{Body, ResponseBody};
 pub use cancel::CancelToken;
 pub use client::{
-    Client, ClientBuilder, IntoUrl, Request, RequestBuilder, Response, get, head, post,
+    Client, ClientBuilder, IntoUrl, Redirect, RedirectAction, RedirectPolicy, Request,
+    RequestBuilder, Response, get, head, post,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use pool::PoolStats;

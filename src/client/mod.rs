@@ -3,11 +3,13 @@
 //! deadline, and hands each exchange to its [`Transport`]. It never touches
 //! sockets or the pool.
 
+mod redirect;
 mod request;
 mod response;
 
 use std::{
     fmt,
+    io::{self, Read},
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
@@ -17,6 +19,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use percent_encoding::percent_decode_str;
 
 use crate::{Body, Transport};
+pub use redirect::{Redirect, RedirectAction, RedirectPolicy};
 pub use request::{IntoUrl, Request, RequestBuilder};
 pub use response::Response;
 
@@ -37,8 +40,13 @@ pub struct Client {
 struct Inner {
     transport: Transport,
     timeout: Option<Duration>,
+    redirect: RedirectPolicy,
     default_headers: HeaderMap,
 }
+
+/// Up to this much of a redirect's body is read so its connection can be
+/// reused (Go's `maxBodySlurpSize`).
+const REDIRECT_DRAIN: u64 = 2 << 10;
 
 impl Client {
     /// A client with its own transport and default settings.
@@ -47,6 +55,7 @@ impl Client {
             inner: Arc::new(Inner {
                 transport: Transport::new(),
                 timeout: None,
+                redirect: RedirectPolicy::default(),
                 default_headers: HeaderMap::new(),
             }),
         }
@@ -57,6 +66,7 @@ impl Client {
         ClientBuilder {
             transport: None,
             timeout: None,
+            redirect: RedirectPolicy::default(),
             default_headers: Ok(HeaderMap::new()),
         }
     }
@@ -101,9 +111,10 @@ impl Client {
         RequestBuilder::new(Some(self.clone()), method, url)
     }
 
-    /// Sends a request (Go's `Client.Do`). The client's timeout and the
-    /// request's own bound the whole exchange, body read included; the
-    /// earlier of the two wins.
+    /// Sends a request (Go's `Client.Do`), following redirects as the
+    /// client's [`RedirectPolicy`] allows. The client's timeout and the
+    /// request's own bound the whole exchange, every hop and the body read
+    /// included; the earlier of the two wins.
     pub fn execute(&self, mut req: Request) -> crate::Result<Response> {
         let start = Instant::now();
         for (name, value) in &self.inner.default_headers {
@@ -111,17 +122,81 @@ impl Client {
                 req.headers.append(name.clone(), value.clone());
             }
         }
-        if !req.headers.contains_key(header::AUTHORIZATION) {
-            if let Some(auth) = url_basic_auth(&req.url) {
-                req.headers.insert(header::AUTHORIZATION, auth);
-            }
-        }
+        add_url_auth(&mut req);
         let deadline = [self.inner.timeout, req.timeout]
             .into_iter()
             .flatten()
             .min()
             .map(|t| start + t);
-        self.inner.transport.round_trip_until(req, deadline)
+        let initial_url = req.url.clone();
+        let initial_headers = req.headers.clone();
+        let mut via: Vec<url::Url> = Vec::new();
+        loop {
+            let replay = req.body.try_clone();
+            let method = req.method.clone();
+            let current = req.url.clone();
+            let (timeout, trace, cancel) = (req.timeout, req.trace.clone(), req.cancel.clone());
+            let resp = self.inner.transport.round_trip_until(req, deadline)?;
+            let fail = |e: crate::Error| e.with_url(&current);
+            let hop = match redirect::next_hop(
+                &method,
+                resp.status(),
+                resp.headers(),
+                &current,
+                replay.is_some(),
+            ) {
+                Ok(Some(hop)) => hop,
+                Ok(None) => return Ok(resp),
+                Err(e) => return Err(fail(e)),
+            };
+            via.push(current.clone());
+            let step = Redirect::new(resp.status(), hop.url, via);
+            if !self.inner.redirect.decide(&step).map_err(fail)? {
+                return Ok(resp);
+            }
+            let (next_url, previous) = step.into_parts();
+            via = previous;
+            // Read a little so a small redirect body frees its connection.
+            let mut body = resp.into_body();
+            let _ = io::copy(&mut (&mut body).take(REDIRECT_DRAIN), &mut io::sink());
+            drop(body);
+
+            let mut headers = HeaderMap::new();
+            for (name, value) in &initial_headers {
+                if redirect::should_copy_header(name, &initial_url, &next_url)
+                    && (hop.keep_body || !redirect::is_content_header(name))
+                    && name != header::REFERER
+                {
+                    headers.append(name.clone(), value.clone());
+                }
+            }
+            if let Some(r) = redirect::referer(&current, &next_url) {
+                headers.insert(header::REFERER, r);
+            }
+            req = Request {
+                method: hop.method,
+                url: next_url,
+                headers,
+                body: match replay {
+                    Some(b) if hop.keep_body => b,
+                    _ => Body::empty(),
+                },
+                timeout,
+                trace,
+                cancel,
+            };
+            add_url_auth(&mut req);
+        }
+    }
+}
+
+/// Adds `Authorization: Basic` from the URL's user info, unless the request
+/// already carries an `Authorization` header.
+fn add_url_auth(req: &mut Request) {
+    if !req.headers.contains_key(header::AUTHORIZATION) {
+        if let Some(auth) = url_basic_auth(&req.url) {
+            req.headers.insert(header::AUTHORIZATION, auth);
+        }
     }
 }
 
@@ -156,6 +231,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("transport", &self.inner.transport)
             .field("timeout", &self.inner.timeout)
+            .field("redirect", &self.inner.redirect)
             .field("default_headers", &self.inner.default_headers)
             .finish()
     }
@@ -166,6 +242,7 @@ impl fmt::Debug for Client {
 pub struct ClientBuilder {
     transport: Option<Transport>,
     timeout: Option<Duration>,
+    redirect: RedirectPolicy,
     default_headers: crate::Result<HeaderMap>,
 }
 
@@ -182,6 +259,12 @@ impl ClientBuilder {
     /// `Client.Timeout`). Defaults to none.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = Some(t);
+        self
+    }
+
+    /// Which redirects to follow. Defaults to [`RedirectPolicy::limited`]`(10)`.
+    pub fn redirect(mut self, policy: RedirectPolicy) -> Self {
+        self.redirect = policy;
         self
     }
 
@@ -210,6 +293,7 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 transport: self.transport.unwrap_or_default(),
                 timeout: self.timeout,
+                redirect: self.redirect,
                 default_headers: self.default_headers?,
             }),
         })
