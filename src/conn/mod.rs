@@ -226,29 +226,40 @@ impl PersistConn {
     }
 
     /// A response ended cleanly (its body read to EOF, or it had none):
-    /// put the connection back in the pool, or close it. `wrote` is the
-    /// writer's verdict on the request, awaited briefly as in Go.
+    /// offer the connection back to the pool (Go's `tryPutIdleConn`). `wrote`
+    /// is the writer's verdict on the request, awaited briefly as in Go.
+    /// `Err(why)` means it must close instead; the caller closes it, after
+    /// answering anyone who waits on this connection, so that a waiting
+    /// caller never sees the close before the answer.
+    pub(crate) fn try_release(
+        &self,
+        alive: bool,
+        wrote: Option<&Receiver<bool>>,
+        trace: Option<&dyn ClientTrace>,
+    ) -> Result<(), Error> {
+        if !alive {
+            return Err(Error::new(ErrorKind::Io, "connection not reusable"));
+        }
+        let written = wrote.is_none_or(|w| w.recv_timeout(MAX_WRITE_WAIT_BEFORE_REUSE) == Ok(true));
+        if !written {
+            return Err(Error::new(ErrorKind::Io, "request was not fully written"));
+        }
+        let res = self.inner.pool.try_put_idle(self);
+        if let Some(t) = trace {
+            t.put_idle_conn(res.as_ref().err());
+        }
+        res
+    }
+
+    /// [`try_release`](Self::try_release), closing the connection when it
+    /// cannot go back.
     pub(crate) fn release(
         &self,
         alive: bool,
         wrote: Option<&Receiver<bool>>,
         trace: Option<&dyn ClientTrace>,
     ) {
-        let written = wrote.is_none_or(|w| w.recv_timeout(MAX_WRITE_WAIT_BEFORE_REUSE) == Ok(true));
-        if !alive || !written {
-            let why = if alive {
-                "request was not fully written"
-            } else {
-                "connection not reusable"
-            };
-            self.close(Error::new(ErrorKind::Io, why));
-            return;
-        }
-        let res = self.inner.pool.try_put_idle(self);
-        if let Some(t) = trace {
-            t.put_idle_conn(res.as_ref().err());
-        }
-        if let Err(why) = res {
+        if let Err(why) = self.try_release(alive, wrote, trace) {
             self.close(why);
         }
     }

@@ -111,15 +111,20 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
             && head.status != http::StatusCode::SWITCHING_PROTOCOLS;
 
         if matches!(framing, BodyFraming::None | BodyFraming::Length(0)) {
-            // No body: the connection goes back before the caller sees the
-            // response, as in Go.
-            conn.release(alive, Some(&rr.wrote), trace.as_deref());
+            // No body: a reusable connection goes back before the caller
+            // sees the response, as in Go; one that cannot closes only
+            // after the caller has its answer.
+            let released = conn.try_release(alive, Some(&rr.wrote), trace.as_deref());
             let parts = ResponseParts {
                 head,
                 content_length,
                 body: ResponseBody::empty(),
             };
             let _ = rr.resc.send(Ok(parts));
+            if let Err(why) = released {
+                conn.close(why);
+                return;
+            }
             if conn.is_closed() {
                 return;
             }

@@ -53,7 +53,9 @@ pub struct LeakCheck {
 
 impl LeakCheck {
     pub fn new(t: &Transport) -> LeakCheck {
-        LeakCheck { transport: t.clone() }
+        LeakCheck {
+            transport: t.clone(),
+        }
     }
 }
 
@@ -85,7 +87,9 @@ pub fn proc_threads_named(prefix: &str) -> usize {
 
 /// All threads of this process.
 pub fn proc_threads() -> usize {
-    std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// One accepted connection of a [`ScriptedServer`], with helpers for
@@ -282,11 +286,17 @@ impl ClientTrace for Recorder {
         self.push(format!("get_conn {host_port}"));
     }
     fn got_conn(&self, info: &GotConnInfo) {
-        self.push(format!("got_conn reused={} was_idle={}", info.reused, info.was_idle));
+        self.push(format!(
+            "got_conn reused={} was_idle={}",
+            info.reused, info.was_idle
+        ));
         self.conns.lock().unwrap().push(info.clone());
     }
     fn put_idle_conn(&self, err: Option<&nethttp::Error>) {
-        self.push(format!("put_idle_conn {}", err.map_or("ok".to_string(), |e| e.to_string())));
+        self.push(format!(
+            "put_idle_conn {}",
+            err.map_or("ok".to_string(), |e| e.to_string())
+        ));
     }
     fn got_first_response_byte(&self) {
         self.push("got_first_response_byte".into());
@@ -304,7 +314,10 @@ impl ClientTrace for Recorder {
         self.push(format!("connect_start {addr}"));
     }
     fn connect_done(&self, addr: SocketAddr, err: Option<&io::Error>) {
-        self.push(format!("connect_done {addr} {}", if err.is_some() { "err" } else { "ok" }));
+        self.push(format!(
+            "connect_done {addr} {}",
+            if err.is_some() { "err" } else { "ok" }
+        ));
     }
     fn wrote_headers(&self) {
         self.push("wrote_headers".into());
@@ -316,7 +329,10 @@ impl ClientTrace for Recorder {
         self.push("got_100_continue".into());
     }
     fn wrote_request(&self, err: Option<&nethttp::Error>) {
-        self.push(format!("wrote_request {}", if err.is_some() { "err" } else { "ok" }));
+        self.push(format!(
+            "wrote_request {}",
+            if err.is_some() { "err" } else { "ok" }
+        ));
     }
 }
 
@@ -352,7 +368,11 @@ impl InteropServer {
                 })
             })
             .collect();
-        InteropServer { addr, server, workers }
+        InteropServer {
+            addr,
+            server,
+            workers,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -373,14 +393,23 @@ fn serve(mut req: tiny_http::Request) {
             let n: usize = n.parse().unwrap_or(0);
             let data: Vec<u8> = (0..n).map(pattern).collect();
             // No length: tiny_http sends it chunked to an HTTP/1.1 client.
-            tiny_http::Response::new(tiny_http::StatusCode(200), vec![], io::Cursor::new(data), None, None).boxed()
+            tiny_http::Response::new(
+                tiny_http::StatusCode(200),
+                vec![],
+                io::Cursor::new(data),
+                None,
+                None,
+            )
+            .boxed()
         }
         ["echo"] => {
             let mut body = Vec::new();
             let _ = req.as_reader().read_to_end(&mut body);
             tiny_http::Response::from_data(body).boxed()
         }
-        ["status", n] => tiny_http::Response::empty(tiny_http::StatusCode(n.parse().unwrap_or(500))).boxed(),
+        ["status", n] => {
+            tiny_http::Response::empty(tiny_http::StatusCode(n.parse().unwrap_or(500))).boxed()
+        }
         _ => tiny_http::Response::empty(tiny_http::StatusCode(404)).boxed(),
     };
     let _ = req.respond(resp);

@@ -1,0 +1,1171 @@
+//! Fault injection over raw TCP: scripted servers send exact (often broken)
+//! bytes and the tests check what the client reports and whether the
+//! connection is reused, closed or retried.
+
+mod support;
+use support::*;
+
+use std::{
+    io::{self, BufRead, Read},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use nethttp::{Body, Client, ErrorKind, Request, Transport, http::Method};
+
+// ---------------------------------------------------------------------------
+// helpers
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn client_for(t: &Transport) -> Client {
+    Client::builder().transport(t.clone()).build().unwrap()
+}
+
+fn ok_response(body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}",
+        body.len(),
+        body
+    )
+}
+
+/// Answers every request on the connection with `body` until EOF.
+fn serve_ok(mut c: ScriptConn, body: &str) {
+    while c.read_request().is_some() {
+        c.write(ok_response(body));
+    }
+}
+
+/// Keeps the connection open (no FIN from us) until the client closes it,
+/// bounded by a read timeout.
+fn hold(mut c: ScriptConn) {
+    let _ = c.stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = io::copy(&mut c.reader, &mut io::sink());
+}
+
+/// The request target of a request head.
+fn path_of(head: &str) -> String {
+    head.split_whitespace().nth(1).unwrap_or("").to_string()
+}
+
+/// The `nethttp::Error` kind inside an `io::Error` from a body read.
+#[track_caller]
+fn inner_kind(e: &io::Error) -> ErrorKind {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<nethttp::Error>())
+        .unwrap_or_else(|| panic!("io::Error without a nethttp::Error inside: {e:?}"))
+        .kind()
+}
+
+fn count_events(rec: &Recorder, prefix: &str) -> usize {
+    rec.events()
+        .iter()
+        .filter(|e| e.starts_with(prefix))
+        .count()
+}
+
+fn reused_flags(rec: &Recorder) -> Vec<bool> {
+    rec.conns().iter().map(|c| c.reused).collect()
+}
+
+/// A request body reader that yields `left` bytes and counts what it produced.
+struct Gen {
+    left: u64,
+    produced: Arc<AtomicU64>,
+}
+
+impl Read for Gen {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (buf.len() as u64).min(self.left) as usize;
+        buf[..n].fill(b'x');
+        self.left -= n as u64;
+        self.produced.fetch_add(n as u64, Ordering::SeqCst);
+        Ok(n)
+    }
+}
+
+fn gen_body(n: u64, declared: Option<u64>) -> (Body, Arc<AtomicU64>) {
+    let produced = Arc::new(AtomicU64::new(0));
+    let g = Gen {
+        left: n,
+        produced: produced.clone(),
+    };
+    (Body::from_reader(g, declared), produced)
+}
+
+fn payload(n: usize) -> Vec<u8> {
+    (0..n).map(pattern).collect()
+}
+
+// ---------------------------------------------------------------------------
+// 1, 2: the server closes (or misbehaves on) an idle connection
+
+#[test]
+fn idle_conn_closed_by_server_is_dropped_and_next_request_redials() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let (close_tx, close_rx) = mpsc::channel::<()>();
+    let close_rx = Mutex::new(close_rx);
+    let server = ScriptedServer::start(move |mut c| {
+        if c.index == 0 {
+            if c.read_request().is_none() {
+                return;
+            }
+            c.write(ok_response("first"));
+            let _ = close_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(5));
+            c.close();
+        } else {
+            serve_ok(c, "second");
+        }
+    });
+    let client = client_for(&t);
+
+    assert_eq!(
+        client.get(server.url("/a")).send().unwrap().text().unwrap(),
+        "first"
+    );
+    wait_stats(&t, 2 * SEC, |s| {
+        s.idle == 1 && s.conns == 1 && s.threads == 2
+    });
+
+    // FIN on the idle connection: the pool notices without any new request.
+    close_tx.send(()).unwrap();
+    wait_stats(&t, 2 * SEC, |s| {
+        s.idle == 0 && s.conns == 0 && s.threads == 0
+    });
+
+    let rec = Recorder::new();
+    let resp = client
+        .get(server.url("/b"))
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "second");
+    assert_eq!(reused_flags(&rec), vec![false]);
+    assert_eq!(server.accepted(), 2);
+}
+
+#[test]
+fn unsolicited_408_on_idle_conn_is_ignored_and_next_request_redials() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let go_rx = Mutex::new(go_rx);
+    let server = ScriptedServer::start(move |mut c| {
+        if c.index == 0 {
+            if c.read_request().is_none() {
+                return;
+            }
+            c.write(ok_response("first"));
+            let _ = go_rx.lock().unwrap().recv_timeout(Duration::from_secs(5));
+            c.write(
+                "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+            );
+            c.close();
+        } else {
+            serve_ok(c, "second");
+        }
+    });
+    let client = client_for(&t);
+
+    assert_eq!(
+        client.get(server.url("/a")).send().unwrap().text().unwrap(),
+        "first"
+    );
+    wait_stats(&t, 2 * SEC, |s| s.idle == 1 && s.conns == 1);
+    go_tx.send(()).unwrap();
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+
+    let rec = Recorder::new();
+    let resp = client
+        .get(server.url("/b"))
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "the 408 must not be delivered to a later request"
+    );
+    assert_eq!(resp.text().unwrap(), "second");
+    assert_eq!(reused_flags(&rec), vec![false]);
+    assert_eq!(server.accepted(), 2);
+}
+
+// ---------------------------------------------------------------------------
+// 3: the server closes before any response byte
+
+/// Conn 0 answers its first request with "one", reads the second request
+/// (head and body) and closes without answering; later connections answer
+/// with "retried" and report the bodies they got.
+fn dies_on_second_request(bodies: mpsc::Sender<Vec<u8>>) -> ScriptedServer {
+    ScriptedServer::start(move |mut c| {
+        if c.index == 0 {
+            if c.read_request().is_none() {
+                return;
+            }
+            c.write(ok_response("one"));
+            if c.read_request().is_none() {
+                return;
+            }
+            c.close();
+        } else {
+            while let Some((_, body)) = c.read_request() {
+                let _ = bodies.send(body);
+                c.write(ok_response("retried"));
+            }
+        }
+    })
+}
+
+#[test]
+fn reused_conn_closed_before_response_retries_idempotent_get() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let (tx, _rx) = mpsc::channel();
+    let server = dies_on_second_request(tx);
+    let client = client_for(&t);
+
+    assert_eq!(
+        client.get(server.url("/1")).send().unwrap().text().unwrap(),
+        "one"
+    );
+    wait_stats(&t, 2 * SEC, |s| s.idle == 1);
+
+    let rec = Recorder::new();
+    let resp = client
+        .get(server.url("/2"))
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().unwrap(), "retried");
+    assert_eq!(
+        count_events(&rec, "got_conn"),
+        2,
+        "events: {:?}",
+        rec.events()
+    );
+    assert_eq!(reused_flags(&rec), vec![true, false]);
+    assert_eq!(server.accepted(), 2);
+}
+
+#[test]
+fn reused_conn_closed_before_response_does_not_retry_post() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let (tx, _rx) = mpsc::channel();
+    let server = dies_on_second_request(tx);
+    let client = client_for(&t);
+
+    assert_eq!(
+        client.get(server.url("/1")).send().unwrap().text().unwrap(),
+        "one"
+    );
+    wait_stats(&t, 2 * SEC, |s| s.idle == 1);
+
+    let rec = Recorder::new();
+    let err = client
+        .post(server.url("/2"))
+        .body("payload")
+        .trace(rec.clone())
+        .send()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert_eq!(reused_flags(&rec), vec![true], "a POST must not be retried");
+    assert_eq!(server.accepted(), 1);
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+}
+
+#[test]
+fn reused_conn_closed_before_response_retries_post_with_idempotency_key() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let (tx, rx) = mpsc::channel();
+    let server = dies_on_second_request(tx);
+    let client = client_for(&t);
+
+    assert_eq!(
+        client.get(server.url("/1")).send().unwrap().text().unwrap(),
+        "one"
+    );
+    wait_stats(&t, 2 * SEC, |s| s.idle == 1);
+
+    let rec = Recorder::new();
+    let resp = client
+        .post(server.url("/2"))
+        .header("Idempotency-Key", "abc-123")
+        .body("payload")
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "retried");
+    assert_eq!(reused_flags(&rec), vec![true, false]);
+    assert_eq!(rx.recv_timeout(2 * SEC).unwrap(), b"payload");
+    assert_eq!(server.accepted(), 2);
+}
+
+#[test]
+fn fresh_conn_closed_before_response_is_io_error() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|mut c| {
+        if c.read_request().is_some() {
+            c.close();
+        }
+    });
+    let client = client_for(&t);
+
+    let rec = Recorder::new();
+    let err = client
+        .get(server.url("/x"))
+        .trace(rec.clone())
+        .send()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(
+        err.to_string().contains("closed"),
+        "message should say the server closed: {err}"
+    );
+    assert_eq!(
+        reused_flags(&rec),
+        vec![false],
+        "a fresh connection's failure is not retried"
+    );
+    assert_eq!(server.accepted(), 1);
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+}
+
+// ---------------------------------------------------------------------------
+// 4: truncated bodies
+
+#[test]
+fn truncated_bodies_are_unexpected_eof_and_conn_not_reused() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|mut c| {
+        let Some((head, _)) = c.read_request() else {
+            return;
+        };
+        let bytes = match path_of(&head).as_str() {
+            "/length" => "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+            "/mid-chunk" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n01234",
+            "/before-last" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        };
+        c.write(bytes);
+        c.close();
+    });
+    let client = client_for(&t);
+
+    for (path, got) in [
+        ("/length", "0123456789"),
+        ("/mid-chunk", "01234"),
+        ("/before-last", "hello"),
+    ] {
+        let mut resp = client.get(server.url(path)).send().unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut buf = Vec::new();
+        let err = resp.read_to_end(&mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "{path}: {err:?}");
+        assert_eq!(inner_kind(&err), ErrorKind::BodyRead, "{path}");
+        assert_eq!(buf, got.as_bytes(), "{path}: bytes before the error");
+        drop(resp);
+        wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    }
+
+    // The same through Response::bytes.
+    let err = client
+        .get(server.url("/length"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BodyRead, "{err}");
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_eq!(server.accepted(), 4);
+}
+
+// ---------------------------------------------------------------------------
+// 5, 6: malformed heads, oversized heads, bad chunk sizes
+
+#[test]
+fn malformed_and_oversized_heads() {
+    let t = Transport::builder().max_response_header_bytes(1024).build();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|mut c| {
+        let Some((head, _)) = c.read_request() else {
+            return;
+        };
+        let bytes = match path_of(&head).as_str() {
+            "/status" => "HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n".to_string(),
+            "/header" => {
+                "HTTP/1.1 200 OK\r\nthis line has no colon\r\nContent-Length: 0\r\n\r\n".to_string()
+            }
+            "/big" => format!(
+                "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
+                "a".repeat(4096)
+            ),
+            _ => ok_response("fine"),
+        };
+        c.write(bytes);
+        // No FIN from us: the client must close a connection that saw a
+        // protocol error by itself.
+        hold(c);
+    });
+    let client = client_for(&t);
+
+    let err = client.get(server.url("/status")).send().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    let err = client.get(server.url("/header")).send().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    let err = client.get(server.url("/big")).send().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HeaderTooLarge, "{err}");
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_eq!(server.accepted(), 3);
+
+    // A head under the limit is fine on the same transport.
+    assert_eq!(
+        client
+            .get(server.url("/ok"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "fine"
+    );
+}
+
+#[test]
+fn bad_chunk_size_is_invalid_data() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|mut c| {
+        if c.read_request().is_none() {
+            return;
+        }
+        c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+        hold(c);
+    });
+    let client = client_for(&t);
+
+    let mut resp = client.get(server.url("/")).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut buf = Vec::new();
+    let err = resp.read_to_end(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err:?}");
+    assert_eq!(inner_kind(&err), ErrorKind::BodyRead);
+    assert!(buf.is_empty());
+    drop(resp);
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+}
+
+// ---------------------------------------------------------------------------
+// 7: the server answers while a large upload is still being written
+
+#[test]
+fn early_response_during_large_upload() {
+    const TOTAL: u64 = 100 << 20;
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|mut c| {
+        if c.read_head().is_none() {
+            return;
+        }
+        c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
+        // Keep draining, slowly, until the client gives up the connection.
+        let _ = c.stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            match c.reader.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    });
+    let client = client_for(&t);
+
+    let (body, produced) = gen_body(TOTAL, Some(TOTAL));
+    let started = Instant::now();
+    let mut resp = client
+        .post(server.url("/upload"))
+        .body(body)
+        .send()
+        .unwrap();
+    let at_response = produced.load(Ordering::SeqCst);
+    assert!(
+        at_response < TOTAL / 4,
+        "the response should arrive while the upload is still going; produced {at_response} bytes by then \
+         ({:?} after send)",
+        started.elapsed()
+    );
+    assert_eq!(resp.status(), 200);
+    let mut text = String::new();
+    resp.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "early");
+    drop(resp);
+    drop(client);
+
+    // The upload never finished, so the connection must close by itself
+    // (no close_idle_connections here) and both its threads exit.
+    wait_stats(&t, 5 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert!(
+        produced.load(Ordering::SeqCst) < TOTAL,
+        "the whole upload should not have been sent"
+    );
+    assert_eq!(server.accepted(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// 8: Expect: 100-continue
+
+#[test]
+fn expect_continue_server_sends_100() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let (tx, rx) = mpsc::channel::<(String, bool, Vec<u8>)>();
+    let server = ScriptedServer::start(move |mut c| {
+        let Some(head) = c.read_head() else { return };
+        // Did any body byte arrive before our 100 Continue?
+        let mut early = !c.reader.buffer().is_empty();
+        if !early {
+            let _ = c.stream.set_read_timeout(Some(Duration::from_millis(100)));
+            early = matches!(c.reader.fill_buf(), Ok(b) if !b.is_empty());
+            let _ = c.stream.set_read_timeout(Some(Duration::from_secs(5)));
+        }
+        c.write("HTTP/1.1 100 Continue\r\n\r\n");
+        let len: usize = header_value(&head.to_ascii_lowercase(), "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body = c.read_body(len).unwrap_or_default();
+        c.write(ok_response("done"));
+        let _ = tx.send((head, early, body));
+        hold(c);
+    });
+    let client = client_for(&t);
+    let data = payload(10_000);
+
+    let rec = Recorder::new();
+    let started = Instant::now();
+    let resp = client
+        .put(server.url("/upload"))
+        .header("Expect", "100-continue")
+        .body(data.clone())
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().unwrap(), "done");
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "should not wait for the 1 s timeout"
+    );
+
+    let (head, early, body) = rx.recv_timeout(2 * SEC).unwrap();
+    assert!(
+        head.to_ascii_lowercase().contains("expect: 100-continue"),
+        "{head}"
+    );
+    assert!(!early, "the body was sent before 100 Continue");
+    assert_eq!(body, data);
+    let events = rec.events();
+    let pos = |name: &str| events.iter().position(|e| e == name);
+    let wait =
+        pos("wait_100_continue").unwrap_or_else(|| panic!("no wait_100_continue: {events:?}"));
+    let got = pos("got_100_continue").unwrap_or_else(|| panic!("no got_100_continue: {events:?}"));
+    assert!(wait < got, "{events:?}");
+}
+
+#[test]
+fn expect_continue_final_status_without_100_skips_body_and_closes() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let (tx, rx) = mpsc::channel::<usize>();
+    let server = ScriptedServer::start(move |mut c| {
+        if c.read_head().is_none() {
+            return;
+        }
+        c.write("HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n");
+        // Any body bytes within a short while? EOF (client closed) is fine.
+        let mut got = c.reader.buffer().len();
+        let _ = c.stream.set_read_timeout(Some(Duration::from_millis(300)));
+        let mut buf = [0; 4096];
+        if let Ok(n) = c.reader.read(&mut buf) {
+            got += n;
+        }
+        let _ = tx.send(got);
+        hold(c);
+    });
+    let client = client_for(&t);
+
+    let rec = Recorder::new();
+    let resp = client
+        .post(server.url("/upload"))
+        .header("Expect", "100-continue")
+        .body(payload(5000))
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 417);
+    assert_eq!(resp.bytes().unwrap(), b"");
+    assert_eq!(
+        rx.recv_timeout(2 * SEC).unwrap(),
+        0,
+        "the server received body bytes"
+    );
+    assert_eq!(
+        count_events(&rec, "wait_100_continue"),
+        1,
+        "{:?}",
+        rec.events()
+    );
+    assert_eq!(
+        count_events(&rec, "got_100_continue"),
+        0,
+        "{:?}",
+        rec.events()
+    );
+    // The body announced by Content-Length was never sent: the connection
+    // cannot be reused and must close by itself.
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+}
+
+#[test]
+fn expect_continue_timeout_sends_body_anyway() {
+    let t = Transport::builder()
+        .expect_continue_timeout(Duration::from_millis(200))
+        .build();
+    let _leaks = LeakCheck::new(&t);
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    let server = ScriptedServer::start(move |mut c| {
+        let Some(head) = c.read_head() else { return };
+        let len: usize = header_value(&head.to_ascii_lowercase(), "content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let body = c.read_body(len).unwrap_or_default();
+        c.write(ok_response("late"));
+        let _ = tx.send(body);
+        hold(c);
+    });
+    let client = client_for(&t);
+    let data = payload(3000);
+
+    let rec = Recorder::new();
+    let started = Instant::now();
+    let resp = client
+        .post(server.url("/upload"))
+        .header("Expect", "100-continue")
+        .body(data.clone())
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().unwrap(), "late");
+    assert!(
+        elapsed >= Duration::from_millis(180),
+        "body sent before the timeout: {elapsed:?}"
+    );
+    assert!(elapsed < 2 * SEC, "{elapsed:?}");
+    assert_eq!(rx.recv_timeout(2 * SEC).unwrap(), data);
+    assert_eq!(
+        count_events(&rec, "wait_100_continue"),
+        1,
+        "{:?}",
+        rec.events()
+    );
+    assert_eq!(
+        count_events(&rec, "got_100_continue"),
+        0,
+        "{:?}",
+        rec.events()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 9: interim 1xx responses
+
+#[test]
+fn too_many_interim_responses() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|mut c| {
+        while let Some((head, _)) = c.read_request() {
+            let n = if path_of(&head) == "/six" { 6 } else { 5 };
+            let mut out = String::new();
+            for _ in 0..n {
+                out.push_str("HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n");
+            }
+            out.push_str(&ok_response("ok"));
+            c.write(out);
+        }
+    });
+    let client = client_for(&t);
+
+    let err = client.get(server.url("/six")).send().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+
+    let rec = Recorder::new();
+    let resp = client
+        .get(server.url("/five"))
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().unwrap(), "ok");
+    assert_eq!(
+        count_events(&rec, "got_1xx_response 103"),
+        5,
+        "{:?}",
+        rec.events()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 10, 11: bad requests
+
+#[test]
+fn streamed_body_length_mismatch_is_invalid_request() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    // Never answers: the client must fail on its own.
+    let server = ScriptedServer::start(hold);
+    let client = client_for(&t);
+
+    let (short, _) = gen_body(5, Some(10));
+    let err = client
+        .post(server.url("/short"))
+        .body(short)
+        .timeout(3 * SEC)
+        .send()
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::InvalidRequest,
+        "declared 10, sent 5: {err}"
+    );
+
+    let (long, _) = gen_body(10, Some(5));
+    let err = client
+        .post(server.url("/long"))
+        .body(long)
+        .timeout(3 * SEC)
+        .send()
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        ErrorKind::InvalidRequest,
+        "declared 5, sent 10: {err}"
+    );
+
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+}
+
+#[test]
+fn header_with_crlf_is_rejected_before_connecting() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|c| serve_ok(c, "never"));
+    let client = client_for(&t);
+
+    let err = client
+        .get(server.url("/"))
+        .header("X-Bad", "a\r\nInjected: yes")
+        .send()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    let err = client
+        .get(server.url("/"))
+        .header("X-Bad", "a\nb")
+        .send()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    let err = client
+        .get(server.url("/"))
+        .header("Bad Name", "v")
+        .send()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    let err = client
+        .get(server.url("/"))
+        .header("X-Bad", "a\rb")
+        .build()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+
+    assert!(
+        !wait_until(Duration::from_millis(100), || server.accepted() > 0),
+        "a connection was made for an invalid request"
+    );
+    assert_eq!(t.stats(), nethttp::PoolStats::default());
+}
+
+// ---------------------------------------------------------------------------
+// 12: responses without a body
+
+#[test]
+fn bodyless_responses_are_pooled_before_send_returns() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|mut c| {
+        while let Some((head, _)) = c.read_request() {
+            let method = head.split(' ').next().unwrap_or("").to_string();
+            let out = match (method.as_str(), path_of(&head).as_str()) {
+                ("HEAD", _) => {
+                    "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\nContent-Type: text/plain\r\n\r\n"
+                        .to_string()
+                }
+                (_, "/204") => "HTTP/1.1 204 No Content\r\n\r\n".to_string(),
+                (_, "/304") => "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n".to_string(),
+                _ => ok_response("next"),
+            };
+            c.write(out);
+        }
+    });
+    let client = client_for(&t);
+    let rec = Recorder::new();
+
+    let resp = client
+        .head(server.url("/h"))
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    let s = t.stats();
+    assert_eq!(
+        (s.idle, s.in_use, s.conns),
+        (1, 0, 1),
+        "HEAD: not idle at return: {s:?}"
+    );
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.content_length(), Some(1234));
+    assert_eq!(resp.bytes().unwrap(), b"");
+
+    for (path, status) in [("/204", 204), ("/304", 304)] {
+        let resp = client
+            .get(server.url(path))
+            .trace(rec.clone())
+            .send()
+            .unwrap();
+        let s = t.stats();
+        assert_eq!(
+            (s.idle, s.in_use, s.conns),
+            (1, 0, 1),
+            "{path}: not idle at return: {s:?}"
+        );
+        assert_eq!(resp.status(), status);
+        assert_eq!(resp.bytes().unwrap(), b"", "{path}");
+    }
+
+    let resp = client
+        .get(server.url("/next"))
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "next");
+    assert_eq!(reused_flags(&rec), vec![false, true, true, true]);
+    assert_eq!(server.accepted(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// 13: responses that end the connection
+
+#[test]
+fn non_persistent_responses_are_not_reused() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|mut c| {
+        while let Some((head, _)) = c.read_request() {
+            match path_of(&head).as_str() {
+                "/http10" => {
+                    c.write("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi");
+                    return hold(c);
+                }
+                "/close" => {
+                    c.write("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi");
+                    return hold(c);
+                }
+                "/eof" => {
+                    c.write("HTTP/1.1 200 OK\r\n\r\nhello, close-delimited");
+                    return c.close();
+                }
+                "/http10-keep-alive" => {
+                    c.write(
+                        "HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi",
+                    );
+                }
+                _ => c.write(ok_response("?")),
+            }
+        }
+    });
+    let client = client_for(&t);
+
+    for (i, (path, want)) in [
+        ("/http10", "hi"),
+        ("/close", "hi"),
+        ("/eof", "hello, close-delimited"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let rec = Recorder::new();
+        let resp = client
+            .get(server.url(path))
+            .trace(rec.clone())
+            .send()
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), want, "{path}");
+        assert_eq!(reused_flags(&rec), vec![false], "{path}");
+        // Closed by the client itself: no close_idle_connections here.
+        wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+        assert_eq!(server.accepted(), i + 1);
+    }
+
+    // HTTP/1.0 with an explicit keep-alive may be reused (Go's shouldClose).
+    let rec = Recorder::new();
+    for _ in 0..2 {
+        let resp = client
+            .get(server.url("/http10-keep-alive"))
+            .trace(rec.clone())
+            .send()
+            .unwrap();
+        assert_eq!(resp.text().unwrap(), "hi");
+    }
+    assert_eq!(reused_flags(&rec), vec![false, true]);
+    assert_eq!(server.accepted(), 4);
+}
+
+/// A response without a body on a connection that cannot be reused must
+/// still reach the caller (Go sends the response, then closes). Repeated,
+/// since a wrong order (close first) only loses the race sometimes.
+#[test]
+fn bodyless_response_on_closing_conn_is_delivered() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|mut c| {
+        let Some((head, _)) = c.read_request() else {
+            return;
+        };
+        if head.starts_with("HEAD ") {
+            c.write("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 10\r\n\r\n");
+        } else {
+            c.write("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+        hold(c);
+    });
+    let client = client_for(&t);
+
+    for i in 0..20 {
+        let resp = client.get(server.url("/204")).send();
+        let resp = resp.unwrap_or_else(|e| panic!("204 + Connection: close, round {i}: {e}"));
+        assert_eq!(resp.status(), 204);
+        let resp = client.head(server.url("/head")).send();
+        let resp = resp.unwrap_or_else(|e| panic!("HEAD + Connection: close, round {i}: {e}"));
+        assert_eq!(resp.content_length(), Some(10));
+    }
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_eq!(server.accepted(), 40);
+}
+
+// ---------------------------------------------------------------------------
+// 14: trailers
+
+#[test]
+fn chunked_trailers_after_eof() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(|mut c| {
+        while c.read_request().is_some() {
+            c.write(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n\
+                 5\r\nhello\r\n6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n",
+            );
+        }
+    });
+    let client = client_for(&t);
+
+    let mut resp = client.get(server.url("/t")).send().unwrap();
+    assert!(
+        resp.trailers().is_none(),
+        "trailers before the body was read"
+    );
+    let mut text = String::new();
+    resp.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "hello world");
+    let trailers = resp.trailers().expect("trailers after EOF");
+    assert_eq!(
+        trailers.get("x-sum").map(|v| v.as_bytes()),
+        Some(&b"42"[..])
+    );
+    let s = t.stats();
+    assert_eq!(
+        (s.idle, s.in_use),
+        (1, 0),
+        "connection back in the pool at EOF: {s:?}"
+    );
+    drop(resp);
+
+    let rec = Recorder::new();
+    let resp = client
+        .get(server.url("/t"))
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "hello world");
+    assert_eq!(reused_flags(&rec), vec![true]);
+}
+
+// ---------------------------------------------------------------------------
+// 15: exact request bytes
+
+#[test]
+fn exact_request_bytes() {
+    let t = Transport::builder().disable_compression(true).build();
+    let _leaks = LeakCheck::new(&t);
+    let (tx, rx) = mpsc::channel::<(String, Vec<u8>)>();
+    let server = ScriptedServer::start(move |mut c| {
+        while let Some(req) = c.read_request() {
+            let _ = tx.send(req);
+            c.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let client = client_for(&t);
+    let addr = server.addr;
+    let next = || rx.recv_timeout(2 * SEC).unwrap();
+
+    client
+        .get(server.url("/path?q=1"))
+        .send()
+        .unwrap()
+        .discard()
+        .unwrap();
+    let (head, body) = next();
+    assert_eq!(
+        head,
+        format!("GET /path?q=1 HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: nethttp/0.1.0\r\n\r\n")
+    );
+    assert!(body.is_empty());
+
+    client
+        .post(server.url("/p"))
+        .send()
+        .unwrap()
+        .discard()
+        .unwrap();
+    let (head, _) = next();
+    assert_eq!(
+        head,
+        format!(
+            "POST /p HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: nethttp/0.1.0\r\nContent-Length: 0\r\n\r\n"
+        )
+    );
+
+    let data = payload(5000);
+    client
+        .post(server.url("/stream"))
+        .body(Body::from_reader(io::Cursor::new(data.clone()), None))
+        .send()
+        .unwrap()
+        .discard()
+        .unwrap();
+    let (head, body) = next();
+    assert!(head.starts_with("POST /stream HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head.contains("\r\nTransfer-Encoding: chunked\r\n"),
+        "{head}"
+    );
+    assert!(
+        !head.to_ascii_lowercase().contains("content-length"),
+        "{head}"
+    );
+    assert_eq!(body, data);
+
+    client
+        .get(format!("http://user:pa%20ss@{addr}/auth"))
+        .send()
+        .unwrap()
+        .discard()
+        .unwrap();
+    let (head, _) = next();
+    assert!(
+        head.starts_with(&format!("GET /auth HTTP/1.1\r\nHost: {addr}\r\n")),
+        "{head}"
+    );
+    let auth: Vec<&str> = head
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+        .collect();
+    // base64("user:pa ss")
+    assert_eq!(auth.len(), 1, "{head}");
+    assert_eq!(
+        auth[0].split_once(':').unwrap().1.trim(),
+        "Basic dXNlcjpwYSBzcw==",
+        "{head}"
+    );
+    assert_eq!(server.accepted(), 1);
+
+    // With compression on, the only addition allowed is Accept-Encoding.
+    let t2 = Transport::new();
+    let _leaks2 = LeakCheck::new(&t2);
+    let client2 = client_for(&t2);
+    client2
+        .get(server.url("/path?q=1"))
+        .send()
+        .unwrap()
+        .discard()
+        .unwrap();
+    let (head, _) = next();
+    let prefix = format!("GET /path?q=1 HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: nethttp/0.1.0\r\n");
+    assert!(
+        head.starts_with(&prefix) && head.ends_with("\r\n\r\n"),
+        "{head}"
+    );
+    for line in head[prefix.len()..].lines().filter(|l| !l.is_empty()) {
+        assert_eq!(
+            line.to_ascii_lowercase(),
+            "accept-encoding: gzip",
+            "unexpected header in {head}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 16: bad URLs
+
+#[test]
+fn bad_urls_are_invalid_url() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let client = client_for(&t);
+
+    for url in [
+        "ftp://127.0.0.1/file",
+        "http://[::1",
+        "not a url",
+        "http://",
+        "http://exa mple.com/",
+        "",
+    ] {
+        let err = client.get(url).send().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{url:?}: {err}");
+        match Request::builder(Method::GET, url).build() {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::InvalidUrl, "{url:?}: {e}"),
+            Ok(req) => {
+                let e = t.round_trip(req).unwrap_err();
+                assert_eq!(e.kind(), ErrorKind::InvalidUrl, "{url:?}: {e}");
+            }
+        }
+    }
+    let err = nethttp::get("ftp://127.0.0.1/file").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{err}");
+    assert_eq!(t.stats(), nethttp::PoolStats::default());
+}
