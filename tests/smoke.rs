@@ -12,11 +12,18 @@ fn get_reuse_and_early_close() {
     let server = InteropServer::start(2);
     let t = nethttp::Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = nethttp::Client::builder().transport(t.clone()).build().unwrap();
+    let client = nethttp::Client::builder()
+        .transport(t.clone())
+        .build()
+        .unwrap();
     let rec = Recorder::new();
 
     for _ in 0..3 {
-        let resp = client.get(server.url("/hello")).trace(rec.clone()).send().unwrap();
+        let resp = client
+            .get(server.url("/hello"))
+            .trace(rec.clone())
+            .send()
+            .unwrap();
         assert_eq!(resp.status(), 200);
         assert_eq!(resp.text().unwrap(), "hello, world!");
     }
@@ -32,5 +39,7 @@ fn get_reuse_and_early_close() {
     assert_eq!(t.stats().in_use, 1);
     drop(resp);
     assert_eq!(t.stats().in_use, 0);
-    wait_stats(&t, Duration::from_secs(5), |s| s.threads == 0 && s.conns == 0);
+    wait_stats(&t, Duration::from_secs(5), |s| {
+        s.threads == 0 && s.conns == 0
+    });
 }
