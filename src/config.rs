@@ -1,6 +1,8 @@
 //! The transport's settings, shared read-only by every layer below it.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+
+use crate::dial::proxy::Proxy;
 
 /// Settings fixed when a [`Transport`](crate::Transport) is built. Read by the
 /// pool, dial threads and connection threads; never written after build.
@@ -19,6 +21,12 @@ pub(crate) struct Config {
     pub(crate) disable_keep_alives: bool,
     pub(crate) disable_compression: bool,
     pub(crate) thread_stack_size: usize,
+    /// `None`: the crate's default (webpki roots, ring, ALPN http/1.1).
+    pub(crate) tls_config: Option<Arc<rustls::ClientConfig>>,
+    /// Set only through `danger_accept_invalid_certs`.
+    pub(crate) accept_invalid_certs: bool,
+    /// Which requests go through which proxy.
+    pub(crate) proxy: Proxy,
 }
 
 /// Default stack for connection and dial threads. The threads parse heads
@@ -41,6 +49,9 @@ impl Default for Config {
             disable_keep_alives: false,
             disable_compression: false,
             thread_stack_size: DEFAULT_STACK,
+            tls_config: None,
+            accept_invalid_certs: false,
+            proxy: Proxy::none(),
         }
     }
 }

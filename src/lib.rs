@@ -64,6 +64,7 @@ pub use client::{
     Client, ClientBuilder, IntoUrl, Redirect, RedirectAction, RedirectPolicy, Request,
     RequestBuilder, Response, get, head, post,
 };
+pub use dial::proxy::Proxy;
 pub use error::{Error, ErrorKind, Result};
 pub use pool::PoolStats;
 pub use threads::live_threads;

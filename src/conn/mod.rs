@@ -206,6 +206,16 @@ impl PersistConn {
     /// (waking both threads) and frees its pool slot. Idempotent; callable
     /// from any thread, never under the pool lock.
     pub(crate) fn close(&self, why: Error) {
+        self.close_with(why, false);
+    }
+
+    /// [`close`](Self::close) for a connection that is idle: TLS sends
+    /// `close_notify` before the socket shuts down.
+    pub(crate) fn close_idle(&self, why: Error) {
+        self.close_with(why, true);
+    }
+
+    fn close_with(&self, why: Error, graceful: bool) {
         {
             let mut reason = self.inner.close_reason.lock();
             if reason.is_some() {
@@ -220,7 +230,11 @@ impl PersistConn {
             *reason = Some(why);
             self.inner.closed.store(true, Ordering::SeqCst);
         }
-        self.inner.closer.shutdown();
+        if graceful {
+            self.inner.closer.close_gracefully();
+        } else {
+            self.inner.closer.shutdown();
+        }
         self.inner.close_tx.lock().take();
         self.inner.pool.conn_closed(self);
     }

@@ -88,7 +88,7 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
                 class: Failure::BeforeResponse,
             }),
             Peek::Err(e) => Err(ConnError {
-                err: Error::new(ErrorKind::Io, format!("read response: {e}")).with_source(e),
+                err: Error::new(io_error_kind(&e), format!("read response: {e}")).with_source(e),
                 class: Failure::BeforeResponse,
             }),
         };
@@ -203,7 +203,7 @@ fn peek(conn: &PersistConn, rd: &mut BufReadHalf, idle_timeout: Option<Duration>
                 };
                 match conn.pool().idle_check(conn, limit) {
                     IdleCheck::Expired => {
-                        conn.close(Error::new(ErrorKind::Io, "idle connection timed out"));
+                        conn.close_idle(Error::new(ErrorKind::Io, "idle connection timed out"));
                         return None;
                     }
                     IdleCheck::Remaining(d) => timeout = Some(d.max(Duration::from_millis(1))),
@@ -283,6 +283,15 @@ fn head_error(e: HeadError, max: usize) -> ConnError {
     ConnError {
         err,
         class: Failure::Other,
+    }
+}
+
+/// A TLS failure after the handshake is kind `Tls`; other I/O is `Io`.
+fn io_error_kind(e: &std::io::Error) -> ErrorKind {
+    if crate::dial::tls::is_tls_error(e) {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Io
     }
 }
 

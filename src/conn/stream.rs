@@ -10,6 +10,10 @@ use std::{
     time::Duration,
 };
 
+use crossbeam_channel::{Receiver, never};
+
+use crate::dial::tls::{TlsCloser, TlsParts, TlsReadHalf, TlsWriteHalf};
+
 /// A freshly dialled connection, split into its halves.
 #[derive(Debug)]
 pub(crate) struct Stream {
@@ -27,11 +31,22 @@ impl Stream {
         let remote_addr = tcp.peer_addr()?;
         Ok(Stream {
             read: ReadHalf::Plain(tcp.try_clone()?),
-            closer: Closer(tcp.try_clone()?),
+            closer: Closer::Plain(tcp.try_clone()?),
             write: WriteHalf::Plain(tcp),
             local_addr,
             remote_addr,
         })
+    }
+
+    /// A TLS session whose handshake is done.
+    pub(crate) fn tls(parts: TlsParts, local_addr: SocketAddr, remote_addr: SocketAddr) -> Stream {
+        Stream {
+            read: ReadHalf::Tls(parts.read),
+            write: WriteHalf::Tls(parts.write),
+            closer: Closer::Tls(parts.closer),
+            local_addr,
+            remote_addr,
+        }
     }
 }
 
@@ -40,6 +55,7 @@ impl Stream {
 #[derive(Debug)]
 pub(crate) enum ReadHalf {
     Plain(TcpStream),
+    Tls(TlsReadHalf),
 }
 
 impl ReadHalf {
@@ -47,6 +63,7 @@ impl ReadHalf {
     pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
             ReadHalf::Plain(s) => s.set_read_timeout(t),
+            ReadHalf::Tls(s) => s.set_read_timeout(t),
         }
     }
 }
@@ -55,6 +72,7 @@ impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             ReadHalf::Plain(s) => s.read(buf),
+            ReadHalf::Tls(s) => s.read(buf),
         }
     }
 }
@@ -63,18 +81,40 @@ impl Read for ReadHalf {
 #[derive(Debug)]
 pub(crate) enum WriteHalf {
     Plain(TcpStream),
+    Tls(TlsWriteHalf),
+}
+
+impl WriteHalf {
+    /// Ready when the read side needs records sent (TLS alerts); never
+    /// ready for plain TCP.
+    pub(crate) fn poked(&self) -> Receiver<()> {
+        match self {
+            WriteHalf::Plain(_) => never(),
+            WriteHalf::Tls(w) => w.poked().clone(),
+        }
+    }
+
+    /// Sends what the read side queued (TLS only).
+    pub(crate) fn send_pending(&mut self) -> io::Result<()> {
+        match self {
+            WriteHalf::Plain(_) => Ok(()),
+            WriteHalf::Tls(w) => w.send_pending(),
+        }
+    }
 }
 
 impl Write for WriteHalf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             WriteHalf::Plain(s) => s.write(buf),
+            WriteHalf::Tls(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             WriteHalf::Plain(s) => s.flush(),
+            WriteHalf::Tls(s) => s.flush(),
         }
     }
 }
@@ -83,12 +123,29 @@ impl Write for WriteHalf {
 /// EOF or an error) and a blocked write (it fails). Held by the connection's
 /// shared state.
 #[derive(Debug)]
-pub(crate) struct Closer(TcpStream);
+pub(crate) enum Closer {
+    Plain(TcpStream),
+    Tls(TlsCloser),
+}
 
 impl Closer {
+    /// Abrupt close: any blocked read or write wakes at once.
     pub(crate) fn shutdown(&self) {
-        // Already shut down or reset: nothing left to do either way.
-        let _ = self.0.shutdown(Shutdown::Both);
+        match self {
+            // Already shut down or reset: nothing left to do either way.
+            Closer::Plain(s) => {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+            Closer::Tls(t) => t.shutdown(),
+        }
+    }
+
+    /// Orderly close of an idle connection: TLS says `close_notify` first.
+    pub(crate) fn close_gracefully(&self) {
+        match self {
+            Closer::Plain(_) => self.shutdown(),
+            Closer::Tls(t) => t.close_notify(),
+        }
     }
 }
 

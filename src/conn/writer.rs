@@ -29,6 +29,7 @@ const COPY_BUF: usize = 32 * 1024;
 
 pub(super) fn run(conn: PersistConn, mut w: WriteHalf, writech: Receiver<WriteRequest>) {
     let closech = conn.inner.closech.clone();
+    let poked = w.poked();
     let mut scratch = Vec::new();
     loop {
         let wr = select! {
@@ -36,6 +37,12 @@ pub(super) fn run(conn: PersistConn, mut w: WriteHalf, writech: Receiver<WriteRe
                 Ok(wr) => wr,
                 Err(_) => return,
             },
+            // The read side queued TLS records (an alert): send them. A
+            // failure here surfaces on the read side.
+            recv(poked) -> _ => {
+                let _ = w.send_pending();
+                continue;
+            }
             recv(closech) -> _ => return,
         };
         let result_tx = wr.result.clone();

@@ -1,9 +1,12 @@
 //! Dialling (Go's `dialConn`): DNS, the TCP connect with its timeout, and
-//! (when it lands) the TLS handshake. This layer knows nothing of pooling:
-//! the pool's dial thread calls [`dial`] and takes the result.
+//! the TLS handshake. This layer knows nothing of pooling: the pool's dial
+//! thread calls [`dial`] and takes the result.
+
+pub(crate) mod proxy;
+pub(crate) mod tls;
 
 use std::{
-    io,
+    io::{self, BufReader, Write},
     net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs},
 };
 
@@ -11,41 +14,59 @@ use crate::{
     Error, ErrorKind,
     config::Config,
     conn::stream::Stream,
+    h1::head::read_response_head,
     trace::ClientTrace,
-    transport::key::{ConnKey, Scheme},
+    transport::key::{self, ConnKey, Scheme},
 };
+use proxy::ProxyTarget;
 
-/// Resolves `key`'s host, connects to the first address that answers and
-/// returns the split stream.
+/// Resolves the host to dial (the proxy's, when there is one), connects to
+/// the first address that answers, tunnels through the proxy for https,
+/// runs the TLS handshake for https, and returns the split stream.
 pub(crate) fn dial(
     key: &ConnKey,
     cfg: &Config,
     trace: Option<&dyn ClientTrace>,
 ) -> Result<Stream, Error> {
-    if key.scheme == Scheme::Https {
-        return Err(Error::new(
-            ErrorKind::Tls,
-            format!("dial {key}: https is not supported yet by this build"),
-        ));
-    }
-    let addrs = resolve(key, trace)?;
+    let (host, port) = key.dial_host_port();
+    let addrs = resolve(key::bare(host), port, trace)?;
     let tcp = connect(key, &addrs, cfg, trace)?;
     // Small request heads must not wait for Nagle's algorithm.
     let _ = tcp.set_nodelay(true);
-    Stream::plain(tcp)
-        .map_err(|e| Error::new(ErrorKind::Connect, format!("dial {key}: {e}")).with_source(e))
+    let sock_err =
+        |e: io::Error| Error::new(ErrorKind::Connect, format!("dial {key}: {e}")).with_source(e);
+    match key.scheme {
+        Scheme::Http => Stream::plain(tcp).map_err(sock_err),
+        Scheme::Https => {
+            if let Some(proxy) = &key.proxy {
+                connect_tunnel(&tcp, key, proxy, cfg)?;
+            }
+            let local = tcp.local_addr().map_err(sock_err)?;
+            let remote = tcp.peer_addr().map_err(sock_err)?;
+            let config = match (&cfg.tls_config, cfg.accept_invalid_certs) {
+                (Some(c), _) => c.clone(),
+                (None, true) => tls::insecure_config()?,
+                (None, false) => tls::default_config()?,
+            };
+            let parts = tls::connect(tcp, key, &config, cfg.tls_handshake_timeout, trace)?;
+            Ok(Stream::tls(parts, local, remote))
+        }
+    }
 }
 
 /// DNS, with the `dns_start`/`dns_done` hooks; IP literals skip both.
-fn resolve(key: &ConnKey, trace: Option<&dyn ClientTrace>) -> Result<Vec<SocketAddr>, Error> {
-    let host = key.bare_host();
+fn resolve(
+    host: &str,
+    port: u16,
+    trace: Option<&dyn ClientTrace>,
+) -> Result<Vec<SocketAddr>, Error> {
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, key.port)]);
+        return Ok(vec![SocketAddr::new(ip, port)]);
     }
     if let Some(t) = trace {
         t.dns_start(host);
     }
-    let res = (host, key.port)
+    let res = (host, port)
         .to_socket_addrs()
         .map(Iterator::collect::<Vec<_>>);
     let addrs = match &res {
@@ -99,4 +120,50 @@ fn connect(
         ErrorKind::Connect
     };
     Err(Error::new(kind, format!("dial tcp {key}: {e}")).with_source(e))
+}
+
+/// Opens a tunnel to the https target through an HTTP proxy (RFC 9110
+/// §9.3.6 CONNECT). A refusal is [`ErrorKind::Proxy`] with the proxy's
+/// status.
+fn connect_tunnel(
+    tcp: &TcpStream,
+    key: &ConnKey,
+    proxy: &ProxyTarget,
+    cfg: &Config,
+) -> Result<(), Error> {
+    let authority = format!("{}:{}", key.host, key.port);
+    let fail = |what: String| {
+        Error::new(
+            ErrorKind::Proxy,
+            format!("CONNECT {authority} via {}: {what}", proxy.url),
+        )
+    };
+    let mut req = format!(
+        "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: nethttp/{}\r\n",
+        env!("CARGO_PKG_VERSION")
+    )
+    .into_bytes();
+    if let Some(auth) = &proxy.authorization {
+        req.extend_from_slice(b"Proxy-Authorization: ");
+        req.extend_from_slice(auth.as_bytes());
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"\r\n");
+    let _ = tcp.set_read_timeout(cfg.connect_timeout.filter(|d| !d.is_zero()));
+    (&mut &*tcp)
+        .write_all(&req)
+        .map_err(|e| fail(format!("write: {e}")))?;
+    let mut reader = BufReader::new(tcp);
+    let head = read_response_head(&mut reader, cfg.max_response_header_bytes)
+        .map_err(|e| fail(format!("reading the proxy's answer: {e}")))?;
+    let _ = tcp.set_read_timeout(None);
+    if !head.status.is_success() {
+        return Err(fail(format!("proxy refused with {}", head.status)));
+    }
+    if !reader.buffer().is_empty() {
+        return Err(fail(
+            "proxy sent bytes before the tunnel was used".to_string(),
+        ));
+    }
+    Ok(())
 }

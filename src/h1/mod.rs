@@ -27,6 +27,12 @@ pub(crate) trait Source: std::io::BufRead {
     fn buffered(&self) -> &[u8];
 }
 
+impl<R: std::io::Read> Source for std::io::BufReader<R> {
+    fn buffered(&self) -> &[u8] {
+        self.buffer()
+    }
+}
+
 impl Source for &[u8] {
     fn buffered(&self) -> &[u8] {
         self

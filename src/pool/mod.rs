@@ -117,6 +117,7 @@ struct IdleConn {
 /// Work decided under the lock, done after it is released.
 #[derive(Default)]
 struct Actions {
+    /// Idle (or never used) connections to close gracefully.
     close: Vec<(PersistConn, Error)>,
     dial: Vec<Arc<Want>>,
 }
@@ -537,7 +538,7 @@ impl Pool {
 
     fn run(&self, acts: Actions) {
         for (conn, why) in acts.close {
-            conn.close(why);
+            conn.close_idle(why);
         }
         for want in acts.dial {
             self.start_dial(want);

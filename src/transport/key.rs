@@ -4,7 +4,10 @@ use std::fmt;
 
 use url::Url;
 
-use crate::{Error, ErrorKind};
+use crate::{
+    Error, ErrorKind,
+    dial::proxy::{Proxy, ProxyTarget},
+};
 
 /// The scheme a connection speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -14,18 +17,64 @@ pub(crate) enum Scheme {
 }
 
 /// Connections are pooled per key: two requests with equal keys may share a
-/// connection. A proxy, when proxies land, becomes part of the key.
+/// connection (Go's `connectMethodKey`).
+///
+/// Through an HTTP proxy, plain-http requests to every host share the
+/// proxy's connections (`host` is empty, `port` 0: the proxy is the
+/// peer); https requests tunnel with CONNECT, one tunnel per target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ConnKey {
     pub(crate) scheme: Scheme,
-    /// Host as it appears in the URL (IPv6 literals keep their brackets).
+    /// Target host as it appears in the URL (IPv6 literals keep their
+    /// brackets); empty for plain http through a proxy.
     pub(crate) host: String,
     pub(crate) port: u16,
+    pub(crate) proxy: Option<ProxyTarget>,
 }
 
 impl ConnKey {
-    /// The key for a request URL; an unsupported scheme or a missing host is
-    /// [`ErrorKind::InvalidUrl`].
+    /// The key for a request URL sent as `proxy` says; an unsupported
+    /// scheme or a missing host is [`ErrorKind::InvalidUrl`], an
+    /// unsupported proxy [`ErrorKind::Proxy`].
+    pub(crate) fn new(url: &Url, proxy: &Proxy) -> Result<ConnKey, Error> {
+        let mut key = ConnKey::for_url(url)?;
+        let Some(target) = proxy.proxy_for(url) else {
+            return Ok(key);
+        };
+        if target.url.scheme() != "http" {
+            return Err(Error::new(
+                ErrorKind::Proxy,
+                format!(
+                    "{} proxies are not supported (only http://)",
+                    target.url.scheme()
+                ),
+            ));
+        }
+        if key.scheme == Scheme::Http {
+            key.host.clear();
+            key.port = 0;
+        }
+        key.proxy = Some(target.clone());
+        Ok(key)
+    }
+
+    /// Plain http through a proxy: requests use the absolute form.
+    pub(crate) fn is_proxied_http(&self) -> bool {
+        self.proxy.is_some() && self.scheme == Scheme::Http
+    }
+
+    /// Where the TCP connection goes: the proxy, or the target.
+    pub(crate) fn dial_host_port(&self) -> (&str, u16) {
+        match &self.proxy {
+            Some(p) => (
+                p.url.host_str().unwrap_or(""),
+                p.url.port_or_known_default().unwrap_or(80),
+            ),
+            None => (&self.host, self.port),
+        }
+    }
+
+    /// The key for a request URL without a proxy.
     pub(crate) fn for_url(url: &Url) -> Result<ConnKey, Error> {
         let scheme = match url.scheme() {
             "http" => Scheme::Http,
@@ -45,19 +94,31 @@ impl ConnKey {
             Some(p) => p,
             None => return Err(Error::new(ErrorKind::InvalidUrl, "no port for URL scheme")),
         };
-        Ok(ConnKey { scheme, host, port })
+        Ok(ConnKey {
+            scheme,
+            host,
+            port,
+            proxy: None,
+        })
     }
 
-    /// The host without IPv6 brackets, as DNS and `SocketAddr` want it.
+    /// The target host without IPv6 brackets, as TLS names want it.
     pub(crate) fn bare_host(&self) -> &str {
-        self.host.trim_start_matches('[').trim_end_matches(']')
+        bare(&self.host)
     }
 }
 
-/// `host:port`, as the `get_conn` trace hook reports it.
+/// A host without IPv6 brackets, as DNS and `SocketAddr` want it.
+pub(crate) fn bare(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// The `host:port` dialled, as the `get_conn` trace hook reports it (Go's
+/// `connectMethod.addr`): the proxy's when there is one.
 impl fmt::Display for ConnKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
+        let (host, port) = self.dial_host_port();
+        write!(f, "{host}:{port}")
     }
 }
 
@@ -79,5 +140,27 @@ mod tests {
         );
         assert_eq!(k("ftp://x/").unwrap_err().kind(), ErrorKind::InvalidUrl);
         assert_eq!(k("file:///etc").unwrap_err().kind(), ErrorKind::InvalidUrl);
+    }
+
+    #[test]
+    fn proxied_keys() {
+        let proxy = Proxy::all("http://u:p@proxy.local:3128").unwrap();
+        let k = |s: &str| ConnKey::new(&Url::parse(s).unwrap(), &proxy).unwrap();
+        // Plain http to any host shares the proxy's connections.
+        assert_eq!(k("http://a.example/"), k("http://b.example:8080/x"));
+        assert!(k("http://a.example/").is_proxied_http());
+        assert_eq!(k("http://a.example/").to_string(), "proxy.local:3128");
+        // https tunnels per target.
+        assert_ne!(k("https://a.example/"), k("https://b.example/"));
+        assert!(!k("https://a.example/").is_proxied_http());
+        // Other credentials, other connections.
+        let other = Proxy::all("http://v:p@proxy.local:3128").unwrap();
+        let url = Url::parse("http://a.example/").unwrap();
+        assert_ne!(ConnKey::new(&url, &other).unwrap(), k("http://a.example/"));
+        let socks = Proxy::all("socks5://proxy.local").unwrap();
+        assert_eq!(
+            ConnKey::new(&url, &socks).unwrap_err().kind(),
+            ErrorKind::Proxy
+        );
     }
 }

@@ -15,7 +15,7 @@ use std::{
 use http::{HeaderMap, Method, header};
 
 use crate::{
-    Error, ErrorKind, GotConnInfo, PoolStats, Request, Response,
+    Error, ErrorKind, GotConnInfo, PoolStats, Proxy, Request, Response,
     config::Config,
     conn::{
         Outgoing,
@@ -72,6 +72,7 @@ impl Transport {
     pub fn builder() -> TransportBuilder {
         TransportBuilder {
             cfg: Config::default(),
+            proxy: None,
         }
     }
 
@@ -108,7 +109,7 @@ impl Transport {
 
     fn exchange(&self, req: Request, deadline: Option<Instant>) -> crate::Result<Response> {
         let cfg = self.inner.pool.config();
-        let key = ConnKey::for_url(&req.url)?;
+        let key = ConnKey::new(&req.url, &cfg.proxy)?;
         let Request {
             method,
             url,
@@ -138,10 +139,14 @@ impl Transport {
             && !headers.contains_key(header::RANGE)
             && method != Method::HEAD;
         let mut head = Vec::with_capacity(256);
-        let target = match url.query() {
-            Some(q) => format!("{}?{}", url.path(), q),
-            None => url.path().to_string(),
-        };
+        let target = request_target(&url, key.is_proxied_http());
+        // Plain http through a proxy carries the proxy's credentials.
+        let mut headers = headers;
+        if key.is_proxied_http() && !headers.contains_key(header::PROXY_AUTHORIZATION) {
+            if let Some(auth) = key.proxy.as_ref().and_then(|p| p.authorization.clone()) {
+                headers.insert(header::PROXY_AUTHORIZATION, auth);
+            }
+        }
         write_request_head(
             &RequestHead {
                 method: &method,
@@ -212,6 +217,22 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// RFC 9112 §3.2: origin form (`/path?query`) to the server itself,
+/// absolute form (without credentials or fragment) to a proxy.
+fn request_target(url: &url::Url, absolute: bool) -> String {
+    if absolute {
+        let mut u = url.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.set_fragment(None);
+        return u.into();
+    }
+    match url.query() {
+        Some(q) => format!("{}?{}", url.path(), q),
+        None => url.path().to_string(),
     }
 }
 
@@ -286,6 +307,8 @@ impl fmt::Debug for Transport {
 #[derive(Debug, Clone)]
 pub struct TransportBuilder {
     cfg: Config,
+    /// `None`: read the environment when the transport is built.
+    proxy: Option<Proxy>,
 }
 
 impl TransportBuilder {
@@ -370,6 +393,24 @@ impl TransportBuilder {
         self
     }
 
+    /// The TLS configuration for `https` URLs, used as given: custom roots,
+    /// client certificates, platform verifiers. Keep `http/1.1` in its ALPN
+    /// list (or leave ALPN empty); a server that picks another protocol is
+    /// refused. Defaults to webpki-roots with the ring provider.
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
+        self.cfg.tls_config = Some(config);
+        self
+    }
+
+    /// Accept any server certificate: expired, self-signed, for another
+    /// name. **Dangerous**: anyone on the path can read and change the
+    /// traffic. For tests against throwaway servers only. Ignored when a
+    /// [`tls_config`](Self::tls_config) is given. Defaults to false.
+    pub fn danger_accept_invalid_certs(mut self, yes: bool) -> Self {
+        self.cfg.accept_invalid_certs = yes;
+        self
+    }
+
     /// Stack size of the threads this transport starts (two per connection,
     /// one per dial). Defaults to 128 KiB.
     pub fn thread_stack_size(mut self, bytes: usize) -> Self {
@@ -377,8 +418,16 @@ impl TransportBuilder {
         self
     }
 
+    /// Which proxy requests go through. Defaults to [`Proxy::from_env`],
+    /// read when the transport is built.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// Builds the transport. Starts no thread.
-    pub fn build(self) -> Transport {
+    pub fn build(mut self) -> Transport {
+        self.cfg.proxy = self.proxy.unwrap_or_else(Proxy::from_env);
         Transport {
             inner: Arc::new(Inner {
                 pool: Pool::new(Arc::new(self.cfg)),

@@ -1,0 +1,466 @@
+//! TLS over rustls 0.23 for a connection with one reader thread and one
+//! writer thread.
+//!
+//! rustls 0.23 has one state machine for both directions and no split API,
+//! so the two halves share it as `Arc<Mutex<ClientConnection>>`, shaped like
+//! rustls 0.24's `Connection::split()` so moving to that API touches only
+//! this file. The rules (DESIGN.md, "TLS with one reader and one writer"):
+//!
+//! 1. The handshake runs on the dial thread, before the connection's threads
+//!    exist ([`connect`]).
+//! 2. Nobody holds the rustls lock during socket I/O, a blocking channel
+//!    operation, the user's body read, or a trace hook.
+//! 3. [`TlsReadHalf`] reads ciphertext from the socket without the lock,
+//!    then locks to feed it, decrypt and take plaintext. If rustls now has
+//!    records to send (an alert), it pokes the writer; it never writes.
+//! 4. [`TlsWriteHalf`] is the only taker of TLS output (`write_tls`, under
+//!    the lock, into a buffer) and the only socket writer (after unlocking),
+//!    so records reach the wire in the order TLS numbered them.
+//! 5. Records without plaintext (TLS 1.3 session tickets, key updates) are
+//!    consumed inside [`TlsReadHalf::read`], which returns only plaintext,
+//!    `close_notify` or EOF; so the idle peek never mistakes a ticket for
+//!    the server speaking out of turn.
+//! 6. A TCP FIN without `close_notify` reads as a plain EOF here; the body's
+//!    framing decides whether that was a truncation (length-framed and
+//!    chunked bodies) or the body's natural end (close-delimited, as Go).
+
+use std::{
+    io::{self, Read, Write},
+    net::{Shutdown, TcpStream},
+    sync::{Arc, OnceLock},
+    time::{Duration, Instant},
+};
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+use rustls::{
+    ClientConfig, ClientConnection, RootCertStore,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::WebPkiSupportedAlgorithms,
+    pki_types::{CertificateDer, ServerName, UnixTime},
+};
+
+use crate::{Error, ErrorKind, trace::ClientTrace, transport::key::ConnKey};
+
+/// The one ALPN protocol this client speaks.
+const ALPN_HTTP1: &[u8] = b"http/1.1";
+
+/// Ciphertext read buffer: one full TLS record and its header.
+const CIPHERTEXT_BUF: usize = 16 * 1024 + 512;
+
+/// The default client configuration: the ring provider (explicitly, so it
+/// works whether or not the application installed a process default), the
+/// webpki-roots trust anchors, ALPN `http/1.1`. Built once per process.
+pub(crate) fn default_config() -> Result<Arc<ClientConfig>, Error> {
+    static DEFAULT: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            let mut roots = RootCertStore::empty();
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let config = config_builder()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Ok(Arc::new(with_alpn(config)))
+        })
+        .clone()
+        .map_err(|e| Error::new(ErrorKind::Tls, e))
+}
+
+/// A configuration that accepts any certificate: for
+/// `TransportBuilder::danger_accept_invalid_certs` only.
+pub(crate) fn insecure_config() -> Result<Arc<ClientConfig>, Error> {
+    let provider = rustls::crypto::ring::default_provider();
+    let verifier = AcceptAnyCert(provider.signature_verification_algorithms);
+    let config = config_builder()
+        .map_err(|e| Error::new(ErrorKind::Tls, e))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Arc::new(with_alpn(config)))
+}
+
+fn config_builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("tls configuration: {e}"))
+}
+
+fn with_alpn(mut config: ClientConfig) -> ClientConfig {
+    config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+    config
+}
+
+/// Runs the TLS handshake on `tcp` (on the dial thread) and splits the
+/// result into its halves. Fires the handshake trace hooks once.
+pub(crate) fn connect(
+    tcp: TcpStream,
+    key: &ConnKey,
+    config: &Arc<ClientConfig>,
+    timeout: Option<Duration>,
+    trace: Option<&dyn ClientTrace>,
+) -> Result<TlsParts, Error> {
+    if let Some(t) = trace {
+        t.tls_handshake_start();
+    }
+    let res = handshake(tcp, key, config, timeout);
+    if let Some(t) = trace {
+        t.tls_handshake_done(res.as_ref().err());
+    }
+    res
+}
+
+fn handshake(
+    mut tcp: TcpStream,
+    key: &ConnKey,
+    config: &Arc<ClientConfig>,
+    timeout: Option<Duration>,
+) -> Result<TlsParts, Error> {
+    let host = key.bare_host().to_string();
+    let name = ServerName::try_from(host.clone())
+        .map_err(|e| Error::new(ErrorKind::Tls, format!("invalid server name {host:?}: {e}")))?;
+    let mut conn = ClientConnection::new(config.clone(), name).map_err(|e| {
+        Error::new(ErrorKind::Tls, format!("tls setup for {key}: {e}")).with_source(e)
+    })?;
+    let deadline = timeout.filter(|t| !t.is_zero()).map(|t| Instant::now() + t);
+    let timed_out = || {
+        Error::new(
+            ErrorKind::Timeout,
+            format!("tls handshake with {key} timed out"),
+        )
+    };
+    while conn.is_handshaking() || conn.wants_write() {
+        let left = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return Err(timed_out()),
+            },
+            None => None,
+        };
+        let _ = tcp.set_read_timeout(left);
+        let _ = tcp.set_write_timeout(left);
+        match conn.complete_io(&mut tcp) {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(timed_out());
+            }
+            Err(e) => return Err(handshake_error(key, e)),
+        }
+    }
+    let _ = tcp.set_read_timeout(None);
+    let _ = tcp.set_write_timeout(None);
+    if let Some(p) = conn.alpn_protocol() {
+        if p != ALPN_HTTP1 {
+            return Err(Error::new(
+                ErrorKind::Tls,
+                format!(
+                    "{key} chose ALPN protocol {:?}; this client speaks http/1.1 only",
+                    String::from_utf8_lossy(p)
+                ),
+            ));
+        }
+    }
+    TlsParts::new(tcp, conn)
+        .map_err(|e| Error::new(ErrorKind::Tls, format!("tls setup for {key}: {e}")).with_source(e))
+}
+
+fn handshake_error(key: &ConnKey, e: io::Error) -> Error {
+    let msg = match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls) => format!("tls handshake with {key}: {tls}"),
+        None if e.kind() == io::ErrorKind::UnexpectedEof => {
+            format!("tls handshake with {key}: server closed the connection")
+        }
+        None => format!("tls handshake with {key}: {e}"),
+    };
+    Error::new(ErrorKind::Tls, msg).with_source(e)
+}
+
+/// True when an I/O error carries a rustls error (a TLS failure after the
+/// handshake).
+pub(crate) fn is_tls_error(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
+}
+
+/// A connected TLS session, split into its roles.
+#[derive(Debug)]
+pub(crate) struct TlsParts {
+    pub(crate) read: TlsReadHalf,
+    pub(crate) write: TlsWriteHalf,
+    pub(crate) closer: TlsCloser,
+}
+
+impl TlsParts {
+    fn new(tcp: TcpStream, conn: ClientConnection) -> io::Result<TlsParts> {
+        let tls = Arc::new(Mutex::new(conn));
+        // Capacity 1: pokes that arrive while one is pending coalesce.
+        let (poke, poked) = crossbeam_channel::bounded(1);
+        Ok(TlsParts {
+            read: TlsReadHalf {
+                sock: tcp.try_clone()?,
+                tls: tls.clone(),
+                poke,
+                cipher: Ciphertext {
+                    buf: vec![0; CIPHERTEXT_BUF].into_boxed_slice(),
+                    start: 0,
+                    end: 0,
+                },
+                eof: false,
+            },
+            closer: TlsCloser {
+                sock: tcp.try_clone()?,
+                tls: tls.clone(),
+            },
+            write: TlsWriteHalf {
+                sock: tcp,
+                tls,
+                out: Vec::new(),
+                poked,
+            },
+        })
+    }
+}
+
+/// The reader role. Not `Clone`: one thread (or the body it is lent to)
+/// reads at a time.
+pub(crate) struct TlsReadHalf {
+    sock: TcpStream,
+    /// Shared with the writer half; held only for in-memory work.
+    tls: Arc<Mutex<ClientConnection>>,
+    /// Wakes the writer when rustls has records to send (alerts).
+    poke: Sender<()>,
+    cipher: Ciphertext,
+    /// The socket reached EOF and rustls was told.
+    eof: bool,
+}
+
+/// Ciphertext read but not yet given to rustls: `buf[start..end]`.
+struct Ciphertext {
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+}
+
+impl TlsReadHalf {
+    pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.set_read_timeout(t)
+    }
+}
+
+impl Ciphertext {
+    /// Feeds held ciphertext to rustls and takes plaintext into `out`.
+    /// `None`: rustls needs more ciphertext. Caller holds the lock.
+    fn step_locked(
+        &mut self,
+        tls: &mut ClientConnection,
+        out: &mut [u8],
+    ) -> Option<io::Result<usize>> {
+        while self.start < self.end {
+            let mut rest = &self.buf[self.start..self.end];
+            match tls.read_tls(&mut rest) {
+                Ok(n) => self.start += n,
+                // Its plaintext buffer is full: hand plaintext out first.
+                Err(_) => break,
+            }
+            if let Err(e) = tls.process_new_packets() {
+                return Some(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
+            }
+        }
+        match tls.reader().read(out) {
+            // n == 0 means close_notify: a clean end of stream.
+            Ok(n) => Some(Ok(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+            // FIN without close_notify: an EOF like any other (rule 6).
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Some(Ok(0)),
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl Read for TlsReadHalf {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let (got, poke) = {
+                let mut tls = self.tls.lock();
+                let got = self.cipher.step_locked(&mut tls, out);
+                (got, tls.wants_write())
+            };
+            if poke {
+                let _ = self.poke.try_send(());
+            }
+            if let Some(res) = got {
+                return res;
+            }
+            if self.eof {
+                return Ok(0);
+            }
+            // More ciphertext, read without the lock.
+            let n = loop {
+                match self.sock.read(&mut self.cipher.buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            (self.cipher.start, self.cipher.end) = (0, n);
+            if n == 0 {
+                self.eof = true;
+                let mut tls = self.tls.lock();
+                // An empty read tells rustls the peer closed.
+                let _ = tls.read_tls(&mut &[][..]);
+                let _ = tls.process_new_packets();
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for TlsReadHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsReadHalf")
+            .field("buffered", &(self.cipher.end - self.cipher.start))
+            .finish()
+    }
+}
+
+/// The writer role: the only thread that takes TLS output or writes the
+/// socket.
+pub(crate) struct TlsWriteHalf {
+    sock: TcpStream,
+    tls: Arc<Mutex<ClientConnection>>,
+    /// Records taken from rustls, written after the lock is released.
+    out: Vec<u8>,
+    /// Pokes from the reader half: rustls has records to send.
+    poked: Receiver<()>,
+}
+
+impl TlsWriteHalf {
+    pub(crate) fn poked(&self) -> &Receiver<()> {
+        &self.poked
+    }
+
+    /// Sends whatever rustls has queued (an alert, a key update answer).
+    pub(crate) fn send_pending(&mut self) -> io::Result<()> {
+        {
+            let mut tls = self.tls.lock();
+            while tls.wants_write() {
+                tls.write_tls(&mut self.out)?;
+            }
+        }
+        self.sock.write_all(&self.out)?;
+        self.out.clear();
+        Ok(())
+    }
+}
+
+impl Write for TlsWriteHalf {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = {
+            let mut tls = self.tls.lock();
+            let n = tls.writer().write(buf)?;
+            while tls.wants_write() {
+                tls.write_tls(&mut self.out)?;
+            }
+            n
+        };
+        self.sock.write_all(&self.out)?;
+        self.out.clear();
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_pending()
+    }
+}
+
+impl std::fmt::Debug for TlsWriteHalf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsWriteHalf").finish_non_exhaustive()
+    }
+}
+
+/// Shuts a TLS connection down from any thread.
+pub(crate) struct TlsCloser {
+    sock: TcpStream,
+    tls: Arc<Mutex<ClientConnection>>,
+}
+
+impl TlsCloser {
+    /// Abrupt: wakes blocked reads and writes at once.
+    pub(crate) fn shutdown(&self) {
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+
+    /// For a connection that is idle (its writer has nothing to send):
+    /// `close_notify` first, best effort and briefly, then shut down.
+    pub(crate) fn close_notify(&self) {
+        let mut out = Vec::new();
+        {
+            let mut tls = self.tls.lock();
+            tls.send_close_notify();
+            while tls.wants_write() {
+                if tls.write_tls(&mut out).is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = self
+            .sock
+            .set_write_timeout(Some(Duration::from_millis(100)));
+        let _ = (&self.sock).write_all(&out);
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for TlsCloser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsCloser").finish_non_exhaustive()
+    }
+}
+
+/// Accepts every certificate (still checks handshake signatures).
+#[derive(Debug)]
+struct AcceptAnyCert(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}

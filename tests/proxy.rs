@@ -1,0 +1,276 @@
+//! Proxies: scripted proxies for exact bytes, and tinyproxy (a forward
+//! proxy nobody here wrote) for the real thing. `.ci/run` installs
+//! tinyproxy; outside CI a missing binary skips that test loudly.
+
+mod support;
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use nethttp::{Client, ErrorKind, Proxy, Transport};
+use support::*;
+
+fn client(t: &Transport) -> Client {
+    Client::builder().transport(t.clone()).build().unwrap()
+}
+
+/// A scripted HTTP proxy that answers every request itself and records
+/// the request heads it saw.
+fn recording_proxy() -> (ScriptedServer, Arc<Mutex<Vec<String>>>) {
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let h = heads.clone();
+    let server = ScriptedServer::start(move |mut c| {
+        while let Some(head) = c.read_head() {
+            h.lock().unwrap().push(head);
+            c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+    });
+    (server, heads)
+}
+
+#[test]
+fn plain_http_goes_in_absolute_form_over_one_shared_connection() {
+    let (proxy, heads) = recording_proxy();
+    let t = Transport::builder()
+        .proxy(Proxy::http(format!("http://user:p%40ss@{}", proxy.addr)).unwrap())
+        .build();
+    let _leaks = LeakCheck::new(&t);
+    let rec = Recorder::new();
+    let c = client(&t);
+    // Hosts that do not resolve: only the proxy is ever dialled.
+    for url in [
+        "http://a.invalid/x?q=1#frag",
+        "http://b.invalid:8080/y",
+        "http://a.invalid/z",
+    ] {
+        let r = c.get(url).trace(rec.clone()).send().unwrap();
+        assert_eq!(r.text().unwrap(), "ok");
+    }
+    assert_eq!(
+        proxy.accepted(),
+        1,
+        "one connection per proxy, shared by every target"
+    );
+    let heads = heads.lock().unwrap();
+    assert!(
+        heads[0].starts_with("GET http://a.invalid/x?q=1 HTTP/1.1\r\n"),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[1].starts_with("GET http://b.invalid:8080/y HTTP/1.1\r\n"),
+        "{}",
+        heads[1]
+    );
+    assert!(heads[0].contains("Host: a.invalid\r\n"), "{}", heads[0]);
+    // Basic base64("user:p@ss"): the proxy URL's userinfo, percent-decoded.
+    assert!(
+        heads[0].contains("proxy-authorization: Basic dXNlcjpwQHNz\r\n"),
+        "{}",
+        heads[0]
+    );
+    let events = rec.events();
+    assert!(
+        events.iter().all(|e| !e.starts_with("dns_start")),
+        "{events:?}"
+    );
+    assert_eq!(rec.conns()[0].remote_addr, proxy.addr);
+}
+
+#[test]
+fn https_tunnels_with_connect_and_a_refusal_is_a_proxy_error() {
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let h = heads.clone();
+    let proxy = ScriptedServer::start(move |mut c| {
+        if let Some(head) = c.read_head() {
+            h.lock().unwrap().push(head);
+            c.write("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let t = Transport::builder()
+        .proxy(Proxy::all(format!("http://u:p@{}", proxy.addr)).unwrap())
+        .build();
+    let _leaks = LeakCheck::new(&t);
+    let err = client(&t)
+        .get("https://secure.invalid/path")
+        .send()
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Proxy, "{err}");
+    assert!(err.to_string().contains("407"), "{err}");
+    let head = heads.lock().unwrap()[0].clone();
+    assert!(
+        head.starts_with("CONNECT secure.invalid:443 HTTP/1.1\r\nHost: secure.invalid:443\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains("Proxy-Authorization: Basic dTpw\r\n"),
+        "{head}"
+    );
+    assert!(
+        !head.contains("/path"),
+        "the path never reaches the proxy: {head}"
+    );
+}
+
+#[test]
+fn proxy_scope_by_target_scheme_and_none() {
+    let (proxy, heads) = recording_proxy();
+    let direct = ScriptedServer::start(|mut c| {
+        while c.read_head().is_some() {
+            c.write("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\ndirect");
+        }
+    });
+    // An https-only proxy leaves plain http direct.
+    let t = Transport::builder()
+        .proxy(Proxy::https(format!("http://{}", proxy.addr)).unwrap())
+        .build();
+    let _leaks = LeakCheck::new(&t);
+    assert_eq!(
+        client(&t)
+            .get(direct.url("/"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "direct"
+    );
+    let t2 = Transport::builder().proxy(Proxy::none()).build();
+    let _leaks2 = LeakCheck::new(&t2);
+    assert_eq!(
+        client(&t2)
+            .get(direct.url("/"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "direct"
+    );
+    assert!(heads.lock().unwrap().is_empty());
+    // Unsupported proxy schemes are refused clearly.
+    let t3 = Transport::builder()
+        .proxy(Proxy::all("socks5://127.0.0.1:1").unwrap())
+        .build();
+    let err = client(&t3).get(direct.url("/")).send().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Proxy, "{err}");
+}
+
+/// tinyproxy on a free loopback port, killed on drop.
+struct Tinyproxy {
+    child: Child,
+    port: u16,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_tinyproxy() -> Option<Tinyproxy> {
+    let found = Command::new("tinyproxy")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "tinyproxy is not installed, but CI must run the real-proxy test (.ci/run installs it)"
+            );
+        }
+        eprintln!(
+            "\n*** SKIPPED: tinyproxy not installed; `apt-get install tinyproxy` to run the real-proxy test ***\n"
+        );
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("nethttp-tinyproxy-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("tinyproxy.conf");
+    // No ConnectPort line: CONNECT is allowed to every port.
+    std::fs::write(
+        &conf,
+        format!(
+            "User nobody\nGroup nogroup\nPort {port}\nListen 127.0.0.1\nTimeout 30\n\
+             LogLevel Critical\nMaxClients 20\nAllow 127.0.0.1\nDisableViaHeader Yes\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new("tinyproxy")
+        .arg("-d")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let proxy = Tinyproxy {
+        child,
+        port,
+        _dir: TempDir(dir),
+    };
+    let up = wait_until(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "tinyproxy did not start listening on {port}");
+    Some(proxy)
+}
+
+#[test]
+fn through_tinyproxy() {
+    let Some(proxy) = start_tinyproxy() else {
+        return;
+    };
+    let target = InteropServer::start(2);
+    let t = Transport::builder()
+        .proxy(Proxy::http(format!("http://127.0.0.1:{}", proxy.port)).unwrap())
+        .build();
+    let _leaks = LeakCheck::new(&t);
+    let rec = Recorder::new();
+    let c = client(&t);
+    for _ in 0..3 {
+        let r = c
+            .get(target.url("/hello"))
+            .trace(rec.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().unwrap(), "hello, world!");
+    }
+    let big = c
+        .get(target.url("/bytes/300000"))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(big.len(), 300_000);
+    assert!(big.iter().enumerate().all(|(i, b)| *b == pattern(i)));
+    // Every connection went to the proxy, never to the target directly.
+    assert!(
+        rec.conns()
+            .iter()
+            .all(|c| c.remote_addr.port() == proxy.port),
+        "{:?}",
+        rec.conns()
+    );
+    drop(proxy);
+}
