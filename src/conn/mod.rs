@@ -324,6 +324,8 @@ impl PersistConn {
         let cancel = out.cancel.unwrap_or_else(never);
         let deadline = out.deadline.map_or_else(never, crossbeam_channel::at);
         let mut header_timer = never();
+        // The phase a cancel or deadline interrupts, for its message.
+        let mut phase = "writing the request";
         let closech = &self.inner.closech;
         loop {
             select! {
@@ -331,6 +333,7 @@ impl PersistConn {
                     result_rx = never();
                     match res {
                         Ok(Ok(())) => {
+                            phase = "awaiting response headers";
                             if let Some(t) = self.inner.pool.config().response_header_timeout {
                                 header_timer = crossbeam_channel::after(t);
                             }
@@ -362,12 +365,12 @@ impl PersistConn {
                     Err(_) => return Err(self.closed_error(Failure::Other)),
                 },
                 recv(cancel) -> _ => {
-                    let err = Error::new(ErrorKind::Canceled, "request canceled");
+                    let err = Error::new(ErrorKind::Canceled, format!("request canceled while {phase}"));
                     self.close(err.duplicate());
                     return Err(ConnError { err, class: Failure::Other });
                 }
                 recv(deadline) -> _ => {
-                    let err = Error::new(ErrorKind::Timeout, "deadline exceeded awaiting response headers");
+                    let err = Error::new(ErrorKind::Timeout, format!("deadline exceeded while {phase}"));
                     self.close(err.duplicate());
                     return Err(ConnError { err, class: Failure::Other });
                 }

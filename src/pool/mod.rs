@@ -216,9 +216,9 @@ impl Pool {
                 Err(_) => Err(Error::new(ErrorKind::Io, "get conn: pool dropped the request")),
             },
             recv(cancel) -> _ => self.abandon(&want, Error::new(
-                ErrorKind::Canceled, "request canceled while waiting for a connection")),
+                ErrorKind::Canceled, format!("request canceled while {}", phase(&want)))),
             recv(deadline) -> _ => self.abandon(&want, Error::new(
-                ErrorKind::Timeout, "deadline exceeded while waiting for a connection")),
+                ErrorKind::Timeout, format!("deadline exceeded while {}", phase(&want)))),
             recv(pool_wait) -> _ => self.abandon(&want, Error::new(
                 ErrorKind::PoolTimeout,
                 format!("no connection to {key} became available within the pool wait timeout"))),
@@ -548,6 +548,7 @@ impl Pool {
     /// Starts a dial thread for `want` (already counted in `dialing` and
     /// `per_host`). Its result goes through [`Pool::dial_done`].
     fn start_dial(&self, want: Arc<Want>) {
+        want.dial_started.store(true, Ordering::Relaxed);
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
         let pool = self.clone();
         let w = want.clone();
@@ -587,6 +588,15 @@ impl Pool {
                 "per-host counts are off"
             );
         }
+    }
+}
+
+/// What a request waiting in the pool was doing, for error messages.
+fn phase(want: &Want) -> String {
+    if want.dial_started.load(Ordering::Relaxed) {
+        format!("connecting to {}", want.key)
+    } else {
+        format!("waiting for a free connection to {}", want.key)
     }
 }
 

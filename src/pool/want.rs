@@ -33,6 +33,9 @@ pub(crate) struct Want {
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
     /// Served or abandoned. Read and written only under the pool lock.
     done: AtomicBool,
+    /// A dial was started for this want (so a deadline that fires now
+    /// fired while connecting). Set by the pool when it starts the dial.
+    pub(crate) dial_started: AtomicBool,
     /// Capacity 1, and at most one send (guarded by `done`): never blocks.
     tx: Sender<Result<Got, Error>>,
     pub(crate) rx: Receiver<Result<Got, Error>>,
@@ -45,6 +48,7 @@ impl Want {
             key,
             trace,
             done: AtomicBool::new(false),
+            dial_started: AtomicBool::new(false),
             tx,
             rx,
         })
