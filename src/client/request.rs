@@ -252,6 +252,23 @@ impl RequestBuilder {
         })
     }
 
+    /// Sets a JSON body (`Content-Type: application/json`). A value that
+    /// cannot be serialized fails the request with
+    /// [`ErrorKind::InvalidRequest`].
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> RequestBuilder {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("serialize JSON body: {e}")));
+        self.map(|req| {
+            req.body = Body::from(body?);
+            req.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Ok(())
+        })
+    }
+
     /// A deadline for the whole exchange of this request: connection,
     /// headers and body read.
     pub fn timeout(self, t: Duration) -> RequestBuilder {

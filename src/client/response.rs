@@ -81,6 +81,17 @@ impl Response {
         Ok(out)
     }
 
+    /// Reads the body to its end and decodes it as JSON; malformed JSON is
+    /// [`ErrorKind::BodyRead`].
+    #[cfg(feature = "json")]
+    pub fn json<T: serde::de::DeserializeOwned>(self) -> crate::Result<T> {
+        let url = self.url.clone();
+        let bytes = self.bytes()?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(ErrorKind::BodyRead, format!("decode JSON body: {e}")).with_url(&url)
+        })
+    }
+
     /// Reads the rest of the body and throws it away, so the connection is
     /// reused. Returns how many bytes that was.
     pub fn discard(mut self) -> crate::Result<u64> {
