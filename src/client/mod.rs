@@ -3,6 +3,7 @@
 //! deadline, and hands each exchange to its [`Transport`]. It never touches
 //! sockets or the pool.
 
+mod cookie;
 mod redirect;
 mod request;
 mod response;
@@ -42,6 +43,8 @@ struct Inner {
     timeout: Option<Duration>,
     redirect: RedirectPolicy,
     default_headers: HeaderMap,
+    /// The cookie jar, when `cookie_store(true)`; shared by clones.
+    jar: Option<cookie::Jar>,
 }
 
 /// Up to this much of a redirect's body is read so its connection can be
@@ -57,6 +60,7 @@ impl Client {
                 timeout: None,
                 redirect: RedirectPolicy::default(),
                 default_headers: HeaderMap::new(),
+                jar: None,
             }),
         }
     }
@@ -67,6 +71,7 @@ impl Client {
             transport: None,
             timeout: None,
             redirect: RedirectPolicy::default(),
+            cookie_store: false,
             default_headers: Ok(HeaderMap::new()),
         }
     }
@@ -136,7 +141,13 @@ impl Client {
             let method = req.method.clone();
             let current = req.url.clone();
             let (timeout, trace, cancel) = (req.timeout, req.trace.clone(), req.cancel.clone());
+            if let Some(jar) = &self.inner.jar {
+                add_jar_cookies(jar, &mut req);
+            }
             let resp = self.inner.transport.round_trip_until(req, deadline)?;
+            if let Some(jar) = &self.inner.jar {
+                jar.store_from(&current, resp.headers());
+            }
             let fail = |e: crate::Error| e.with_url(&current);
             let hop = match redirect::next_hop(
                 &method,
@@ -190,6 +201,24 @@ impl Client {
     }
 }
 
+/// Go's `Client.send` with a jar: the jar's cookies for the URL join any
+/// `Cookie` header the request already has.
+fn add_jar_cookies(jar: &cookie::Jar, req: &mut Request) {
+    let Some(jar_cookies) = jar.cookies_for(&req.url) else {
+        return;
+    };
+    let value = match req.headers.get(header::COOKIE) {
+        Some(own) => {
+            let mut joined = own.as_bytes().to_vec();
+            joined.extend_from_slice(b"; ");
+            joined.extend_from_slice(jar_cookies.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or(jar_cookies)
+        }
+        None => jar_cookies,
+    };
+    req.headers.insert(header::COOKIE, value);
+}
+
 /// Adds `Authorization: Basic` from the URL's user info, unless the request
 /// already carries an `Authorization` header.
 fn add_url_auth(req: &mut Request) {
@@ -232,6 +261,7 @@ impl fmt::Debug for Client {
             .field("transport", &self.inner.transport)
             .field("timeout", &self.inner.timeout)
             .field("redirect", &self.inner.redirect)
+            .field("cookies", &self.inner.jar)
             .field("default_headers", &self.inner.default_headers)
             .finish()
     }
@@ -243,6 +273,7 @@ pub struct ClientBuilder {
     transport: Option<Transport>,
     timeout: Option<Duration>,
     redirect: RedirectPolicy,
+    cookie_store: bool,
     default_headers: crate::Result<HeaderMap>,
 }
 
@@ -265,6 +296,14 @@ impl ClientBuilder {
     /// Which redirects to follow. Defaults to [`RedirectPolicy::limited`]`(10)`.
     pub fn redirect(mut self, policy: RedirectPolicy) -> Self {
         self.redirect = policy;
+        self
+    }
+
+    /// Keep an RFC 6265 cookie jar (with the public-suffix rules): cookies
+    /// a response sets, redirects included, go back on later requests to
+    /// the hosts and paths they belong to. Defaults to off.
+    pub fn cookie_store(mut self, enable: bool) -> Self {
+        self.cookie_store = enable;
         self
     }
 
@@ -294,6 +333,7 @@ impl ClientBuilder {
                 transport: self.transport.unwrap_or_default(),
                 timeout: self.timeout,
                 redirect: self.redirect,
+                jar: self.cookie_store.then(cookie::Jar::default),
                 default_headers: self.default_headers?,
             }),
         })

@@ -257,8 +257,12 @@ impl RequestBuilder {
     /// [`ErrorKind::InvalidRequest`].
     #[cfg(feature = "json")]
     pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> RequestBuilder {
-        let body = serde_json::to_vec(value)
-            .map_err(|e| Error::new(ErrorKind::InvalidRequest, format!("serialize JSON body: {e}")));
+        let body = serde_json::to_vec(value).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidRequest,
+                format!("serialize JSON body: {e}"),
+            )
+        });
         self.map(|req| {
             req.body = Body::from(body?);
             req.headers.insert(
