@@ -25,6 +25,12 @@ pub(crate) struct Config {
     pub(crate) tls_config: Option<Arc<rustls::ClientConfig>>,
     /// Set only through `danger_accept_invalid_certs`.
     pub(crate) accept_invalid_certs: bool,
+    /// Trust the platform's store instead of webpki-roots.
+    #[cfg(feature = "native-roots")]
+    pub(crate) native_roots: bool,
+    /// Why the platform store could not be loaded; https dials fail with it.
+    #[cfg(feature = "native-roots")]
+    pub(crate) native_roots_error: Option<String>,
     /// Which requests go through which proxy.
     pub(crate) proxy: Proxy,
 }
@@ -51,6 +57,10 @@ impl Default for Config {
             thread_stack_size: DEFAULT_STACK,
             tls_config: None,
             accept_invalid_certs: false,
+            #[cfg(feature = "native-roots")]
+            native_roots: false,
+            #[cfg(feature = "native-roots")]
+            native_roots_error: None,
             proxy: Proxy::none(),
         }
     }

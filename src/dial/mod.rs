@@ -43,6 +43,10 @@ pub(crate) fn dial(
             }
             let local = tcp.local_addr().map_err(sock_err)?;
             let remote = tcp.peer_addr().map_err(sock_err)?;
+            #[cfg(feature = "native-roots")]
+            if let Some(why) = &cfg.native_roots_error {
+                return Err(Error::new(ErrorKind::Tls, why.clone()));
+            }
             let config = match (&cfg.tls_config, cfg.accept_invalid_certs) {
                 (Some(c), _) => c.clone(),
                 (None, true) => tls::insecure_config()?,

@@ -66,6 +66,31 @@ pub(crate) fn default_config() -> Result<Arc<ClientConfig>, Error> {
         .map_err(|e| Error::new(ErrorKind::Tls, e))
 }
 
+/// The default configuration with the platform's trust store (the files
+/// `SSL_CERT_FILE` / `SSL_CERT_DIR` name, else the system's) instead of
+/// webpki-roots. Loaded at each call: the caller keeps the result.
+#[cfg(feature = "native-roots")]
+pub(crate) fn native_roots_config() -> Result<Arc<ClientConfig>, Error> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found
+            .errors
+            .first()
+            .map_or_else(|| "none found".to_string(), |e| e.to_string());
+        return Err(Error::new(
+            ErrorKind::Tls,
+            format!("no usable certificates in the platform trust store: {why}"),
+        ));
+    }
+    let config = config_builder()
+        .map_err(|e| Error::new(ErrorKind::Tls, e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(with_alpn(config)))
+}
+
 /// A configuration that accepts any certificate: for
 /// `TransportBuilder::danger_accept_invalid_certs` only.
 pub(crate) fn insecure_config() -> Result<Arc<ClientConfig>, Error> {

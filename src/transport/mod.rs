@@ -411,6 +411,16 @@ impl TransportBuilder {
         self
     }
 
+    /// Trust the platform's certificate store (as `SSL_CERT_FILE`,
+    /// `SSL_CERT_DIR` or the system name it) instead of webpki-roots.
+    /// Read when the transport is built; ignored when a
+    /// [`tls_config`](Self::tls_config) is given. Defaults to false.
+    #[cfg(feature = "native-roots")]
+    pub fn native_roots(mut self, yes: bool) -> Self {
+        self.cfg.native_roots = yes;
+        self
+    }
+
     /// Stack size of the threads this transport starts (two per connection,
     /// one per dial). Defaults to 128 KiB.
     pub fn thread_stack_size(mut self, bytes: usize) -> Self {
@@ -428,6 +438,14 @@ impl TransportBuilder {
     /// Builds the transport. Starts no thread.
     pub fn build(mut self) -> Transport {
         self.cfg.proxy = self.proxy.unwrap_or_else(Proxy::from_env);
+        #[cfg(feature = "native-roots")]
+        if self.cfg.native_roots && self.cfg.tls_config.is_none() {
+            match crate::dial::tls::native_roots_config() {
+                Ok(c) => self.cfg.tls_config = Some(c),
+                // No silent fallback to other roots: https dials fail with this.
+                Err(e) => self.cfg.native_roots_error = Some(e.message().to_string()),
+            }
+        }
         Transport {
             inner: Arc::new(Inner {
                 pool: Pool::new(Arc::new(self.cfg)),
