@@ -348,10 +348,14 @@ impl PersistConn {
                     if let Ok(res) = resc_rx.try_recv() {
                         return res;
                     }
+                    // No answer came: the server closed or failed before
+                    // its first response byte (Go's errServerClosedIdle /
+                    // transportReadFromServerError). Our own cancels and
+                    // timeouts return from their arms, not from here.
                     let class = if self.inner.nwrite.load(Ordering::SeqCst) == start_written {
                         Failure::NothingWritten
                     } else {
-                        Failure::Other
+                        Failure::BeforeResponse
                     };
                     return Err(self.closed_error(class));
                 }

@@ -4,6 +4,8 @@
 //! `mod support;` and uses what it needs.
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
+pub mod tls;
+
 use std::{
     io::{self, BufRead, BufReader, Read, Write},
     net::{SocketAddr, TcpListener, TcpStream},
