@@ -60,7 +60,7 @@ pub(crate) enum ReadHalf {
 
 impl ReadHalf {
     /// Sets this half's read timeout (`SO_RCVTIMEO`; the writer never sets it).
-    pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+    pub(crate) fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
         match self {
             ReadHalf::Plain(s) => s.set_read_timeout(t),
             ReadHalf::Tls(s) => s.set_read_timeout(t),

@@ -236,8 +236,11 @@ impl TlsParts {
                     buf: vec![0; CIPHERTEXT_BUF].into_boxed_slice(),
                     start: 0,
                     end: 0,
+                    records: Records::default(),
                 },
                 eof: false,
+                timeout: None,
+                shortened: false,
             },
             closer: TlsCloser {
                 sock: tcp.try_clone()?,
@@ -264,6 +267,11 @@ pub(crate) struct TlsReadHalf {
     cipher: Ciphertext,
     /// The socket reached EOF and rustls was told.
     eof: bool,
+    /// The read timeout the owner set: it bounds one whole `read` call,
+    /// however many plaintext-free records (tickets, key updates) arrive.
+    timeout: Option<Duration>,
+    /// The socket's timeout was cut to what remained of the last call's.
+    shortened: bool,
 }
 
 /// Ciphertext read but not yet given to rustls: `buf[start..end]`.
@@ -271,11 +279,73 @@ struct Ciphertext {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    records: Records,
+}
+
+/// Where the ciphertext stream stands against TLS record boundaries, so a
+/// TCP FIN without `close_notify` can be judged as Go's crypto/tls does: at
+/// a boundary it is a plain EOF (rule 6), inside a record a truncation.
+#[derive(Debug, Default)]
+struct Records {
+    /// Bytes of the next record header seen so far (0..5).
+    header: [u8; 5],
+    have: usize,
+    /// Bytes of the current record's body still to come.
+    body_left: usize,
+}
+
+impl Records {
+    fn track(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            if self.body_left > 0 {
+                let k = self.body_left.min(bytes.len());
+                self.body_left -= k;
+                bytes = &bytes[k..];
+                continue;
+            }
+            let k = (5 - self.have).min(bytes.len());
+            self.header[self.have..self.have + k].copy_from_slice(&bytes[..k]);
+            self.have += k;
+            bytes = &bytes[k..];
+            if self.have == 5 {
+                self.body_left = usize::from(u16::from_be_bytes([self.header[3], self.header[4]]));
+                self.have = 0;
+            }
+        }
+    }
+
+    fn at_boundary(&self) -> bool {
+        self.have == 0 && self.body_left == 0
+    }
 }
 
 impl TlsReadHalf {
-    pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.sock.set_read_timeout(t)
+    pub(crate) fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.set_read_timeout(t)?;
+        self.timeout = t;
+        self.shortened = false;
+        Ok(())
+    }
+
+    /// Reads ciphertext from the socket, without the lock. After the first
+    /// read of a call, what is left of the call's timeout bounds the wait.
+    fn read_socket(&mut self, deadline: Option<Instant>, first: bool) -> io::Result<usize> {
+        if !first {
+            if let Some(d) = deadline {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "read timed out"));
+                }
+                self.sock.set_read_timeout(Some(left))?;
+                self.shortened = true;
+            }
+        }
+        loop {
+            match self.sock.read(&mut self.cipher.buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
     }
 }
 
@@ -290,6 +360,12 @@ impl Ciphertext {
         while self.start < self.end {
             let mut rest = &self.buf[self.start..self.end];
             match tls.read_tls(&mut rest) {
+                // After close_notify rustls takes nothing more; RFC 8446
+                // §6.1: data after it is ignored.
+                Ok(0) => {
+                    self.start = self.end;
+                    break;
+                }
                 Ok(n) => self.start += n,
                 // Its plaintext buffer is full: hand plaintext out first.
                 Err(_) => break,
@@ -302,8 +378,18 @@ impl Ciphertext {
             // n == 0 means close_notify: a clean end of stream.
             Ok(n) => Some(Ok(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-            // FIN without close_notify: an EOF like any other (rule 6).
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Some(Ok(0)),
+            // FIN without close_notify: an EOF like any other between
+            // records (rule 6); inside a record, bytes were lost.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Some(if self.records.at_boundary() {
+                    Ok(0)
+                } else {
+                    Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "connection closed in the middle of a TLS record",
+                    ))
+                })
+            }
             Err(e) => Some(Err(e)),
         }
     }
@@ -314,6 +400,12 @@ impl Read for TlsReadHalf {
         if out.is_empty() {
             return Ok(0);
         }
+        if self.shortened {
+            self.sock.set_read_timeout(self.timeout)?;
+            self.shortened = false;
+        }
+        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let mut first = true;
         loop {
             let (got, poke) = {
                 let mut tls = self.tls.lock();
@@ -330,12 +422,9 @@ impl Read for TlsReadHalf {
                 return Ok(0);
             }
             // More ciphertext, read without the lock.
-            let n = loop {
-                match self.sock.read(&mut self.cipher.buf) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => break other?,
-                }
-            };
+            let n = self.read_socket(deadline, first)?;
+            first = false;
+            self.cipher.records.track(&self.cipher.buf[..n]);
             (self.cipher.start, self.cipher.end) = (0, n);
             if n == 0 {
                 self.eof = true;
@@ -487,5 +576,32 @@ impl ServerCertVerifier for AcceptAnyCert {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Records;
+
+    #[test]
+    fn record_boundaries_at_every_split() {
+        // Two records: 3-byte body, then an empty body; then half a header.
+        let stream = [23, 3, 3, 0, 3, b'a', b'b', b'c', 23, 3, 3, 0, 0, 23, 3];
+        let boundary_after = |n: usize| {
+            let mut r = Records::default();
+            r.track(&stream[..n]);
+            r.at_boundary()
+        };
+        let want: Vec<usize> = vec![0, 8, 13];
+        for n in 0..=stream.len() {
+            assert_eq!(boundary_after(n), want.contains(&n), "after {n} bytes");
+            // Split anywhere before n: same answer.
+            for cut in 0..=n {
+                let mut r = Records::default();
+                r.track(&stream[..cut]);
+                r.track(&stream[cut..n]);
+                assert_eq!(r.at_boundary(), want.contains(&n), "{cut}/{n}");
+            }
+        }
     }
 }
