@@ -274,3 +274,39 @@ fn through_tinyproxy() {
     );
     drop(proxy);
 }
+
+#[test]
+fn https_tunnels_through_tinyproxy() {
+    let Some(proxy) = start_tinyproxy() else {
+        return;
+    };
+    let (ca, leaf) = support::tls::pki();
+    let target = support::tls::TlsServer::start(leaf.server_config(), |mut c| {
+        while c.read_head().is_some() {
+            if c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\ntunnelled!")
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    let t = Transport::builder()
+        .proxy(Proxy::all(format!("http://127.0.0.1:{}", proxy.port)).unwrap())
+        .tls_config(ca.client_config())
+        .build();
+    let _leaks = LeakCheck::new(&t);
+    let rec = Recorder::new();
+    let c = client(&t);
+    for _ in 0..3 {
+        let r = c.get(target.url("/")).trace(rec.clone()).send().unwrap();
+        assert_eq!(r.text().unwrap(), "tunnelled!");
+    }
+    // One tunnel, reused; its TCP peer is the proxy.
+    assert_eq!(target.accepted(), 1);
+    let conns = rec.conns();
+    assert_eq!(
+        conns.iter().map(|c| c.reused).collect::<Vec<_>>(),
+        [false, true, true]
+    );
+    assert_eq!(conns[0].remote_addr.port(), proxy.port);
+}

@@ -64,6 +64,11 @@ impl Ca {
         self.issuer.der().clone()
     }
 
+    /// The CA certificate in PEM, for trust-store files.
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
     /// A server certificate for `names` (DNS names or IP literals),
     /// signed by this CA. `expired`: valid only during 2020.
     pub fn leaf(&self, names: &[&str], expired: bool) -> Leaf {
