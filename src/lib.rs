@@ -70,3 +70,8 @@ pub use pool::PoolStats;
 pub use threads::live_threads;
 pub use trace::{ClientTrace, GotConnInfo};
 pub use transport::{Transport, TransportBuilder};
+
+/// The README's examples, compiled as doctests (`no_run`: they need servers).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -86,6 +86,10 @@ struct Shared {
     /// Served a request before. Set by the pool when the connection goes
     /// back (Go's `markReused`).
     reused: AtomicBool,
+    /// Requests written in full. Written by: writer thread. Read by: the
+    /// caller, to name the phase a deadline interrupted without being woken
+    /// for every successful write.
+    requests_written: AtomicU64,
 }
 
 /// One request as the connection sends it.
@@ -139,6 +143,7 @@ impl PersistConn {
                 closed: AtomicBool::new(false),
                 nwrite: AtomicU64::new(0),
                 reused: AtomicBool::new(false),
+                requests_written: AtomicU64::new(0),
             }),
         };
         let spawn_err = |e: std::io::Error| {
@@ -284,6 +289,7 @@ impl PersistConn {
     /// deadline.
     pub(crate) fn round_trip(&self, out: Outgoing) -> Result<ResponseParts, ConnError> {
         let start_written = self.inner.nwrite.load(Ordering::SeqCst);
+        let start_requests = self.inner.requests_written.load(Ordering::SeqCst);
         let (resc, resc_rx) = crossbeam_channel::bounded(1);
         let (result_tx, mut result_rx) = crossbeam_channel::bounded(1);
         let (wrote_tx, wrote_rx) = crossbeam_channel::bounded(1);
@@ -314,6 +320,7 @@ impl PersistConn {
             framing: out.framing,
             continue_rx,
             result: result_tx,
+            report_success: self.inner.pool.config().response_header_timeout.is_some(),
             wrote: wrote_tx,
             trace: out.trace,
         };
@@ -325,7 +332,13 @@ impl PersistConn {
         let deadline = out.deadline.map_or_else(never, crossbeam_channel::at);
         let mut header_timer = never();
         // The phase a cancel or deadline interrupts, for its message.
-        let mut phase = "writing the request";
+        let phase = || {
+            if self.inner.requests_written.load(Ordering::SeqCst) == start_requests {
+                "writing the request"
+            } else {
+                "awaiting response headers"
+            }
+        };
         let closech = &self.inner.closech;
         loop {
             select! {
@@ -333,7 +346,6 @@ impl PersistConn {
                     result_rx = never();
                     match res {
                         Ok(Ok(())) => {
-                            phase = "awaiting response headers";
                             if let Some(t) = self.inner.pool.config().response_header_timeout {
                                 header_timer = crossbeam_channel::after(t);
                             }
@@ -369,12 +381,12 @@ impl PersistConn {
                     Err(_) => return Err(self.closed_error(Failure::Other)),
                 },
                 recv(cancel) -> _ => {
-                    let err = Error::new(ErrorKind::Canceled, format!("request canceled while {phase}"));
+                    let err = Error::new(ErrorKind::Canceled, format!("request canceled while {}", phase()));
                     self.close(err.duplicate());
                     return Err(ConnError { err, class: Failure::Other });
                 }
                 recv(deadline) -> _ => {
-                    let err = Error::new(ErrorKind::Timeout, format!("deadline exceeded while {phase}"));
+                    let err = Error::new(ErrorKind::Timeout, format!("deadline exceeded while {}", phase()));
                     self.close(err.duplicate());
                     return Err(ConnError { err, class: Failure::Other });
                 }

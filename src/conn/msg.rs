@@ -23,8 +23,12 @@ pub(crate) struct WriteRequest {
     /// `Expect: 100-continue`: `true` = send the body, `false` = the server
     /// answered without `100 Continue`, do not. Sent by the reader.
     pub(crate) continue_rx: Option<Receiver<bool>>,
-    /// The outcome, to the caller (Go's `wr.ch`).
+    /// The outcome, to the caller (Go's `wr.ch`): failures always; success
+    /// only when `report_success` (the caller then starts its response
+    /// header timer). Otherwise the caller is not woken for a write that
+    /// went well: one wake-up per response, not two.
     pub(crate) result: Sender<Result<(), WriteFailure>>,
+    pub(crate) report_success: bool,
     /// Whether the whole request was written, to whoever decides reuse
     /// (Go's `writeErrCh`).
     pub(crate) wrote: Sender<bool>,

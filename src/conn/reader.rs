@@ -7,10 +7,7 @@
 //! to the response body and wait for it to come back (EOF) or not (early
 //! close, cancel, deadline).
 
-use std::{
-    io::{self, BufRead},
-    time::Duration,
-};
+use std::{io, time::Duration};
 
 use crossbeam_channel::{Receiver, never, select};
 use http::Method;
@@ -70,8 +67,6 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
                 return;
             }
         };
-        // The idle timeout must not cut a slow response short.
-        let _ = rd.set_timeout(None);
         let trace = rr.trace.clone();
         let head = match peek {
             Peek::Data => {
@@ -186,7 +181,7 @@ fn peek(conn: &PersistConn, rd: &mut BufReadHalf, idle_timeout: Option<Duration>
         if let Err(e) = rd.set_timeout(timeout) {
             return Some(Peek::Err(e));
         }
-        match rd.fill_buf() {
+        match rd.peek() {
             Ok([]) => return Some(Peek::Eof),
             Ok(_) => return Some(Peek::Data),
             Err(e)

@@ -189,11 +189,51 @@ impl BufReadHalf {
     }
 }
 
+impl BufReadHalf {
+    /// The idle wait's read: like `fill_buf`, but a read timeout comes back
+    /// as an error, for the reader thread's idle check.
+    pub(crate) fn peek(&mut self) -> io::Result<&[u8]> {
+        self.fill(false)
+    }
+
+    /// The idle timeout stays set on the socket between peeks (setting and
+    /// clearing it per request cost two syscalls). Outside the peek a read
+    /// timeout means nothing, so reads just go on waiting: a slow response
+    /// is bounded by the request's deadline, not by the idle timeout.
+    fn fill(&mut self, retry_timeouts: bool) -> io::Result<&[u8]> {
+        if self.pos == self.end {
+            self.pos = 0;
+            self.end = 0;
+            let n = loop {
+                match self.inner.read(&mut self.buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if retry_timeouts && is_timeout(&e) => continue,
+                    other => break other?,
+                }
+            };
+            self.end = n;
+        }
+        Ok(&self.buf[self.pos..self.end])
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 impl Read for BufReadHalf {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         // Large reads with nothing buffered skip the copy.
         if self.pos == self.end && out.len() >= self.buf.len() {
-            return self.inner.read(out);
+            loop {
+                match self.inner.read(out) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => continue,
+                    other => return other,
+                }
+            }
         }
         let n = {
             let avail = io::BufRead::fill_buf(self)?;
@@ -208,18 +248,7 @@ impl Read for BufReadHalf {
 
 impl io::BufRead for BufReadHalf {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        if self.pos == self.end {
-            self.pos = 0;
-            self.end = 0;
-            let n = loop {
-                match self.inner.read(&mut self.buf) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => break other?,
-                }
-            };
-            self.end = n;
-        }
-        Ok(&self.buf[self.pos..self.end])
+        self.fill(true)
     }
 
     fn consume(&mut self, n: usize) {

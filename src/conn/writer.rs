@@ -31,6 +31,8 @@ pub(super) fn run(conn: PersistConn, mut w: WriteHalf, writech: Receiver<WriteRe
     let closech = conn.inner.closech.clone();
     let poked = w.poked();
     let mut scratch = Vec::new();
+    // Held only to be dropped at the right moment (see below).
+    let mut _unreported = None;
     loop {
         let wr = select! {
             recv(writech) -> wr => match wr {
@@ -46,15 +48,27 @@ pub(super) fn run(conn: PersistConn, mut w: WriteHalf, writech: Receiver<WriteRe
             recv(closech) -> _ => return,
         };
         let result_tx = wr.result.clone();
+        let report_success = wr.report_success;
         let wrote_tx = wr.wrote.clone();
         let trace = wr.trace.clone();
         let (result, body_sent) = write_request(&conn, &mut w, wr, &closech, &mut scratch);
+        if result.is_ok() {
+            conn.inner.requests_written.fetch_add(1, Ordering::SeqCst);
+        }
         if let Some(t) = &trace {
             t.wrote_request(result.as_ref().err().map(|f| &f.err));
         }
         // Both slots have capacity 1 and one send each: never blocks.
         let _ = wrote_tx.try_send(result.is_ok() && body_sent);
-        let _ = result_tx.try_send(result);
+        if result.is_err() || report_success {
+            let _ = result_tx.try_send(result);
+            _unreported = None;
+        } else {
+            // Dropping the last sender would wake the caller as surely as a
+            // message: keep it until the next request (by then this one's
+            // round trip is over) or until the thread ends.
+            _unreported = Some(result_tx);
+        }
         // After a failure the connection is never reused; the caller or
         // the body closes it, and `closech` ends this loop.
         if scratch.capacity() > COALESCE_LIMIT * 2 {
