@@ -8,6 +8,7 @@ pub(crate) mod tls;
 use std::{
     io::{self, BufReader, Write},
     net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs},
+    time::{Duration, Instant},
 };
 
 use crate::{
@@ -23,14 +24,33 @@ use proxy::ProxyTarget;
 /// Resolves the host to dial (the proxy's, when there is one), connects to
 /// the first address that answers, tunnels through the proxy for https,
 /// runs the TLS handshake for https, and returns the split stream.
+///
+/// `deadline` (the request's, when it dials on its own thread) tightens the
+/// connect and handshake timeouts.
 pub(crate) fn dial(
     key: &ConnKey,
     cfg: &Config,
     trace: Option<&dyn ClientTrace>,
+    deadline: Option<Instant>,
 ) -> Result<Stream, Error> {
+    let bound = |t: Option<Duration>| -> Result<Option<Duration>, Error> {
+        let Some(d) = deadline else {
+            return Ok(t.filter(|t| !t.is_zero()));
+        };
+        let left = d.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!("deadline exceeded while connecting to {key}"),
+            ));
+        }
+        Ok(Some(
+            t.filter(|t| !t.is_zero()).map_or(left, |t| t.min(left)),
+        ))
+    };
     let (host, port) = key.dial_host_port();
     let addrs = resolve(key::bare(host), port, trace)?;
-    let tcp = connect(key, &addrs, cfg, trace)?;
+    let tcp = connect(key, &addrs, bound(cfg.connect_timeout)?, trace)?;
     // Small request heads must not wait for Nagle's algorithm.
     let _ = tcp.set_nodelay(true);
     let sock_err =
@@ -39,7 +59,7 @@ pub(crate) fn dial(
         Scheme::Http => Stream::plain(tcp).map_err(sock_err),
         Scheme::Https => {
             if let Some(proxy) = &key.proxy {
-                connect_tunnel(&tcp, key, proxy, cfg)?;
+                connect_tunnel(&tcp, key, proxy, cfg, bound(cfg.connect_timeout)?)?;
             }
             let local = tcp.local_addr().map_err(sock_err)?;
             let remote = tcp.peer_addr().map_err(sock_err)?;
@@ -52,7 +72,7 @@ pub(crate) fn dial(
                 (None, true) => tls::insecure_config()?,
                 (None, false) => tls::default_config()?,
             };
-            let parts = tls::connect(tcp, key, &config, cfg.tls_handshake_timeout, trace)?;
+            let parts = tls::connect(tcp, key, &config, bound(cfg.tls_handshake_timeout)?, trace)?;
             Ok(Stream::tls(parts, local, remote))
         }
     }
@@ -94,7 +114,7 @@ fn resolve(
 fn connect(
     key: &ConnKey,
     addrs: &[SocketAddr],
-    cfg: &Config,
+    timeout: Option<Duration>,
     trace: Option<&dyn ClientTrace>,
 ) -> Result<TcpStream, Error> {
     let mut last: Option<io::Error> = None;
@@ -102,8 +122,8 @@ fn connect(
         if let Some(t) = trace {
             t.connect_start(addr);
         }
-        let res = match cfg.connect_timeout {
-            Some(d) if !d.is_zero() => TcpStream::connect_timeout(&addr, d),
+        let res = match timeout {
+            Some(d) => TcpStream::connect_timeout(&addr, d),
             _ => TcpStream::connect(addr),
         };
         if let Some(t) = trace {
@@ -134,6 +154,7 @@ fn connect_tunnel(
     key: &ConnKey,
     proxy: &ProxyTarget,
     cfg: &Config,
+    timeout: Option<Duration>,
 ) -> Result<(), Error> {
     let authority = format!("{}:{}", key.host, key.port);
     let fail = |what: String| {
@@ -153,7 +174,7 @@ fn connect_tunnel(
         req.extend_from_slice(b"\r\n");
     }
     req.extend_from_slice(b"\r\n");
-    let _ = tcp.set_read_timeout(cfg.connect_timeout.filter(|d| !d.is_zero()));
+    let _ = tcp.set_read_timeout(timeout);
     (&mut &*tcp)
         .write_all(&req)
         .map_err(|e| fail(format!("write: {e}")))?;

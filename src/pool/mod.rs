@@ -184,6 +184,20 @@ impl Pool {
                 self.run(acts);
                 return Ok(got);
             }
+            // Nothing for this key exists, so nothing could be released
+            // while we dial: a dial thread would buy nothing. Dial here,
+            // unless a cancel token or the pool-wait timeout must be able
+            // to interrupt the wait (a blocking connect cannot watch them).
+            if ctx.cancel.is_none()
+                && self.shared.cfg.pool_wait_timeout.is_none()
+                && !st.per_host.contains_key(key)
+            {
+                st.per_host.insert(key.clone(), 1);
+                st.dialing += 1;
+                self.check_locked(&st);
+                drop(st);
+                return self.dial_inline(key, ctx);
+            }
             let want = Want::new(key.clone(), ctx.trace.clone());
             st.waiting += 1;
             push_want(st.idle_wait.entry(key.clone()).or_default(), &want);
@@ -223,6 +237,51 @@ impl Pool {
                 ErrorKind::PoolTimeout,
                 format!("no connection to {key} became available within the pool wait timeout"))),
         }
+    }
+
+    /// Dials on the caller's thread (already counted in `dialing` and
+    /// `per_host`) and hands the new connection straight to the caller.
+    fn dial_inline(&self, key: &ConnKey, ctx: &WaitCtx<'_>) -> Result<Got, Error> {
+        let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+        let res = dial::dial(key, &self.shared.cfg, ctx.trace.as_deref(), ctx.deadline)
+            .and_then(|stream| PersistConn::start(id, key.clone(), stream, self.clone()));
+        let mut acts = Actions::default();
+        let got = {
+            let mut st = self.shared.state.lock();
+            st.dialing -= 1;
+            let got = match res {
+                Ok(conn) if !conn.is_closed() && !st.closed => {
+                    st.conns.insert(
+                        conn.id(),
+                        Entry {
+                            key: key.clone(),
+                            idle: false,
+                        },
+                    );
+                    st.in_use += 1;
+                    Ok(Got {
+                        conn,
+                        reused: false,
+                        was_idle: false,
+                        idle_time: Duration::ZERO,
+                    })
+                }
+                Ok(conn) => {
+                    self.dec_per_host_locked(&mut st, key, &mut acts);
+                    let err = Error::new(ErrorKind::Io, "connection closed as soon as it was made");
+                    acts.close.push((conn, err.duplicate()));
+                    Err(err)
+                }
+                Err(err) => {
+                    self.dec_per_host_locked(&mut st, key, &mut acts);
+                    Err(err)
+                }
+            };
+            self.check_locked(&st);
+            got
+        };
+        self.run(acts);
+        got
     }
 
     /// The requester gives up on `want`. If a connection was delivered in
@@ -557,7 +616,7 @@ impl Pool {
             self.shared.cfg.thread_stack_size,
             &self.shared.threads,
             move || {
-                let res = dial::dial(&w.key, &pool.shared.cfg, w.trace.as_deref())
+                let res = dial::dial(&w.key, &pool.shared.cfg, w.trace.as_deref(), None)
                     .and_then(|stream| PersistConn::start(id, w.key.clone(), stream, pool.clone()));
                 pool.dial_done(&w, res);
             },
