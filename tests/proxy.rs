@@ -310,3 +310,22 @@ fn https_tunnels_through_tinyproxy() {
     );
     assert_eq!(conns[0].remote_addr.port(), proxy.port);
 }
+
+#[test]
+fn a_silent_proxy_is_a_timeout_not_a_proxy_error() {
+    let proxy = ScriptedServer::start(|mut c| {
+        let _ = c.read_head();
+        std::thread::sleep(Duration::from_secs(3));
+    });
+    let t = Transport::builder()
+        .proxy(Proxy::all(format!("http://{}", proxy.addr)).unwrap())
+        .build();
+    let _leaks = LeakCheck::new(&t);
+    let c = Client::builder()
+        .transport(t.clone())
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = c.get("https://secure.invalid/").send().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+}

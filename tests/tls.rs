@@ -1749,3 +1749,32 @@ fn idle_timeout_holds_while_key_updates_trickle_in() {
         assert_all_closed(&t);
     });
 }
+
+#[test]
+fn server_refusing_our_missing_client_certificate_is_a_tls_error() {
+    let (ca, leaf) = pki();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.cert()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        support::tls::provider(),
+    )
+    .build()
+    .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf.key_pkcs8.clone().into());
+    let mut config = rustls::ServerConfig::builder_with_provider(support::tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![leaf.cert.clone()], key)
+        .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let server = TlsServer::start(config, |mut c| {
+        let _ = c.read_head();
+    });
+    let t = Transport::builder().tls_config(ca.client_config()).build();
+    let _leaks = LeakCheck::new(&t);
+    let c = Client::builder().transport(t.clone()).build().unwrap();
+    let err = c.get(server.url("/")).send().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+}

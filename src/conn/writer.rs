@@ -97,8 +97,14 @@ impl Write for Counting<'_> {
 }
 
 fn socket_failure(e: io::Error, what: &str) -> WriteFailure {
+    // A TLS alert (say, the server refusing our certificate) is a TLS error.
+    let kind = if crate::dial::tls::is_tls_error(&e) {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Io
+    };
     WriteFailure {
-        err: Error::new(ErrorKind::Io, format!("write {what}: {e}")).with_source(e),
+        err: Error::new(kind, format!("write {what}: {e}")).with_source(e),
         on_socket: true,
     }
 }

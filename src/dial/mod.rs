@@ -15,7 +15,7 @@ use crate::{
     Error, ErrorKind,
     config::Config,
     conn::stream::Stream,
-    h1::head::read_response_head,
+    h1::head::{HeadError, read_response_head},
     trace::ClientTrace,
     transport::key::{self, ConnKey, Scheme},
 };
@@ -179,8 +179,21 @@ fn connect_tunnel(
         .write_all(&req)
         .map_err(|e| fail(format!("write: {e}")))?;
     let mut reader = BufReader::new(tcp);
-    let head = read_response_head(&mut reader, cfg.max_response_header_bytes)
-        .map_err(|e| fail(format!("reading the proxy's answer: {e}")))?;
+    let head =
+        read_response_head(&mut reader, cfg.max_response_header_bytes).map_err(|e| match e {
+            HeadError::Io(io)
+                if matches!(
+                    io.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Error::new(
+                    ErrorKind::Timeout,
+                    format!("CONNECT {authority} via {}: no answer in time", proxy.url),
+                )
+            }
+            e => fail(format!("reading the proxy's answer: {e}")),
+        })?;
     let _ = tcp.set_read_timeout(None);
     if !head.status.is_success() {
         return Err(fail(format!("proxy refused with {}", head.status)));

@@ -186,10 +186,16 @@ impl Pool {
             }
             // Nothing for this key exists, so nothing could be released
             // while we dial: a dial thread would buy nothing. Dial here,
-            // unless a cancel token or the pool-wait timeout must be able
-            // to interrupt the wait (a blocking connect cannot watch them).
+            // unless something must be able to interrupt the wait: a cancel
+            // token or the pool-wait timeout (a blocking connect cannot
+            // watch them), or a deadline while a DNS lookup (which nothing
+            // bounds) is needed.
+            let needs_dns = crate::transport::key::bare(key.dial_host_port().0)
+                .parse::<std::net::IpAddr>()
+                .is_err();
             if ctx.cancel.is_none()
                 && self.shared.cfg.pool_wait_timeout.is_none()
+                && !(ctx.deadline.is_some() && needs_dns)
                 && !st.per_host.contains_key(key)
             {
                 st.per_host.insert(key.clone(), 1);
