@@ -419,20 +419,33 @@ impl PersistConn {
 
     /// The error for a request that found the connection closed under it.
     fn closed_error(&self, class: Failure) -> ConnError {
-        let err = match self.close_reason() {
+        ConnError {
+            err: self.closed_error_for("before the response"),
+            class,
+        }
+    }
+
+    /// The error for a caller that found this connection closed `when`:
+    /// its own cancel or deadline as it was, a TLS failure still a TLS
+    /// failure, anything else the connection closing under it.
+    pub(crate) fn closed_error_for(&self, when: &str) -> Error {
+        match self.close_reason() {
             Some(reason) if matches!(reason.kind(), ErrorKind::Canceled | ErrorKind::Timeout) => {
                 reason
             }
-            Some(reason) => Error::new(
-                ErrorKind::Io,
-                format!(
-                    "connection closed before the response: {}",
-                    reason.message()
-                ),
-            ),
-            None => Error::new(ErrorKind::Io, "connection closed before the response"),
-        };
-        ConnError { err, class }
+            Some(reason) => {
+                let kind = if reason.kind() == ErrorKind::Tls {
+                    ErrorKind::Tls
+                } else {
+                    ErrorKind::Io
+                };
+                Error::new(
+                    kind,
+                    format!("connection closed {when}: {}", reason.message()),
+                )
+            }
+            None => Error::new(ErrorKind::Io, format!("connection closed {when}")),
+        }
     }
 }
 

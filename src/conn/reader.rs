@@ -59,11 +59,16 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
                 // `readLoopPeekFailLocked`): it closed an idle connection,
                 // or spoke out of turn (a 408, say). Either way: done.
                 let why = match peek {
-                    Peek::Data => "server sent data on an idle connection".to_string(),
-                    Peek::Eof => "server closed idle connection".to_string(),
-                    Peek::Err(e) => format!("idle connection read failed: {e}"),
+                    Peek::Data => {
+                        Error::new(ErrorKind::Io, "server sent data on an idle connection")
+                    }
+                    Peek::Eof => Error::new(ErrorKind::Io, "server closed idle connection"),
+                    Peek::Err(e) => Error::new(
+                        io_error_kind(&e),
+                        format!("idle connection read failed: {e}"),
+                    ),
                 };
-                conn.close(Error::new(ErrorKind::Io, why));
+                conn.close(why);
                 return;
             }
         };

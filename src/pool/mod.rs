@@ -274,7 +274,7 @@ impl Pool {
                 }
                 Ok(conn) => {
                     self.dec_per_host_locked(&mut st, key, &mut acts);
-                    let err = Error::new(ErrorKind::Io, "connection closed as soon as it was made");
+                    let err = conn.closed_error_for("as soon as it was made");
                     acts.close.push((conn, err.duplicate()));
                     Err(err)
                 }
@@ -458,7 +458,7 @@ impl Pool {
                 }
                 Ok(conn) => {
                     self.dec_per_host_locked(&mut st, &want.key, &mut acts);
-                    let err = Error::new(ErrorKind::Io, "connection closed as soon as it was made");
+                    let err = conn.closed_error_for("as soon as it was made");
                     if want.deliver_locked(Err(err.duplicate())).is_ok() {
                         st.waiting -= 1;
                     }
