@@ -7,69 +7,18 @@ mod support;
 
 use std::{
     io::{self, Read},
-    sync::mpsc,
     thread,
     time::{Duration, Instant},
 };
 
 use nethttp::{Body, Client, Transport};
-use support::{InteropServer, LeakCheck, Recorder, pattern, wait_stats};
-
-/// Runs `f` on its own thread and fails the test if it does not finish
-/// within `limit` (a deadlock becomes a failure, not a hang). A panic inside
-/// `f` is re-raised here.
-fn bounded<T: Send + 'static>(
-    name: &str,
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    let h = thread::Builder::new()
-        .name(format!("bounded-{name}"))
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .expect("spawn bounded workload");
-    match rx.recv_timeout(limit) {
-        Ok(v) => {
-            let _ = h.join();
-            v
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match h.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("workload ended without a result"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{name}: workload did not finish within {limit:?} (deadlock?)")
-        }
-    }
-}
+use support::{InteropServer, LeakCheck, Recorder, XorShift, bounded, pattern, wait_stats};
 
 fn client_for(t: &Transport) -> Client {
     Client::builder()
         .transport(t.clone())
         .build()
         .expect("client")
-}
-
-/// A small fixed-seed xorshift64 PRNG.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.max(1))
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Reads `r` to its end in pieces, checking every byte against

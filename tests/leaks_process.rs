@@ -11,66 +11,18 @@ mod support;
 
 use std::{
     io::Read,
-    sync::{Arc, mpsc},
+    sync::Arc,
     thread,
     time::{Duration, Instant},
 };
 
 use nethttp::{Client, Transport, live_threads};
 use support::{
-    LeakCheck, ScriptConn, ScriptedServer, pattern, proc_threads, proc_threads_named, wait_until,
+    LeakCheck, ScriptConn, ScriptedServer, XorShift, bounded, pattern, proc_threads,
+    proc_threads_named, wait_until,
 };
 
 const DEADLINE: Duration = Duration::from_secs(10);
-
-/// Runs `f` on its own thread and fails the test if it does not finish
-/// within `limit`. A panic inside `f` is re-raised here.
-fn bounded<T: Send + 'static>(
-    name: &str,
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    let h = thread::Builder::new()
-        .name(format!("bounded-{name}"))
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .expect("spawn bounded workload");
-    match rx.recv_timeout(limit) {
-        Ok(v) => {
-            let _ = h.join();
-            v
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match h.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("workload ended without a result"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{name}: workload did not finish within {limit:?} (deadlock?)")
-        }
-    }
-}
-
-/// A small fixed-seed xorshift64 PRNG.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.max(1))
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const MAX_BODY: usize = 300_000;
 

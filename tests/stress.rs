@@ -11,63 +11,15 @@ use std::{
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
-        mpsc,
     },
     thread,
     time::{Duration, Instant},
 };
 
 use nethttp::{Client, PoolStats, Transport};
-use support::{InteropServer, LeakCheck, ScriptConn, ScriptedServer, pattern, wait_stats};
-
-/// Runs `f` on its own thread and fails the test if it does not finish
-/// within `limit`. A panic inside `f` is re-raised here.
-fn bounded<T: Send + 'static>(
-    name: &str,
-    limit: Duration,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> T {
-    let (tx, rx) = mpsc::channel();
-    let h = thread::Builder::new()
-        .name(format!("bounded-{name}"))
-        .spawn(move || {
-            let _ = tx.send(f());
-        })
-        .expect("spawn bounded workload");
-    match rx.recv_timeout(limit) {
-        Ok(v) => {
-            let _ = h.join();
-            v
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => match h.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("workload ended without a result"),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("{name}: workload did not finish within {limit:?} (deadlock?)")
-        }
-    }
-}
-
-/// A small fixed-seed xorshift64 PRNG.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed.max(1))
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use support::{
+    InteropServer, LeakCheck, ScriptConn, ScriptedServer, XorShift, bounded, pattern, wait_stats,
+};
 
 const MAX_BODY: usize = 300_000;
 
