@@ -25,6 +25,15 @@ pub(crate) trait Source: std::io::BufRead {
     ///
     /// Right after a successful `fill_buf`, these are the bytes it returned.
     fn buffered(&self) -> &[u8];
+
+    /// Reads body bytes straight into `buf`, skipping the buffer, when the
+    /// buffer is empty and `buf` is large enough to be worth it; `None` to
+    /// go through the buffer as usual. Decoders bound `buf` to what the
+    /// framing still allows, so nothing past the body is read.
+    fn read_direct(&mut self, buf: &mut [u8]) -> Option<std::io::Result<usize>> {
+        let _ = buf;
+        None
+    }
 }
 
 impl<R: std::io::Read> Source for std::io::BufReader<R> {

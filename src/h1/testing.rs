@@ -15,6 +15,9 @@ pub(crate) struct Pieces<'a> {
     /// `fill_buf` calls made while nothing was buffered (a real socket would
     /// have blocked in each of them).
     pub(crate) blocking_fills: usize,
+    /// Offer `read_direct`: with nothing buffered, a read takes the next
+    /// piece straight into the caller's buffer, as a socket read would.
+    direct: bool,
 }
 
 impl<'a> Pieces<'a> {
@@ -24,7 +27,14 @@ impl<'a> Pieces<'a> {
             idx: 0,
             pos: 0,
             blocking_fills: 0,
+            direct: false,
         }
+    }
+
+    /// The same delivery, offering direct reads.
+    pub(crate) fn direct(mut self) -> Self {
+        self.direct = true;
+        self
     }
 
     /// `input` split in two at `at`.
@@ -83,6 +93,21 @@ impl Source for Pieces<'_> {
             None => &[],
         }
     }
+
+    fn read_direct(&mut self, out: &mut [u8]) -> Option<io::Result<usize>> {
+        if !self.direct || !self.buffered().is_empty() {
+            return None;
+        }
+        // Move to the next piece (a socket read waiting for a segment).
+        let avail = match self.fill_buf() {
+            Ok(a) => a,
+            Err(e) => return Some(Err(e)),
+        };
+        let n = avail.len().min(out.len());
+        out[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Some(Ok(n))
+    }
 }
 
 /// A source whose every `fill_buf` fails with `kind` (after `Interrupted`
@@ -125,5 +150,24 @@ pub(crate) fn deliveries(input: &[u8]) -> Vec<(String, Pieces<'_>)> {
         out.push((format!("split at {at}"), Pieces::split(input, at)));
     }
     out.push(("bytewise".to_owned(), Pieces::bytewise(input)));
+    let direct: Vec<_> = [
+        (
+            "whole, direct reads".to_owned(),
+            Pieces::new(vec![input]).direct(),
+        ),
+        (
+            "bytewise, direct reads".to_owned(),
+            Pieces::bytewise(input).direct(),
+        ),
+    ]
+    .into_iter()
+    .chain((0..=input.len()).map(|at| {
+        (
+            format!("split at {at}, direct reads"),
+            Pieces::split(input, at).direct(),
+        )
+    }))
+    .collect();
+    out.extend(direct);
     out
 }

@@ -132,6 +132,24 @@ impl Decoder {
                 "chunked body already failed to decode".to_owned(),
             )),
             Kind::Length { remaining, total } => {
+                let want = buf
+                    .len()
+                    .min(usize::try_from(*remaining).unwrap_or(usize::MAX));
+                if let Some(res) = src.read_direct(&mut buf[..want]) {
+                    let n = res.map_err(DecodeError::Io)?;
+                    if n == 0 {
+                        return Err(DecodeError::Truncated(format!(
+                            "body ended after {} of {} bytes (Content-Length)",
+                            *total - *remaining,
+                            total
+                        )));
+                    }
+                    *remaining -= n as u64;
+                    if *remaining == 0 {
+                        self.kind = Kind::Done;
+                    }
+                    return Ok(n);
+                }
                 let avail = super::fill(src).map_err(DecodeError::Io)?;
                 if avail.is_empty() {
                     return Err(DecodeError::Truncated(format!(
@@ -149,6 +167,13 @@ impl Decoder {
                 Ok(n)
             }
             Kind::CloseDelimited => {
+                if let Some(res) = src.read_direct(buf) {
+                    let n = res.map_err(DecodeError::Io)?;
+                    if n == 0 {
+                        self.kind = Kind::Done;
+                    }
+                    return Ok(n);
+                }
                 let avail = super::fill(src).map_err(DecodeError::Io)?;
                 if avail.is_empty() {
                     self.kind = Kind::Done;
@@ -258,6 +283,26 @@ impl Chunked {
             }
             if matches!(self.state, ChunkState::Data(_)) && n == buf.len() {
                 return (n, None);
+            }
+            if let (0, ChunkState::Data(remaining)) = (n, self.state) {
+                let want = buf
+                    .len()
+                    .min(usize::try_from(remaining).unwrap_or(usize::MAX));
+                match src.read_direct(&mut buf[..want]) {
+                    Some(Ok(0)) => {
+                        let msg = self.state.eof_message().to_owned();
+                        return (0, Some(DecodeError::Truncated(msg)));
+                    }
+                    Some(Ok(k)) => {
+                        self.state = match remaining - k as u64 {
+                            0 => ChunkState::DataCr,
+                            left => ChunkState::Data(left),
+                        };
+                        return (k, None);
+                    }
+                    Some(Err(e)) => return (0, Some(DecodeError::Io(e))),
+                    None => {}
+                }
             }
             let avail = if n == 0 {
                 match super::fill(src) {
