@@ -207,10 +207,11 @@ impl ConnBody {
             self.conn
                 .release(true, Some(&self.wrote), self.trace.as_deref());
         } else {
-            drop(done);
+            // Close first, so the reason is ours; then let the reader go.
             drop(rd);
             self.conn
                 .close(Error::new(ErrorKind::Io, "response does not allow reuse"));
+            drop(done);
         }
     }
 

@@ -220,10 +220,16 @@ impl PersistConn {
         self.close_with(why, true);
     }
 
+    ///
+    /// Whoever calls it, the connection is out of the pool when it returns
+    /// (a second caller that lost the race still makes sure), so counts read
+    /// right after a close are exact.
     fn close_with(&self, why: Error, graceful: bool) {
         {
             let mut reason = self.inner.close_reason.lock();
             if reason.is_some() {
+                drop(reason);
+                self.inner.pool.conn_closed(self);
                 return;
             }
             log::debug!(
