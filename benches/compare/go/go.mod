@@ -1,0 +1,3 @@
+module nethttpcompare/go
+
+go 1.19

@@ -1,0 +1,696 @@
+//! `compare-report <results.jsonl> [--meta meta.json] [--md table.md]
+//! [--json summary.json] [--chart chart.png --font font.ttf]`
+//!
+//! Reads the JSON lines of a run, groups them by placement, mode and client,
+//! and prints (and writes) medians with min–max, the ratio of each median to
+//! `raw`'s, resource use, the idle cost per connection, and the issue's
+//! targets with met / not met. Optionally draws the ratios as a PNG chart.
+
+use serde_json::{Value, json};
+use std::{collections::BTreeMap, fmt::Write as _, fs, process};
+
+const CLIENT_ORDER: [&str; 5] = ["raw", "nethttp", "ureq", "reqwest", "go"];
+const MODE_ORDER: [&str; 4] = ["seq", "conc", "fresh", "download"];
+const PLACEMENT_ORDER: [&str; 3] = ["two-cpu", "one-cpu", "none"];
+
+/// Go net/http's ratios to raw from the issue (used when Go is not measured
+/// in the same run): (mode, one-cpu, two-cpu).
+const GO_FLOOR: [(&str, f64, f64); 3] = [
+    ("seq", 0.62, 0.95),
+    ("conc", 0.63, 0.53),
+    ("fresh", 0.59, 0.54),
+];
+
+fn placement_title(p: &str) -> &str {
+    match p {
+        "two-cpu" => "two CPUs (nginx on CPU0, client on CPU1)",
+        "one-cpu" => "one CPU (nginx and client both on CPU0)",
+        _ => "unpinned",
+    }
+}
+
+fn placement_short(p: &str) -> &str {
+    match p {
+        "two-cpu" => "2 CPUs",
+        "one-cpu" => "1 CPU",
+        _ => "unpinned",
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stats {
+    median: f64,
+    min: f64,
+    max: f64,
+    n: usize,
+}
+
+fn stats(mut v: Vec<f64>) -> Option<Stats> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    Some(Stats {
+        median,
+        min: v[0],
+        max: v[n - 1],
+        n,
+    })
+}
+
+/// Rows of one (placement, mode, client).
+type Key = (String, String, String);
+
+struct Data {
+    rows: BTreeMap<Key, Vec<Value>>,
+    placements: Vec<String>,
+    clients: Vec<String>,
+}
+
+impl Data {
+    fn values(&self, p: &str, m: &str, c: &str, field: &str) -> Vec<f64> {
+        self.rows
+            .get(&(p.to_string(), m.to_string(), c.to_string()))
+            .map(|rows| rows.iter().filter_map(|r| r[field].as_f64()).collect())
+            .unwrap_or_default()
+    }
+
+    /// The throughput figure of a mode: MB/s for download, req/s otherwise.
+    fn speed(&self, p: &str, m: &str, c: &str) -> Option<Stats> {
+        let field = if m == "download" {
+            "mb_per_s"
+        } else {
+            "req_per_s"
+        };
+        stats(self.values(p, m, c, field))
+    }
+
+    fn ratio(&self, p: &str, m: &str, c: &str) -> Option<f64> {
+        let raw = self.speed(p, m, "raw")?;
+        let me = self.speed(p, m, c)?;
+        Some(me.median / raw.median)
+    }
+
+    /// Ratios of each run to raw's run of the same round (interleaved, so
+    /// both saw the same background load): median and min–max.
+    fn paired(&self, p: &str, m: &str, c: &str) -> Option<Stats> {
+        let field = if m == "download" {
+            "mb_per_s"
+        } else {
+            "req_per_s"
+        };
+        let get = |client: &str| {
+            self.rows
+                .get(&(p.to_string(), m.to_string(), client.to_string()))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let raw = get("raw");
+        let mut ratios = Vec::new();
+        for r in get(c) {
+            let round = r["round"].as_u64();
+            if let (Some(v), Some(base)) = (
+                r[field].as_f64(),
+                raw.iter()
+                    .find(|x| x["round"].as_u64() == round)
+                    .and_then(|x| x[field].as_f64()),
+            ) {
+                ratios.push(v / base);
+            }
+        }
+        stats(ratios)
+    }
+
+    fn idle(&self, c: &str, field: &str) -> Option<Stats> {
+        // Idle runs in the first placement that has it.
+        self.placements
+            .iter()
+            .find_map(|p| stats(self.values(p, "idle", c, field)))
+    }
+}
+
+fn human(x: f64) -> String {
+    if x >= 100_000.0 {
+        format!("{:.0}k", x / 1000.0)
+    } else if x >= 10_000.0 {
+        format!("{:.1}k", x / 1000.0)
+    } else if x >= 100.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut input = None;
+    let mut opt = BTreeMap::new();
+    let mut i = 0;
+    while i < args.len() {
+        if let Some(name) = args[i].strip_prefix("--") {
+            let v = args.get(i + 1).cloned().unwrap_or_else(|| {
+                eprintln!("--{name} needs a value");
+                process::exit(2)
+            });
+            opt.insert(name.to_string(), v);
+            i += 2;
+        } else {
+            input = Some(args[i].clone());
+            i += 1;
+        }
+    }
+    let Some(input) = input else {
+        eprintln!(
+            "usage: compare-report <results.jsonl> [--meta F] [--md F] [--json F] [--chart F --font F]"
+        );
+        process::exit(2);
+    };
+    let text = fs::read_to_string(&input).unwrap_or_else(|e| {
+        eprintln!("{input}: {e}");
+        process::exit(2)
+    });
+    let meta: Value = opt
+        .get("meta")
+        .and_then(|f| fs::read_to_string(f).ok())
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or(Value::Null);
+
+    let mut rows: BTreeMap<Key, Vec<Value>> = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("skipping a bad line ({e}): {line}");
+                continue;
+            }
+        };
+        let key = (
+            v["placement"].as_str().unwrap_or("none").to_string(),
+            v["mode"].as_str().unwrap_or("?").to_string(),
+            v["client"].as_str().unwrap_or("?").to_string(),
+        );
+        rows.entry(key).or_default().push(v);
+    }
+    let placements: Vec<String> = PLACEMENT_ORDER
+        .iter()
+        .filter(|p| rows.keys().any(|k| k.0 == **p))
+        .map(|p| p.to_string())
+        .collect();
+    let clients: Vec<String> = CLIENT_ORDER
+        .iter()
+        .filter(|c| rows.keys().any(|k| k.2 == **c))
+        .map(|c| c.to_string())
+        .collect();
+    let data = Data {
+        rows,
+        placements,
+        clients,
+    };
+
+    let md = markdown(&data, &meta);
+    print!("{md}");
+    if let Some(f) = opt.get("md") {
+        fs::write(f, &md).unwrap_or_else(|e| eprintln!("{f}: {e}"));
+    }
+    if let Some(f) = opt.get("json") {
+        let s = serde_json::to_string_pretty(&summary(&data, &meta)).expect("json");
+        fs::write(f, s + "\n").unwrap_or_else(|e| eprintln!("{f}: {e}"));
+    }
+    if let Some(f) = opt.get("chart") {
+        let font = opt
+            .get("font")
+            .cloned()
+            .unwrap_or_else(|| "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".into());
+        if let Err(e) = chart(&data, &meta, f, &font) {
+            eprintln!("chart {f}: {e}");
+            process::exit(1);
+        }
+        eprintln!("chart written to {f}");
+    }
+}
+
+fn modes_present(d: &Data, p: &str) -> Vec<&'static str> {
+    MODE_ORDER
+        .iter()
+        .copied()
+        .filter(|m| {
+            d.speed(p, m, "raw").is_some() || d.clients.iter().any(|c| d.speed(p, m, c).is_some())
+        })
+        .collect()
+}
+
+fn markdown(d: &Data, meta: &Value) -> String {
+    let mut s = String::new();
+    if !meta.is_null() {
+        let _ = writeln!(
+            s,
+            "Run of {} on {} × {} ({} GiB class), Linux {}, nginx {}, {}, Go {}; nethttp at `{}`; {} round(s); counts: {}.\n",
+            meta["date"].as_str().unwrap_or("?"),
+            meta["ncpu"],
+            meta["cpu"].as_str().unwrap_or("?"),
+            meta["mem"].as_str().unwrap_or("?").trim_end_matches(" GiB"),
+            meta["kernel"].as_str().unwrap_or("?"),
+            meta["nginx"].as_str().unwrap_or("?"),
+            meta["rustc"].as_str().unwrap_or("?"),
+            meta["go"].as_str().unwrap_or("none"),
+            meta["nethttp"].as_str().unwrap_or("?"),
+            meta["rounds"],
+            meta["counts"].as_str().unwrap_or("?"),
+        );
+    }
+    // Speed tables, one per placement.
+    for p in &d.placements {
+        let _ = writeln!(
+            s,
+            "#### Throughput, {}\n\nMedian (min–max) req/s, MB/s for download; **ratio to raw** in bold.\n",
+            placement_title(p)
+        );
+        let _ = write!(s, "| mode |");
+        for c in &d.clients {
+            let _ = write!(s, " {c} |");
+        }
+        let _ = write!(s, "\n|---|");
+        for _ in &d.clients {
+            let _ = write!(s, "---|");
+        }
+        s.push('\n');
+        for m in modes_present(d, p) {
+            let unit = if m == "download" { "MB/s" } else { "req/s" };
+            let _ = write!(s, "| {m} ({unit}) |");
+            for c in &d.clients {
+                match d.speed(p, m, c) {
+                    Some(st) => {
+                        let ratio = d
+                            .ratio(p, m, c)
+                            .map(|r| format!(" **{r:.2}×**"))
+                            .unwrap_or_default();
+                        let _ = write!(
+                            s,
+                            " {} ({}–{}){ratio} |",
+                            human(st.median),
+                            human(st.min),
+                            human(st.max)
+                        );
+                    }
+                    None => s.push_str(" – |"),
+                }
+            }
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    // Paired ratios.
+    if d.placements.iter().any(|p| p != "none") && d.clients.iter().any(|c| c == "raw") {
+        let _ = writeln!(
+            s,
+            "#### Ratio to raw, round by round\n\nEach run divided by raw's run of the same round (interleaved, so both saw the same background load): median (min–max).\n"
+        );
+        let others: Vec<&String> = d.clients.iter().filter(|c| *c != "raw").collect();
+        let _ = write!(s, "| mode, placement |");
+        for c in &others {
+            let _ = write!(s, " {c} |");
+        }
+        let _ = write!(s, "\n|---|");
+        for _ in &others {
+            let _ = write!(s, "---|");
+        }
+        s.push('\n');
+        for m in MODE_ORDER {
+            for p in &d.placements {
+                if d.speed(p, m, "raw").is_none() {
+                    continue;
+                }
+                let _ = write!(s, "| {m}, {} |", placement_short(p));
+                for c in &others {
+                    match d.paired(p, m, c) {
+                        Some(st) => {
+                            let _ = write!(s, " {:.2} ({:.2}–{:.2}) |", st.median, st.min, st.max);
+                        }
+                        None => s.push_str(" – |"),
+                    }
+                }
+                s.push('\n');
+            }
+        }
+        s.push('\n');
+    }
+    // Resources.
+    if let Some(p) = d.placements.first() {
+        let _ = writeln!(
+            s,
+            "#### Peak RSS and peak threads, {} (medians)\n",
+            placement_title(p)
+        );
+        let _ = write!(s, "| mode |");
+        for c in &d.clients {
+            let _ = write!(s, " {c} |");
+        }
+        let _ = write!(s, "\n|---|");
+        for _ in &d.clients {
+            let _ = write!(s, "---|");
+        }
+        s.push('\n');
+        for m in modes_present(d, p) {
+            let _ = write!(s, "| {m} |");
+            for c in &d.clients {
+                let rss = stats(d.values(p, m, c, "peak_rss_kib"));
+                let thr = stats(d.values(p, m, c, "peak_threads"));
+                match (rss, thr) {
+                    (Some(r), Some(t)) => {
+                        let _ = write!(s, " {:.1} MiB, {:.0} thr |", r.median / 1024.0, t.median);
+                    }
+                    _ => s.push_str(" – |"),
+                }
+            }
+            s.push('\n');
+        }
+        s.push('\n');
+    }
+    // Idle.
+    if d.clients
+        .iter()
+        .any(|c| d.idle(c, "idle_cost_per_conn_kib").is_some())
+    {
+        let _ = writeln!(
+            s,
+            "#### Idle pooled connections (medians)\n\nCost per connection = RSS added / connections + threads per connection × 16 KiB kernel stack.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| client | idle conns | RSS / conn | threads / conn | kernel stack / conn | **cost / conn** |\n|---|---|---|---|---|---|"
+        );
+        for c in &d.clients {
+            let get = |f: &str| d.idle(c, f).map(|st| st.median);
+            if let Some(cost) = get("idle_cost_per_conn_kib") {
+                let _ = writeln!(
+                    s,
+                    "| {c} | {:.0} | {:.1} KiB | {:.2} | {:.1} KiB | **{cost:.1} KiB** |",
+                    get("idle_conns").unwrap_or(0.0),
+                    get("rss_per_conn_kib").unwrap_or(0.0),
+                    get("threads_per_conn").unwrap_or(0.0),
+                    get("kernel_stack_per_conn_kib").unwrap_or(0.0),
+                );
+            }
+        }
+        s.push('\n');
+    }
+    s.push_str(&targets(d));
+    s
+}
+
+/// One target check: (what, measured, wanted, met).
+fn target_rows(d: &Data) -> Vec<(String, String, String, Option<bool>, bool)> {
+    // (label, nethttp, floor, met, is_must)
+    let mut out = Vec::new();
+    let go_measured = d.clients.iter().any(|c| c == "go");
+    for p in d.placements.iter().filter(|p| *p != "none") {
+        for (m, one, two) in GO_FLOOR {
+            let Some(me) = d.ratio(p, m, "nethttp") else {
+                continue;
+            };
+            let fixed = if p == "one-cpu" { one } else { two };
+            let (floor, src) = match d.ratio(p, m, "go").filter(|_| go_measured) {
+                Some(g) => (g, "Go measured"),
+                None => (fixed, "Go, issue figure"),
+            };
+            out.push((
+                format!("{m}, {}: ≥ Go", placement_short(p)),
+                format!("{me:.2}×"),
+                format!("{floor:.2}× ({src}; issue figure {fixed:.2}×)"),
+                Some(me >= floor),
+                true,
+            ));
+        }
+        if let Some(me) = d.ratio(p, "download", "nethttp") {
+            out.push((
+                format!("download, {}: ≥ 0.95×", placement_short(p)),
+                format!("{me:.2}×"),
+                "0.95×".into(),
+                Some(me >= 0.95),
+                true,
+            ));
+        }
+    }
+    if let Some(cost) = d.idle("nethttp", "idle_cost_per_conn_kib") {
+        out.push((
+            "idle cost per pooled connection ≤ 64 KiB".into(),
+            format!("{:.1} KiB", cost.median),
+            "64 KiB".into(),
+            Some(cost.median <= 64.0),
+            true,
+        ));
+    }
+    for p in d.placements.iter().filter(|p| *p != "none") {
+        let me = stats(d.values(p, "conc", "nethttp", "peak_rss_kib"));
+        let ureq = stats(d.values(p, "conc", "ureq", "peak_rss_kib"));
+        if let (Some(me), Some(u)) = (me, ureq) {
+            out.push((
+                format!("conc peak RSS ≤ ureq's, {}", placement_short(p)),
+                format!("{:.1} MiB", me.median / 1024.0),
+                format!("{:.1} MiB (ureq)", u.median / 1024.0),
+                Some(me.median <= u.median),
+                true,
+            ));
+        }
+    }
+    for p in d.placements.iter().filter(|p| *p != "none") {
+        for m in MODE_ORDER {
+            if let (Some(me), Some(u)) = (d.ratio(p, m, "nethttp"), d.ratio(p, m, "ureq")) {
+                out.push((
+                    format!("aim: {m}, {}: ≥ ureq", placement_short(p)),
+                    format!("{me:.2}×"),
+                    format!("{u:.2}× (ureq)"),
+                    Some(me >= u),
+                    false,
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn targets(d: &Data) -> String {
+    let rows = target_rows(d);
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from(
+        "#### Targets of the issue (nethttp, medians of this run)\n\n| target | nethttp | wanted | met? |\n|---|---|---|---|\n",
+    );
+    for (label, me, want, met, _) in rows {
+        let verdict = match met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "–",
+        };
+        let _ = writeln!(s, "| {label} | {me} | {want} | {verdict} |");
+    }
+    s.push('\n');
+    s
+}
+
+fn summary(d: &Data, meta: &Value) -> Value {
+    let mut speed = Vec::new();
+    for p in &d.placements {
+        for m in MODE_ORDER {
+            for c in &d.clients {
+                if let Some(st) = d.speed(p, m, c) {
+                    let rss = stats(d.values(p, m, c, "peak_rss_kib"));
+                    let thr = stats(d.values(p, m, c, "peak_threads"));
+                    speed.push(json!({
+                        "placement": p, "mode": m, "client": c,
+                        "unit": if m == "download" { "MB/s" } else { "req/s" },
+                        "median": st.median, "min": st.min, "max": st.max, "runs": st.n,
+                        "ratio_to_raw": d.ratio(p, m, c),
+                        "paired_ratio": d.paired(p, m, c).map(|s| json!({"median": s.median, "min": s.min, "max": s.max})),
+                        "peak_rss_kib_median": rss.map(|s| s.median),
+                        "peak_threads_median": thr.map(|s| s.median),
+                    }));
+                }
+            }
+        }
+    }
+    let mut idle = Vec::new();
+    for c in &d.clients {
+        if let Some(cost) = d.idle(c, "idle_cost_per_conn_kib") {
+            let g = |f: &str| d.idle(c, f).map(|s| s.median);
+            idle.push(json!({
+                "client": c,
+                "idle_conns": g("idle_conns"),
+                "rss_per_conn_kib": g("rss_per_conn_kib"),
+                "threads_per_conn": g("threads_per_conn"),
+                "kernel_stack_per_conn_kib": g("kernel_stack_per_conn_kib"),
+                "idle_cost_per_conn_kib": cost.median,
+            }));
+        }
+    }
+    let targets: Vec<Value> = target_rows(d)
+        .into_iter()
+        .map(|(label, me, want, met, must)| {
+            json!({"target": label, "nethttp": me, "wanted": want, "met": met, "must": must})
+        })
+        .collect();
+    json!({"meta": meta, "speed": speed, "idle": idle, "targets": targets})
+}
+
+fn client_color(c: &str) -> plotters::style::RGBColor {
+    use plotters::style::RGBColor;
+    match c {
+        "nethttp" => RGBColor(214, 69, 65),
+        "ureq" => RGBColor(52, 120, 198),
+        "reqwest" => RGBColor(90, 170, 90),
+        "go" => RGBColor(0, 173, 216),
+        _ => RGBColor(120, 120, 120),
+    }
+}
+
+fn chart(d: &Data, meta: &Value, path: &str, font: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    use plotters::style::{FontStyle, register_font};
+
+    let bytes: &'static [u8] = Box::leak(fs::read(font)?.into_boxed_slice());
+    register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| "cannot load the font")?;
+
+    let bars: Vec<&String> = d.clients.iter().filter(|c| *c != "raw").collect();
+    let mut groups: Vec<(String, String)> = Vec::new();
+    for m in MODE_ORDER {
+        for p in &d.placements {
+            if d.speed(p, m, "raw").is_some() {
+                groups.push((m.to_string(), p.clone()));
+            }
+        }
+    }
+    if groups.is_empty() || bars.is_empty() {
+        return Err("nothing to draw".into());
+    }
+    let ymax = groups
+        .iter()
+        .flat_map(|(m, p)| {
+            bars.iter().filter_map(|c| {
+                let raw = d.speed(p, m, "raw")?;
+                Some(d.speed(p, m, c)?.max / raw.median)
+            })
+        })
+        .fold(1.1f64, f64::max)
+        * 1.1;
+
+    let (w, h) = (1400u32, 720u32);
+    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let date = meta["date"].as_str().unwrap_or("");
+    let rev = meta["nethttp"].as_str().unwrap_or("?");
+    let title = format!(
+        "Throughput / raw TcpStream loop (median; whiskers: min–max) — nginx on 127.0.0.1, {date}, nethttp {rev}"
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(16)
+        .margin_bottom(70)
+        .x_label_area_size(10)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..groups.len() as f64, 0f64..ymax)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .disable_x_axis()
+        .y_desc("ratio to raw")
+        .y_label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 16))
+        .light_line_style(RGBColor(235, 235, 235))
+        .draw()?;
+
+    let nb = bars.len() as f64;
+    let width = 0.8 / nb;
+    for (bi, c) in bars.iter().enumerate() {
+        let color = client_color(c);
+        let mut rects = Vec::new();
+        let mut labels = Vec::new();
+        let mut whiskers = Vec::new();
+        for (gi, (m, p)) in groups.iter().enumerate() {
+            if let Some(r) = d.ratio(p, m, c) {
+                let x0 = gi as f64 + 0.1 + bi as f64 * width;
+                rects.push(Rectangle::new(
+                    [(x0, 0.0), (x0 + width * 0.92, r)],
+                    color.filled(),
+                ));
+                // min–max of this client's runs, over raw's median.
+                let mut top = r;
+                if let (Some(me), Some(raw)) = (d.speed(p, m, c), d.speed(p, m, "raw"))
+                    && me.n > 1
+                {
+                    let (lo, hi) = (me.min / raw.median, me.max / raw.median);
+                    let xm = x0 + width * 0.46;
+                    let (xa, xb) = (x0 + width * 0.3, x0 + width * 0.62);
+                    let ink = RGBColor(40, 40, 40).stroke_width(1);
+                    whiskers.push(PathElement::new(vec![(xm, lo), (xm, hi)], ink));
+                    whiskers.push(PathElement::new(vec![(xa, lo), (xb, lo)], ink));
+                    whiskers.push(PathElement::new(vec![(xa, hi), (xb, hi)], ink));
+                    top = top.max(hi);
+                }
+                labels.push(Text::new(
+                    format!("{r:.2}"),
+                    (x0 + width * 0.05, top + ymax * 0.012),
+                    ("sans-serif", 13).into_font().color(&BLACK),
+                ));
+            }
+        }
+        chart
+            .draw_series(rects)?
+            .label(c.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+        chart.draw_series(whiskers)?;
+        chart.draw_series(labels)?;
+    }
+    // raw = 1.0
+    chart
+        .draw_series(LineSeries::new(
+            vec![(0.0, 1.0), (groups.len() as f64, 1.0)],
+            BLACK.stroke_width(1),
+        ))?
+        .label("raw = 1.0")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(2)));
+    // Group separators between modes.
+    for gi in 1..groups.len() {
+        if groups[gi].0 != groups[gi - 1].0 {
+            let x = gi as f64;
+            chart.draw_series(LineSeries::new(
+                vec![(x, 0.0), (x, ymax)],
+                RGBColor(180, 180, 180).stroke_width(1),
+            ))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font(("sans-serif", 16))
+        .draw()?;
+    // Group labels under the axis, in pixel coordinates of the root area.
+    for (gi, (m, p)) in groups.iter().enumerate() {
+        let (px, py) = chart.backend_coord(&(gi as f64 + 0.5, 0.0));
+        let unit = if m == "download" { " (MB/s)" } else { "" };
+        let l1 = format!("{m}{unit}");
+        let l2 = placement_short(p).to_string();
+        let style = ("sans-serif", 17).into_font().color(&BLACK);
+        let est = |t: &str, size: f64| (t.chars().count() as f64 * size * 0.28) as i32;
+        root.draw(&Text::new(
+            l1.clone(),
+            (px - est(&l1, 17.0), py + 10),
+            style.clone(),
+        ))?;
+        root.draw(&Text::new(
+            l2.clone(),
+            (px - est(&l2, 16.0), py + 32),
+            ("sans-serif", 16).into_font().color(&RGBColor(80, 80, 80)),
+        ))?;
+    }
+    root.present()?;
+    Ok(())
+}

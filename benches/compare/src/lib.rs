@@ -1,0 +1,514 @@
+//! The shared harness of the comparison benchmark.
+//!
+//! Every client binary (`compare-nethttp`, `compare-ureq`, `compare-reqwest`,
+//! `compare-raw`) implements [`Client`] and hands it to [`main_for`], which
+//! parses `<mode> <url> <threads> <count>`, runs the mode, and prints one JSON
+//! line. The clients live in separate binaries so that each process links,
+//! maps and measures only its own client (peak RSS, thread counts).
+//!
+//! Modes (`count` is per thread):
+//! - `seq`: one thread, `count` keep-alive GETs (the 13-byte body).
+//! - `conc`: `threads` threads sharing one client, `count` GETs each.
+//! - `fresh`: `threads` threads (normally 1), `count` GETs each, every one on
+//!   a new connection (`Connection: close`).
+//! - `download`: `threads` threads, `count` GETs each of a large body, read in
+//!   64 KiB pieces and counted.
+//! - `idle`: `threads` concurrent requests whose responses are held (body
+//!   unread) until all have arrived, so `threads` connections are open at
+//!   once; then the bodies are read, the connections go idle in the pool, and
+//!   the RSS, threads and sockets added per idle connection are measured.
+
+use std::{
+    fmt::Write as _,
+    fs,
+    io::{self, Read},
+    sync::{
+        Arc, Barrier,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+/// Result type of the client adapters: any error is fatal to the run.
+pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Size of the read buffer every client reads bodies into.
+pub const BUF: usize = 64 * 1024;
+
+/// Kernel stack per thread on x86_64 (THREAD_SIZE = 16 KiB).
+pub const KERNEL_STACK_KIB: f64 = 16.0;
+
+/// One HTTP client under test.
+pub trait Client: Sync {
+    /// Per-thread state (the raw loop keeps its connection here).
+    type Worker;
+    /// A response whose body has not been read yet (idle mode).
+    type Held: Send;
+
+    /// Creates the per-thread state of a worker thread.
+    fn worker(&self) -> Self::Worker;
+    /// One keep-alive GET; reads the body to its end and returns its length.
+    fn get(&self, w: &mut Self::Worker, url: &str, buf: &mut [u8]) -> Res<u64>;
+    /// One GET on a new connection that is closed afterwards.
+    fn get_fresh(&self, w: &mut Self::Worker, url: &str, buf: &mut [u8]) -> Res<u64>;
+    /// Sends a GET and returns once the response head is in, body unread.
+    fn hold(&self, url: &str) -> Res<Self::Held>;
+    /// Reads a held body to its end, so its connection goes idle.
+    fn release(&self, held: Self::Held, buf: &mut [u8]) -> Res<u64>;
+}
+
+/// Reads `r` to EOF through `buf`, returning the number of bytes.
+pub fn drain(mut r: impl Read, buf: &mut [u8]) -> io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        match r.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(k) => n += k as u64,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A field of `/proc/self/status`, in its own unit (kB for Vm*, a count for Threads).
+pub fn proc_status(field: &str) -> u64 {
+    let s = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for line in s.lines() {
+        if let Some(rest) = line.strip_prefix(field)
+            && let Some(v) = rest.strip_prefix(':')
+        {
+            return v
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+        }
+    }
+    0
+}
+
+/// Resident KiB per kind of mapping (`[heap]`, a file, or `anon <size>K`),
+/// from `/proc/self/smaps`: with `COMPARE_SMAPS=1` idle mode prints where
+/// the added RSS lives (thread stacks show up as anon mappings of the stack
+/// size plus the guard page).
+fn smaps_by_kind() -> std::collections::BTreeMap<String, i64> {
+    let mut out = std::collections::BTreeMap::new();
+    let text = fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut kind = String::new();
+    for line in text.lines() {
+        let mut f = line.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
+        {
+            let path = line.split_whitespace().nth(5);
+            kind = match path {
+                Some(p) => p.to_string(),
+                None => format!("anon {}K", (b - a) / 1024),
+            };
+        } else if first == "Rss:" {
+            let kib: i64 = f.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            *out.entry(kind.clone()).or_insert(0) += kib;
+        }
+    }
+    out
+}
+
+/// Stack size of the harness's own caller threads in idle mode: an odd size,
+/// so their mappings can be told apart in smaps and left out of the client's
+/// cost (they are the harness's threads, not the client's).
+const CALLER_STACK: usize = 2 * 1024 * 1024 + 44 * 1024;
+
+/// Resident KiB of the harness's caller-thread stacks (see [`CALLER_STACK`]).
+fn caller_stack_rss(map: &std::collections::BTreeMap<String, i64>) -> i64 {
+    let lo = (CALLER_STACK / 1024) as u64;
+    map.iter()
+        .filter(|(k, _)| {
+            k.strip_prefix("anon ")
+                .and_then(|s| s.strip_suffix('K'))
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_some_and(|kib| (lo..=lo + 8).contains(&kib))
+        })
+        .map(|(_, v)| *v)
+        .sum()
+}
+
+/// Number of distinct sockets this process has open (a socket whose file
+/// descriptor was duplicated, e.g. split into read and write halves with
+/// `try_clone`, counts once).
+pub fn open_sockets() -> usize {
+    let mut inodes: Vec<String> = fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| fs::read_link(e.path()).ok())
+                .map(|p| p.to_string_lossy().into_owned())
+                .filter(|p| p.starts_with("socket:"))
+                .collect()
+        })
+        .unwrap_or_default();
+    inodes.sort();
+    inodes.dedup();
+    inodes.len()
+}
+
+/// Number of socket file descriptors this process has open.
+pub fn open_socket_fds() -> usize {
+    fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    fs::read_link(e.path())
+                        .map(|p| p.to_string_lossy().starts_with("socket:"))
+                        .unwrap_or(false)
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Samples `Threads` from `/proc/self/status` every 5 ms until finished; the
+/// sampler's own thread is not counted. `COMPARE_NO_SAMPLER=1` turns it off
+/// (only the final count is taken), so that syscall and context-switch
+/// counts (profile.sh) hold nothing but the client's own.
+struct ThreadSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicUsize>,
+    handle: Option<thread::JoinHandle<()>>,
+}
+
+impl ThreadSampler {
+    fn start() -> ThreadSampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicUsize::new(0));
+        if std::env::var_os("COMPARE_NO_SAMPLER").is_some_and(|v| v == "1") {
+            return ThreadSampler {
+                stop,
+                peak,
+                handle: None,
+            };
+        }
+        let (s, p) = (stop.clone(), peak.clone());
+        let handle = thread::Builder::new()
+            .name("sampler".into())
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                while !s.load(Ordering::Relaxed) {
+                    let n = proc_status("Threads") as usize;
+                    p.fetch_max(n.saturating_sub(1), Ordering::Relaxed);
+                    thread::sleep(Duration::from_millis(5));
+                }
+            })
+            .expect("spawn sampler");
+        ThreadSampler {
+            stop,
+            peak,
+            handle: Some(handle),
+        }
+    }
+
+    fn finish(mut self) -> usize {
+        // One last look, so short runs are covered too.
+        let own = usize::from(self.handle.is_some());
+        let n = proc_status("Threads") as usize;
+        self.peak
+            .fetch_max(n.saturating_sub(own), Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// The parsed command line: `<mode> <url> <threads> <count>`.
+#[derive(Debug, Clone)]
+pub struct Args {
+    /// seq | conc | fresh | download | idle
+    pub mode: String,
+    /// The URL every request goes to.
+    pub url: String,
+    /// Worker threads (idle: connections).
+    pub threads: usize,
+    /// Requests per worker thread (idle: ignored).
+    pub count: usize,
+}
+
+/// Usage text shared by all binaries.
+pub const USAGE: &str = "usage: compare <nethttp|ureq|reqwest|raw> <seq|conc|fresh|download|idle> <url> <threads> <count>";
+
+impl Args {
+    /// Parses `<mode> <url> <threads> <count>` from the given arguments.
+    pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+        let mode = it.next().ok_or(USAGE)?;
+        let url = it.next().ok_or(USAGE)?;
+        let threads = it
+            .next()
+            .ok_or(USAGE)?
+            .parse()
+            .map_err(|e| format!("threads: {e}"))?;
+        let count = it
+            .next()
+            .ok_or(USAGE)?
+            .parse()
+            .map_err(|e| format!("count: {e}"))?;
+        if !["seq", "conc", "fresh", "download", "idle"].contains(&mode.as_str()) {
+            return Err(format!("unknown mode {mode:?}\n{USAGE}"));
+        }
+        Ok(Args {
+            mode,
+            url,
+            threads,
+            count,
+        })
+    }
+}
+
+/// What a run measured.
+#[derive(Debug, Default)]
+struct Outcome {
+    requests: u64,
+    bytes: u64,
+    secs: f64,
+    extra: String,
+}
+
+/// Entry point of every client binary: parses the arguments after the
+/// program name, builds the client with `make(&args)`, runs the mode and
+/// prints one JSON line. Exits with status 1 on any error.
+pub fn main_for<C: Client>(name: &str, make: impl FnOnce(&Args) -> Res<C>) {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let result = make(&args).and_then(|client| run(&client, &args));
+    match result {
+        Ok(o) => {
+            let hwm = proc_status("VmHWM");
+            println!(
+                "{{\"client\":\"{name}\",\"mode\":\"{}\",\"threads\":{},\"count\":{},\"requests\":{},\"bytes\":{},\"secs\":{:.6},\"req_per_s\":{:.1},\"mb_per_s\":{:.2},\"peak_rss_kib\":{hwm},{}}}",
+                args.mode,
+                args.threads,
+                args.count,
+                o.requests,
+                o.bytes,
+                o.secs,
+                o.requests as f64 / o.secs,
+                o.bytes as f64 / o.secs / 1e6,
+                o.extra,
+            );
+        }
+        Err(e) => {
+            eprintln!("{name} {} {}: error: {e}", args.mode, args.url);
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run<C: Client>(client: &C, args: &Args) -> Res<Outcome> {
+    match args.mode.as_str() {
+        "seq" | "conc" | "download" => timed(client, args, false),
+        "fresh" => timed(client, args, true),
+        "idle" => idle(client, args),
+        _ => unreachable!(),
+    }
+}
+
+/// Runs `threads` workers of `count` requests each; a short warm-up (not
+/// timed) opens the connections first, except for the big download.
+fn timed<C: Client>(client: &C, args: &Args, fresh: bool) -> Res<Outcome> {
+    let warm = if args.mode == "download" {
+        0
+    } else {
+        (args.count / 20).clamp(1, 200)
+    };
+    let threads = args.threads.max(1);
+    let start = Barrier::new(threads + 1);
+    let end = Barrier::new(threads + 1);
+    let sampler = ThreadSampler::start();
+    let (t0, t1, results) = thread::scope(|s| -> Res<_> {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (start, end) = (&start, &end);
+                s.spawn(move || -> Res<u64> {
+                    let mut buf = vec![0u8; BUF];
+                    let mut w = client.worker();
+                    let one = |w: &mut C::Worker, buf: &mut [u8]| {
+                        if fresh {
+                            client.get_fresh(w, &args.url, buf)
+                        } else {
+                            client.get(w, &args.url, buf)
+                        }
+                    };
+                    let mut warm_err = None;
+                    for _ in 0..warm {
+                        if let Err(e) = one(&mut w, &mut buf) {
+                            warm_err = Some(e);
+                            break;
+                        }
+                    }
+                    start.wait();
+                    let mut bytes = 0;
+                    let mut res = Ok(());
+                    if warm_err.is_none() {
+                        for _ in 0..args.count {
+                            match one(&mut w, &mut buf) {
+                                Ok(n) => bytes += n,
+                                Err(e) => {
+                                    res = Err(e);
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    end.wait();
+                    if let Some(e) = warm_err {
+                        return Err(e);
+                    }
+                    res.map(|()| bytes)
+                })
+            })
+            .collect();
+        start.wait();
+        let t0 = Instant::now();
+        end.wait();
+        let t1 = Instant::now();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("worker panicked"))
+            .collect();
+        Ok((t0, t1, results))
+    })?;
+    let peak_threads = sampler.finish();
+    let mut bytes = 0;
+    for r in results {
+        bytes += r?;
+    }
+    let requests = (threads * args.count) as u64;
+    if args.mode == "download" && bytes == 0 && requests > 0 {
+        return Err("download read no bytes".into());
+    }
+    Ok(Outcome {
+        requests,
+        bytes,
+        secs: (t1 - t0).as_secs_f64(),
+        extra: format!("\"peak_threads\":{peak_threads}"),
+    })
+}
+
+/// Opens `threads` connections at once, lets them go idle, and measures what
+/// each idle connection costs.
+fn idle<C: Client>(client: &C, args: &Args) -> Res<Outcome> {
+    let n = args.threads.max(1);
+    let mut buf = vec![0u8; BUF];
+    // Warm-up: one request (lazy runtimes, DNS, first allocations), then the
+    // same number of short-lived caller threads touching the same amount of
+    // stack, so the caller threads' own cost is in the baseline.
+    let held = client.hold(&args.url)?;
+    client.release(held, &mut buf)?;
+    spawn_callers(n, |_| {
+        let mut pad = [0u8; 32 * 1024];
+        std::hint::black_box(&mut pad);
+        Ok(())
+    })?;
+    thread::sleep(Duration::from_millis(200));
+    let smaps = std::env::var_os("COMPARE_SMAPS").is_some_and(|v| v == "1");
+    let map0 = smaps_by_kind();
+    let rss0 = proc_status("VmRSS");
+    let thr0 = proc_status("Threads");
+    let sock0 = open_sockets();
+    let fds0 = open_socket_fds();
+
+    let t0 = Instant::now();
+    let barrier = Barrier::new(n);
+    let bytes = AtomicUsize::new(0);
+    spawn_callers(n, |_| {
+        let held = client.hold(&args.url);
+        // Everyone waits until every response head is in, so all `n`
+        // connections are open (in use) at the same moment.
+        barrier.wait();
+        let mut buf = vec![0u8; 16 * 1024];
+        let k = client.release(held?, &mut buf)?;
+        bytes.fetch_add(k as usize, Ordering::Relaxed);
+        Ok(())
+    })?;
+    let secs = t0.elapsed().as_secs_f64();
+    // Let the pool settle (connections handed back, threads parked).
+    thread::sleep(Duration::from_millis(300));
+    let rss1 = proc_status("VmRSS");
+    let thr1 = proc_status("Threads");
+    let map1 = smaps_by_kind();
+    let callers = caller_stack_rss(&map1) - caller_stack_rss(&map0);
+    if smaps {
+        let mut rows: Vec<(i64, String)> = Vec::new();
+        for (k, after) in &map1 {
+            let d = after - map0.get(k).copied().unwrap_or(0);
+            if d.abs() >= 64 {
+                rows.push((d, k.clone()));
+            }
+        }
+        rows.sort();
+        for (d, k) in rows.iter().rev() {
+            eprintln!("smaps: {d:>8} KiB  {k}");
+        }
+    }
+    let sock1 = open_sockets();
+    let fds1 = open_socket_fds();
+    // New connections: the warm-up's connection may already sit in the pool
+    // and serve one of the `n` requests, so count sockets rather than assume.
+    let conns = sock1.saturating_sub(sock0);
+    let fds_per = (fds1 as f64 - fds0 as f64) / conns.max(1) as f64;
+    let nf = if conns > 0 { conns as f64 } else { n as f64 };
+    // The added RSS, less what the harness's caller threads left behind in
+    // their (cached) stacks.
+    let vmrss_per = (rss1 as f64 - rss0 as f64) / nf;
+    let rss_per = (rss1 as f64 - rss0 as f64 - callers as f64) / nf;
+    let thr_per = (thr1 as f64 - thr0 as f64) / nf;
+    let kstack = thr_per * KERNEL_STACK_KIB;
+    let mut extra = String::new();
+    let _ = write!(
+        extra,
+        "\"peak_threads\":{thr1},\"idle_conns\":{conns},\"rss_before_kib\":{rss0},\"rss_after_kib\":{rss1},\
+         \"threads_before\":{thr0},\"threads_after\":{thr1},\"rss_per_conn_kib\":{rss_per:.2},\
+         \"vmrss_per_conn_kib\":{vmrss_per:.2},\"caller_stacks_kib\":{callers},\
+         \"threads_per_conn\":{thr_per:.2},\"kernel_stack_per_conn_kib\":{kstack:.2},\
+         \"fds_per_conn\":{fds_per:.2},\"idle_cost_per_conn_kib\":{:.2}",
+        rss_per + kstack
+    );
+    if conns + 1 < n {
+        eprintln!("warning: only {conns} new connections for {n} concurrent requests");
+    }
+    Ok(Outcome {
+        requests: n as u64,
+        bytes: bytes.load(Ordering::Relaxed) as u64,
+        secs,
+        extra,
+    })
+}
+
+/// Runs `f(i)` on `n` threads at once (stacks of [`CALLER_STACK`], about the
+/// std default of 2 MiB) and returns the first error.
+fn spawn_callers(n: usize, f: impl Fn(usize) -> Res<()> + Sync) -> Res<()> {
+    thread::scope(|s| {
+        let hs: Vec<_> = (0..n)
+            .map(|i| {
+                let f = &f;
+                thread::Builder::new()
+                    .stack_size(CALLER_STACK)
+                    .spawn_scoped(s, move || f(i))
+                    .expect("spawn caller")
+            })
+            .collect();
+        let mut first = Ok(());
+        for h in hs {
+            let r = h.join().expect("caller panicked");
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
+    })
+}
