@@ -246,7 +246,10 @@ impl PersistConn {
         } else {
             self.inner.closer.shutdown();
         }
-        self.inner.close_tx.lock().take();
+        // Take the sender out, then drop it (waking both threads) with the
+        // lock released.
+        let closech_tx = self.inner.close_tx.lock().take();
+        drop(closech_tx);
         self.inner.pool.conn_closed(self);
     }
 

@@ -478,3 +478,63 @@ impl Drop for InteropServer {
         }
     }
 }
+
+/// A keep-alive server loop on a [`ScriptConn`]: `/bytes/N` answers N
+/// pattern bytes with `Content-Length`, `/chunked/N` the same chunked (in
+/// pieces of up to 7,000 bytes), `/status/N` an empty response with status
+/// N. HEAD gets the head only. Serves until the client closes.
+pub fn keep_alive_script(pat: Arc<Vec<u8>>) -> impl Fn(ScriptConn) + Send + Sync + 'static {
+    move |mut c: ScriptConn| {
+        let _ = c.stream.set_write_timeout(Some(Duration::from_secs(20)));
+        let _ = c.stream.set_nodelay(true);
+        while let Some((head, _)) = c.read_request() {
+            let mut words = head.split_whitespace();
+            let method = words.next().unwrap_or("").to_string();
+            let path = words.next().unwrap_or("").to_string();
+            let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            let head_only = method == "HEAD";
+            match parts.as_slice() {
+                ["bytes", n] => {
+                    let n: usize = n.parse().unwrap_or(0).min(pat.len());
+                    let mut out =
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n").into_bytes();
+                    if !head_only {
+                        out.extend_from_slice(&pat[..n]);
+                    }
+                    c.write(out);
+                }
+                ["chunked", n] => {
+                    let n: usize = n.parse().unwrap_or(0).min(pat.len());
+                    let mut out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                    if !head_only {
+                        let mut off = 0;
+                        while off < n {
+                            let k = (n - off).min(7000);
+                            out.extend_from_slice(format!("{k:x}\r\n").as_bytes());
+                            out.extend_from_slice(&pat[off..off + k]);
+                            out.extend_from_slice(b"\r\n");
+                            off += k;
+                        }
+                        out.extend_from_slice(b"0\r\n\r\n");
+                    }
+                    c.write(out);
+                }
+                ["status", n] => {
+                    let code: u16 = n.parse().unwrap_or(500);
+                    let len = if code == 204 || code == 304 {
+                        ""
+                    } else {
+                        "Content-Length: 0\r\n"
+                    };
+                    c.write(format!("HTTP/1.1 {code} X\r\n{len}\r\n"));
+                }
+                _ => c.write("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+            }
+        }
+    }
+}
+
+/// `len` bytes of [`pattern`].
+pub fn pattern_vec(len: usize) -> Vec<u8> {
+    (0..len).map(pattern).collect()
+}
