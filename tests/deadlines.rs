@@ -41,6 +41,24 @@ fn each_phase_is_named() {
         .unwrap_err();
     assert_timeout_in(&err, "awaiting response headers");
 
+    // The head trickles one byte every 50 ms: bytes keep arriving, but the
+    // whole exchange is bounded, not each read.
+    let trickle_head = ScriptedServer::start(|mut c| {
+        let _ = c.read_head();
+        for b in "HTTP/1.1 200 OK\r\nX-Slow: "
+            .bytes()
+            .chain(std::iter::repeat_n(b'x', 200))
+        {
+            c.write([b]);
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let err = client(&t, Duration::from_millis(300))
+        .get(trickle_head.url("/"))
+        .send()
+        .unwrap_err();
+    assert_timeout_in(&err, "awaiting response headers");
+
     // The body trickles one byte every 50 ms, past the deadline.
     let trickle = ScriptedServer::start(|mut c| {
         let _ = c.read_head();
