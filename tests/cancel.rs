@@ -16,16 +16,9 @@ use std::{
 };
 
 use nethttp::{CancelToken, Client, ErrorKind, Response, Transport};
-use support::{LeakCheck, Recorder, ScriptedServer, wait_stats, wait_until};
+use support::{LeakCheck, Recorder, ScriptedServer, client, wait_stats, wait_until};
 
 const LIMIT: Duration = Duration::from_secs(5);
-
-fn client(t: &Transport) -> Client {
-    Client::builder()
-        .transport(t.clone())
-        .build()
-        .expect("client")
-}
 
 fn ok_server() -> ScriptedServer {
     ScriptedServer::start(|mut c| {

@@ -16,16 +16,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nethttp::{Body, Client, ErrorKind, Request, Transport, http::Method};
+use nethttp::{Body, ErrorKind, Request, Transport, http::Method};
 
 // ---------------------------------------------------------------------------
 // helpers
 
 const SEC: Duration = Duration::from_secs(1);
-
-fn client_for(t: &Transport) -> Client {
-    Client::builder().transport(t.clone()).build().unwrap()
-}
 
 fn ok_response(body: &str) -> String {
     format!(
@@ -127,7 +123,7 @@ fn idle_conn_closed_by_server_is_dropped_and_next_request_redials() {
             serve_ok(c, "second");
         }
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     assert_eq!(
         client.get(server.url("/a")).send().unwrap().text().unwrap(),
@@ -175,7 +171,7 @@ fn unsolicited_408_on_idle_conn_is_ignored_and_next_request_redials() {
             serve_ok(c, "second");
         }
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     assert_eq!(
         client.get(server.url("/a")).send().unwrap().text().unwrap(),
@@ -233,7 +229,7 @@ fn reused_conn_closed_before_response_retries_idempotent_get() {
     let _leaks = LeakCheck::new(&t);
     let (tx, _rx) = mpsc::channel();
     let server = dies_on_second_request(tx);
-    let client = client_for(&t);
+    let client = client(&t);
 
     assert_eq!(
         client.get(server.url("/1")).send().unwrap().text().unwrap(),
@@ -265,7 +261,7 @@ fn reused_conn_closed_before_response_does_not_retry_post() {
     let _leaks = LeakCheck::new(&t);
     let (tx, _rx) = mpsc::channel();
     let server = dies_on_second_request(tx);
-    let client = client_for(&t);
+    let client = client(&t);
 
     assert_eq!(
         client.get(server.url("/1")).send().unwrap().text().unwrap(),
@@ -292,7 +288,7 @@ fn reused_conn_closed_before_response_retries_post_with_idempotency_key() {
     let _leaks = LeakCheck::new(&t);
     let (tx, rx) = mpsc::channel();
     let server = dies_on_second_request(tx);
-    let client = client_for(&t);
+    let client = client(&t);
 
     assert_eq!(
         client.get(server.url("/1")).send().unwrap().text().unwrap(),
@@ -323,7 +319,7 @@ fn fresh_conn_closed_before_response_is_io_error() {
             c.close();
         }
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     let rec = Recorder::new();
     let err = client
@@ -365,7 +361,7 @@ fn truncated_bodies_are_unexpected_eof_and_conn_not_reused() {
         c.write(bytes);
         c.close();
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     for (path, got) in [
         ("/length", "0123456789"),
@@ -422,7 +418,7 @@ fn malformed_and_oversized_heads() {
         // protocol error by itself.
         hold(c);
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     let err = client.get(server.url("/status")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
@@ -456,7 +452,7 @@ fn bad_chunk_size_is_invalid_data() {
         c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
         hold(c);
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     let mut resp = client.get(server.url("/")).send().unwrap();
     assert_eq!(resp.status(), 200);
@@ -492,7 +488,7 @@ fn early_response_during_large_upload() {
             }
         }
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     let (body, produced) = gen_body(TOTAL, Some(TOTAL));
     let started = Instant::now();
@@ -551,7 +547,7 @@ fn expect_continue_server_sends_100() {
         let _ = tx.send((head, early, body));
         hold(c);
     });
-    let client = client_for(&t);
+    let client = client(&t);
     let data = payload(10_000);
 
     let rec = Recorder::new();
@@ -605,7 +601,7 @@ fn expect_continue_final_status_without_100_skips_body_and_closes() {
         let _ = tx.send(got);
         hold(c);
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     let rec = Recorder::new();
     let resp = client
@@ -656,7 +652,7 @@ fn expect_continue_timeout_sends_body_anyway() {
         let _ = tx.send(body);
         hold(c);
     });
-    let client = client_for(&t);
+    let client = client(&t);
     let data = payload(3000);
 
     let rec = Recorder::new();
@@ -709,7 +705,7 @@ fn too_many_interim_responses() {
             c.write(out);
         }
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     let err = client.get(server.url("/six")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
@@ -740,7 +736,7 @@ fn streamed_body_length_mismatch_is_invalid_request() {
     let _leaks = LeakCheck::new(&t);
     // Never answers: the client must fail on its own.
     let server = ScriptedServer::start(hold);
-    let client = client_for(&t);
+    let client = client(&t);
 
     let (short, _) = gen_body(5, Some(10));
     let err = client
@@ -776,7 +772,7 @@ fn header_with_crlf_is_rejected_before_connecting() {
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
     let server = ScriptedServer::start(|c| serve_ok(c, "never"));
-    let client = client_for(&t);
+    let client = client(&t);
 
     let err = client
         .get(server.url("/"))
@@ -832,7 +828,7 @@ fn bodyless_responses_are_pooled_before_send_returns() {
             c.write(out);
         }
     });
-    let client = client_for(&t);
+    let client = client(&t);
     let rec = Recorder::new();
 
     let resp = client
@@ -907,7 +903,7 @@ fn non_persistent_responses_are_not_reused() {
             }
         }
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     for (i, (path, want)) in [
         ("/http10", "hi"),
@@ -962,7 +958,7 @@ fn bodyless_response_on_closing_conn_is_delivered() {
         }
         hold(c);
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     for i in 0..20 {
         let resp = client.get(server.url("/204")).send();
@@ -991,7 +987,7 @@ fn chunked_trailers_after_eof() {
             );
         }
     });
-    let client = client_for(&t);
+    let client = client(&t);
 
     let mut resp = client.get(server.url("/t")).send().unwrap();
     assert!(
@@ -1038,7 +1034,7 @@ fn exact_request_bytes() {
             c.write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
         }
     });
-    let client = client_for(&t);
+    let client = client(&t);
     let addr = server.addr;
     let next = || rx.recv_timeout(2 * SEC).unwrap();
 
@@ -1116,7 +1112,7 @@ fn exact_request_bytes() {
     // With compression on, the only addition allowed is Accept-Encoding.
     let t2 = Transport::new();
     let _leaks2 = LeakCheck::new(&t2);
-    let client2 = client_for(&t2);
+    let client2 = support::client(&t2);
     client2
         .get(server.url("/path?q=1"))
         .send()
@@ -1145,7 +1141,7 @@ fn exact_request_bytes() {
 fn bad_urls_are_invalid_url() {
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = client_for(&t);
+    let client = client(&t);
 
     for url in [
         "ftp://127.0.0.1/file",

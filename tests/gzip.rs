@@ -9,7 +9,7 @@ use std::{
 };
 
 use flate2::{Compression, write::GzEncoder};
-use nethttp::{Client, ErrorKind, Transport};
+use nethttp::{ErrorKind, Transport};
 use support::*;
 
 fn gzip(data: &[u8]) -> Vec<u8> {
@@ -47,10 +47,6 @@ fn gzip_server(plain: &'static [u8], chunked: bool) -> (ScriptedServer, Arc<Mute
         }
     });
     (server, heads)
-}
-
-fn client(t: &Transport) -> Client {
-    Client::builder().transport(t.clone()).build().unwrap()
 }
 
 #[test]

@@ -11,15 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nethttp::{Body, Client, Transport};
-use support::{InteropServer, LeakCheck, Recorder, XorShift, bounded, pattern, wait_stats};
-
-fn client_for(t: &Transport) -> Client {
-    Client::builder()
-        .transport(t.clone())
-        .build()
-        .expect("client")
-}
+use nethttp::{Body, Transport};
+use support::{InteropServer, LeakCheck, Recorder, XorShift, bounded, client, pattern, wait_stats};
 
 /// Reads `r` to its end in pieces, checking every byte against
 /// `pattern(offset)` without keeping the body. Returns the byte count.
@@ -97,7 +90,7 @@ fn keep_alive_reuse_100_sequential_gets() {
     let server = InteropServer::start(2);
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = client_for(&t);
+    let client = client(&t);
     let url = server.url("/hello");
     let rec = Recorder::new();
     let (t2, rec2) = (t.clone(), rec.clone());
@@ -148,7 +141,7 @@ fn chunked_responses_exact_sizes() {
     let server = InteropServer::start(2);
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = client_for(&t);
+    let client = client(&t);
     let base = server.url("/chunked/");
     let t2 = t.clone();
     bounded("chunked", Duration::from_secs(30), move || {
@@ -186,7 +179,7 @@ fn large_body_64mib_streamed_chunked() {
     let server = InteropServer::start(1);
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = client_for(&t);
+    let client = client(&t);
     let url = server.url(&format!("/bytes/{N}"));
     let t2 = t.clone();
     let start = Instant::now();
@@ -212,7 +205,7 @@ fn large_body_64mib_streamed_content_length() {
     let server = InteropServer::start(1);
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = client_for(&t);
+    let client = client(&t);
     let url = server.url(&format!("/bytes/{N}"));
     let t2 = t.clone();
     let start = Instant::now();
@@ -242,7 +235,7 @@ fn echo_roundtrip(name: &'static str, make_body: impl FnOnce() -> Body + Send + 
     let server = InteropServer::start(2);
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = client_for(&t);
+    let client = client(&t);
     let url = server.url("/echo");
     let t2 = t.clone();
     let start = Instant::now();
@@ -295,7 +288,7 @@ fn concurrent_16_threads_x_50_gets_one_client() {
     let server = InteropServer::start(8);
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = client_for(&t);
+    let client = client(&t);
     let base = server.url("");
     let start = Instant::now();
     bounded("concurrent", Duration::from_secs(60), move || {

@@ -16,22 +16,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nethttp::{Client, Transport, live_threads};
+use nethttp::{Transport, live_threads};
 use support::{
-    LeakCheck, ScriptedServer, XorShift, bounded, keep_alive_script, pattern, pattern_vec,
+    LeakCheck, ScriptedServer, XorShift, bounded, client, keep_alive_script, pattern, pattern_vec,
     proc_threads, proc_threads_named, wait_until,
 };
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
 const MAX_BODY: usize = 300_000;
-
-fn client_for(t: &Transport) -> Client {
-    Client::builder()
-        .transport(t.clone())
-        .build()
-        .expect("client")
-}
 
 /// Waits (bounded) until the crate's threads number `want` by its own count
 /// and by `/proc` names, with no dial thread left. Fails with a census.
@@ -93,7 +86,7 @@ fn process_thread_census() {
 fn goroutine_puzzle(base: &str) {
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = client_for(&t);
+    let client = client(&t);
     for i in 0..6 {
         let kind = if i % 2 == 0 { "bytes" } else { "chunked" };
         let body = client
@@ -126,7 +119,7 @@ fn dropped_unread_no_growth(base: &str) {
     const BOUND: usize = 24;
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = client_for(&t);
+    let client = client(&t);
     let mut max_live = 0;
     for i in 0..N {
         let size = if i % 2 == 0 { 200_000 } else { 50 };
@@ -162,7 +155,7 @@ fn mixed_1000_back_to_baseline(base: &str) {
     let base_proc = proc_threads();
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let client = client_for(&t);
+    let client = client(&t);
     let mut rng = XorShift::new(0xDEC0DE);
     let mut max_live = 0;
     let mut kinds = [0usize; 5];
@@ -258,7 +251,7 @@ fn mixed_1000_back_to_baseline(base: &str) {
 /// clone and keep the transport alive.)
 fn dropping_last_transport_clone_closes_idle(base: &str) {
     let t = Transport::builder().max_idle_conns_per_host(4).build();
-    let client = client_for(&t);
+    let client = client(&t);
     // Three responses held at once: three connections.
     let held: Vec<_> = (0..3)
         .map(|i| {
@@ -286,7 +279,7 @@ fn dropping_last_transport_clone_closes_idle(base: &str) {
 /// connection (and two threads) until released; idle ones close at once.
 fn held_response_outlives_transport(base: &str) {
     let t = Transport::new();
-    let client = client_for(&t);
+    let client = client(&t);
     // A: held, to be read to its end later. B: held, to be dropped unread.
     let mut a = client
         .get(format!("{base}/bytes/200000"))

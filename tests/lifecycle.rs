@@ -12,16 +12,9 @@ use std::{
 };
 
 use nethttp::{CancelToken, Client, Error, ErrorKind, Request, Response, ResponseBody, Transport};
-use support::{LeakCheck, Recorder, ScriptedServer, wait_stats};
+use support::{LeakCheck, Recorder, ScriptedServer, client, wait_stats};
 
 const LIMIT: Duration = Duration::from_secs(5);
-
-fn client(t: &Transport) -> Client {
-    Client::builder()
-        .transport(t.clone())
-        .build()
-        .expect("client")
-}
 
 /// A keep-alive server with a few routes:
 /// - `/big` → 256 KiB (Content-Length)

@@ -17,16 +17,9 @@ use std::{
 };
 
 use nethttp::{Client, ErrorKind, PoolStats, Response, Transport};
-use support::{LeakCheck, Recorder, ScriptedServer, header_value, wait_stats, wait_until};
+use support::{LeakCheck, Recorder, ScriptedServer, client, header_value, wait_stats, wait_until};
 
 const LIMIT: Duration = Duration::from_secs(5);
-
-fn client(t: &Transport) -> Client {
-    Client::builder()
-        .transport(t.clone())
-        .build()
-        .expect("client")
-}
 
 /// A keep-alive server that answers every request with `body`
 /// (Content-Length framed; no body for HEAD).

@@ -14,10 +14,6 @@ use std::{
 use nethttp::{Client, ErrorKind, Proxy, Transport};
 use support::*;
 
-fn client(t: &Transport) -> Client {
-    Client::builder().transport(t.clone()).build().unwrap()
-}
-
 /// A scripted HTTP proxy that answers every request itself and records
 /// the request heads it saw.
 fn recording_proxy() -> (ScriptedServer, Arc<Mutex<Vec<String>>>) {

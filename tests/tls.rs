@@ -24,7 +24,7 @@ use std::{
 use nethttp::{Body, Client, ErrorKind, Proxy, Transport, http::Version};
 use rustls::ClientConfig;
 use support::{
-    LeakCheck,
+    LeakCheck, client,
     tls::{
         Ca, PatternReader, PeerEnd, TlsConn, TlsServer, TlsTrace, content_length, ok, path, pki,
         serve_keep_alive, verify_pattern, within, within_status,
@@ -50,13 +50,6 @@ fn transport_with(config: Arc<ClientConfig>) -> Transport {
 /// A transport that trusts the test CA.
 fn transport() -> Transport {
     transport_with(pki().0.client_config())
-}
-
-fn client(t: &Transport) -> Client {
-    Client::builder()
-        .transport(t.clone())
-        .build()
-        .expect("client")
 }
 
 /// Waits until the transport has no connection and no thread left.

@@ -13,14 +13,7 @@ use std::{
 };
 
 use nethttp::{Client, Transport};
-use support::{LeakCheck, Recorder, ScriptedServer};
-
-fn client(t: &Transport) -> Client {
-    Client::builder()
-        .transport(t.clone())
-        .build()
-        .expect("client")
-}
+use support::{LeakCheck, Recorder, ScriptedServer, client};
 
 /// Keep-alive server answering `0123456789` (Content-Length 10). It waits
 /// 30 ms before answering so the client's writer has surely reported

@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nethttp::{ClientTrace, GotConnInfo, PoolStats, Transport};
+use nethttp::{Client, ClientTrace, GotConnInfo, PoolStats, Transport};
 
 /// Runs `f` on its own thread and fails the test if it does not finish
 /// within `limit`. A panic inside `f` is re-raised here.
@@ -67,6 +67,14 @@ impl XorShift {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+}
+
+/// A client that sends through `t` (so a test's LeakCheck sees its threads).
+pub fn client(t: &Transport) -> Client {
+    Client::builder()
+        .transport(t.clone())
+        .build()
+        .expect("client")
 }
 
 /// Polls `cond` every millisecond until it holds or `limit` passes.
