@@ -30,6 +30,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, never, select};
 use http::Method;
 use parking_lot::Mutex;
@@ -94,7 +95,7 @@ struct Shared {
 
 /// One request as the connection sends it.
 pub(crate) struct Outgoing {
-    pub(crate) head: Vec<u8>,
+    pub(crate) head: Bytes,
     pub(crate) body: BodyKind,
     pub(crate) framing: RequestFraming,
     pub(crate) method: Method,

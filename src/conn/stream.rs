@@ -228,13 +228,8 @@ fn is_timeout(e: &io::Error) -> bool {
 impl Read for BufReadHalf {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         // Large reads with nothing buffered skip the copy.
-        if self.pos == self.end && out.len() >= self.buf.len() {
-            loop {
-                match self.inner.read(out) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => continue,
-                    other => return other,
-                }
-            }
+        if let Some(res) = crate::h1::Source::read_direct(self, out) {
+            return res;
         }
         let n = {
             let avail = io::BufRead::fill_buf(self)?;

@@ -254,40 +254,53 @@ impl Pool {
         let mut acts = Actions::default();
         let got = {
             let mut st = self.shared.state.lock();
-            st.dialing -= 1;
-            let got = match res {
-                Ok(conn) if !conn.is_closed() && !st.closed => {
-                    st.conns.insert(
-                        conn.id(),
-                        Entry {
-                            key: key.clone(),
-                            idle: false,
-                        },
-                    );
-                    st.in_use += 1;
-                    Ok(Got {
-                        conn,
-                        reused: false,
-                        was_idle: false,
-                        idle_time: Duration::ZERO,
-                    })
-                }
-                Ok(conn) => {
-                    self.dec_per_host_locked(&mut st, key, &mut acts);
-                    let err = conn.closed_error_for("as soon as it was made");
-                    acts.close.push((conn, err.duplicate()));
-                    Err(err)
-                }
-                Err(err) => {
-                    self.dec_per_host_locked(&mut st, key, &mut acts);
-                    Err(err)
-                }
-            };
+            let got = self.register_dial_locked(&mut st, key, res, &mut acts);
             self.check_locked(&st);
             got
         };
         self.run(acts);
         got
+    }
+
+    /// A dial finished (`dialing` and `per_host` already count it): a live
+    /// connection is registered as in use and returned as a fresh `Got`;
+    /// one that closed during setup, or a failed dial, frees its slot.
+    fn register_dial_locked(
+        &self,
+        st: &mut State,
+        key: &ConnKey,
+        res: Result<PersistConn, Error>,
+        acts: &mut Actions,
+    ) -> Result<Got, Error> {
+        st.dialing -= 1;
+        match res {
+            Ok(conn) if !conn.is_closed() && !st.closed => {
+                st.conns.insert(
+                    conn.id(),
+                    Entry {
+                        key: key.clone(),
+                        idle: false,
+                    },
+                );
+                st.in_use += 1;
+                Ok(Got {
+                    conn,
+                    reused: false,
+                    was_idle: false,
+                    idle_time: Duration::ZERO,
+                })
+            }
+            Ok(conn) => {
+                self.dec_per_host_locked(st, key, acts);
+                let err = conn.closed_error_for("as soon as it was made");
+                acts.close.push((conn, err.duplicate()));
+                Err(err)
+            }
+            Err(err) => {
+                self.dec_per_host_locked(st, key, acts);
+                Err(err)
+            }
+        }
     }
 
     /// The requester gives up on `want`. If a connection was delivered in
@@ -432,44 +445,18 @@ impl Pool {
         let mut acts = Actions::default();
         {
             let mut st = self.shared.state.lock();
-            st.dialing -= 1;
-            match res {
-                Ok(conn) if !conn.is_closed() && !st.closed => {
-                    st.conns.insert(
-                        conn.id(),
-                        Entry {
-                            key: conn.key().clone(),
-                            idle: false,
-                        },
-                    );
-                    st.in_use += 1;
-                    let got = Got {
-                        conn: conn.clone(),
-                        reused: false,
-                        was_idle: false,
-                        idle_time: Duration::ZERO,
-                    };
-                    if want.deliver_locked(Ok(got)).is_ok() {
-                        st.waiting -= 1;
-                    } else if let Err(why) = self.try_put_idle_locked(&mut st, &conn, &mut acts) {
-                        // `close` removes it from `conns` and fixes the counts.
-                        acts.close.push((conn, why));
+            let result = self.register_dial_locked(&mut st, &want.key, res, &mut acts);
+            match want.deliver_locked(result) {
+                Ok(()) => st.waiting -= 1,
+                // Already served or abandoned: a new connection goes to the
+                // next waiter or the idle list (`close` fixes the counts
+                // when it cannot); an error has nobody to tell.
+                Err(Ok(got)) => {
+                    if let Err(why) = self.try_put_idle_locked(&mut st, &got.conn, &mut acts) {
+                        acts.close.push((got.conn, why));
                     }
                 }
-                Ok(conn) => {
-                    self.dec_per_host_locked(&mut st, &want.key, &mut acts);
-                    let err = conn.closed_error_for("as soon as it was made");
-                    if want.deliver_locked(Err(err.duplicate())).is_ok() {
-                        st.waiting -= 1;
-                    }
-                    acts.close.push((conn, err));
-                }
-                Err(err) => {
-                    self.dec_per_host_locked(&mut st, &want.key, &mut acts);
-                    if want.deliver_locked(Err(err)).is_ok() {
-                        st.waiting -= 1;
-                    }
-                }
+                Err(Err(_)) => {}
             }
             self.check_locked(&st);
         }

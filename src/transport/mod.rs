@@ -159,6 +159,7 @@ impl Transport {
             },
             &mut head,
         );
+        let head = bytes::Bytes::from(head);
 
         let replayable = body.is_replayable();
         let mut body = Some(body);
@@ -196,6 +197,7 @@ impl Transport {
                 ));
             };
             let out = Outgoing {
+                // Shared, not copied: a retry sends the same bytes.
                 head: head.clone(),
                 body: attempt_body.into_kind(),
                 framing: req_framing,
