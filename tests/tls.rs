@@ -1771,3 +1771,42 @@ fn server_refusing_our_missing_client_certificate_is_a_tls_error() {
     let err = c.get(server.url("/")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
 }
+
+/// A cancel during the dial (here: a handshake the server never answers)
+/// ends the request at once; the dial thread finishes on its own, bounded
+/// by `tls_handshake_timeout`, and nothing is left behind.
+#[test]
+fn cancel_during_the_dial_returns_at_once() {
+    within(TEST_LIMIT, "cancel in dial", || {
+        let srv = TlsServer::start_raw(pki().1.server_config(), |a| {
+            let mut sock = a.sock;
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf);
+            thread::sleep(Duration::from_secs(3));
+        });
+        let t = Transport::builder()
+            .tls_config(pki().0.client_config())
+            .tls_handshake_timeout(Some(Duration::from_millis(800)))
+            .build();
+        let _leak = LeakCheck::new(&t);
+        let token = nethttp::CancelToken::new();
+        let canceler = {
+            let token = token.clone();
+            thread::spawn(move || {
+                thread::sleep(Duration::from_millis(150));
+                token.cancel();
+            })
+        };
+        let start = Instant::now();
+        let err = client(&t)
+            .get(srv.url("/"))
+            .cancel(token)
+            .send()
+            .unwrap_err();
+        let took = start.elapsed();
+        canceler.join().unwrap();
+        assert_eq!(err.kind(), ErrorKind::Canceled, "{err}");
+        assert!(err.to_string().contains("connecting"), "{err}");
+        assert!(took < Duration::from_millis(700), "cancel took {took:?}");
+    });
+}
