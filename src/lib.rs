@@ -30,9 +30,9 @@
 //!
 //! ```text
 //!  caller ──writech──▶ writer thread ──▶ socket (write half)
-//!    │  ◀──write result──┘
+//!    │  ◀──reply (only on failure)──┘
 //!    ├───reqch───▶ reader thread ◀── socket (read half, idle peek)
-//!    │  ◀──resc── (head + read half handed over in the body)
+//!    │  ◀──reply── (head + read half handed over in the body)
 //!    └─ body read to EOF ──▶ read half back to the reader, conn to the pool
 //!       body dropped early ──▶ connection closed, both threads exit
 //! ```

@@ -197,6 +197,46 @@ fn unsolicited_408_on_idle_conn_is_ignored_and_next_request_redials() {
     assert_eq!(server.accepted(), 2);
 }
 
+#[test]
+fn bytes_after_the_body_close_the_conn_instead_of_answering_the_next_request() {
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let server = ScriptedServer::start(move |mut c| {
+        if c.index == 0 {
+            if c.read_request().is_none() {
+                return;
+            }
+            // One write: the response, then a stray response nobody asked
+            // for. Both land in the client's read buffer together.
+            c.write(format!(
+                "{}HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray",
+                ok_response("first")
+            ));
+            hold(c);
+        } else {
+            serve_ok(c, "second");
+        }
+    });
+    let client = client(&t);
+
+    assert_eq!(
+        client.get(server.url("/a")).send().unwrap().text().unwrap(),
+        "first"
+    );
+    // Not pooled: the bytes read past the body would answer the next request.
+    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+
+    let rec = Recorder::new();
+    let resp = client
+        .get(server.url("/b"))
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(resp.text().unwrap(), "second");
+    assert_eq!(reused_flags(&rec), vec![false]);
+    assert_eq!(server.accepted(), 2);
+}
+
 // ---------------------------------------------------------------------------
 // 3: the server closes before any response byte
 

@@ -200,18 +200,31 @@ impl ConnBody {
         let (Some(rd), Some(done)) = (self.rd.take(), self.done_tx.take()) else {
             return;
         };
-        if self.alive {
-            // Capacity 1, one send: never blocks. If the reader thread is
-            // gone (cancel raced EOF) the connection is closed already.
-            let _ = done.try_send(BodyDone(rd));
-            self.conn
-                .release(true, Some(&self.wrote), self.trace.as_deref());
+        // Bytes past the body's end were sent unasked (Go logs "Unsolicited
+        // response received on idle HTTP channel" and closes): the reader,
+        // which may be waiting on the socket, would never see them.
+        let why = if !self.alive {
+            Some("response does not allow reuse")
+        } else if !crate::h1::Source::buffered(&rd).is_empty() {
+            Some("server sent more bytes than the response body")
         } else {
-            // Close first, so the reason is ours; then let the reader go.
-            drop(rd);
-            self.conn
-                .close(Error::new(ErrorKind::Io, "response does not allow reuse"));
-            drop(done);
+            None
+        };
+        match why {
+            None => {
+                // Capacity 1, one send: never blocks, and wakes the reader
+                // only when it waits on the channel. If the reader thread is
+                // gone (cancel raced EOF) the connection is closed already.
+                let _ = done.try_send(BodyDone(rd));
+                self.conn
+                    .release(true, Some(&self.wrote), self.trace.as_deref());
+            }
+            Some(why) => {
+                // Close first, so the reason is ours; then let the reader go.
+                drop(rd);
+                self.conn.close(Error::new(ErrorKind::Io, why));
+                drop(done);
+            }
         }
     }
 

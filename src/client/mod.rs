@@ -326,7 +326,7 @@ impl ClientBuilder {
         self
     }
 
-    /// The client; [`ErrorKind::InvalidRequest`] for a bad default header.
+    /// The client; [`ErrorKind::InvalidRequest`](crate::ErrorKind::InvalidRequest) for a bad default header.
     pub fn build(self) -> crate::Result<Client> {
         Ok(Client {
             inner: Arc::new(Inner {

@@ -3,17 +3,33 @@
 //!
 //! ```text
 //!            ┌──────── writech ────────▶ writer thread (nethttp-w<id>) ──▶ socket
-//!  caller ───┤  ◀──── write result ──────┘      │ wrote (reuse vote)
+//!  caller ───┤  ◀──── reply (failure) ───┘      │ wrote (reuse vote)
 //!  round_trip│                                  ▼
 //!            └──────── reqch ─────────▶ reader thread (nethttp-r<id>) ◀── socket
-//!               ◀──── resc (head + body) ───────┘
+//!               ◀──── reply (head + body) ──────┘
 //!  body: EOF ─▶ read half back to the reader (BodyDone), conn to the pool
-//!        drop before EOF ─▶ close(): socket shut down, closech closed,
-//!                           both threads exit
+//!        drop before EOF ─▶ close(): socket shut down, writech's sender
+//!                           dropped (Go's closech), both threads exit
 //! ```
 //!
 //! Body bytes never cross a channel: the reader lends its buffered read
 //! half to the response body and waits for it to come back.
+//!
+//! # The request path's wake-ups
+//!
+//! A request costs the caller one wake-up (its reply) and each connection
+//! thread one (the writer: the request; the reader: the socket). Three rules
+//! keep it there; each was measured (benches/compare, `profile.sh`):
+//! - The caller waits on one reply channel that both threads answer into,
+//!   with a plain `recv` ([`recv_soon`]), not a `select!`: a woken `select!`
+//!   unregisters from every channel it watched, including the one whose
+//!   sender still holds that channel's lock while waking it, and on a busy
+//!   CPU the two then ping-pong through futex calls (12 per request before).
+//! - Closing is a disconnection, not a message: the caller's reply channel
+//!   disconnects when both threads have dropped their senders unanswered,
+//!   and the writer's `writech` when `close` drops its only sender.
+//! - While a body holds the read half, the reader waits on the socket, not
+//!   on the body-done channel (plain TCP): the hand-back costs no wake-up.
 
 pub(crate) mod msg;
 mod reader;
@@ -31,7 +47,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender, never, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, never, select};
 use http::Method;
 use parking_lot::Mutex;
 
@@ -39,7 +55,7 @@ use crate::{
     Error, ErrorKind, body::request::Kind as BodyKind, h1::head::RequestFraming, pool::Pool,
     threads, trace::ClientTrace, transport::key::ConnKey,
 };
-use msg::{ConnError, Failure, ReadRequest, ResponseParts, WriteFailure, WriteRequest};
+use msg::{ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure, WriteRequest};
 use stream::{BufReadHalf, Closer, Stream};
 
 /// How long a finished response waits for the writer's verdict before the
@@ -65,15 +81,14 @@ struct Shared {
     local_addr: SocketAddr,
     remote_addr: SocketAddr,
     pool: Pool,
-    /// Caller → writer thread. Read only by the writer.
-    writech: Sender<WriteRequest>,
-    /// Caller → reader thread. Read only by the reader.
+    /// Caller → writer thread; read only by the writer. Its only sender
+    /// lives here, and `close` takes and drops it: the writer's wait then
+    /// ends with a disconnection, which is this connection's `closech`.
+    writech: Mutex<Option<Sender<WriteRequest>>>,
+    /// Caller → reader thread; read only by the reader, which never blocks
+    /// on it. Unbounded (a list): when the reader exits, requests still
+    /// queued are dropped with its receiver, and so are their reply senders.
     reqch: Sender<ReadRequest>,
-    /// Disconnected when the connection closes (its only sender is in
-    /// `close_tx`). Every wait that could last forever also waits on it.
-    closech: Receiver<()>,
-    /// Taken (dropped) by `close`.
-    close_tx: Mutex<Option<Sender<()>>>,
     /// Shuts the socket down from any thread.
     closer: Closer,
     /// Why the connection closed; set once, by `close`. Written by whoever
@@ -117,8 +132,7 @@ impl PersistConn {
         pool: Pool,
     ) -> Result<PersistConn, Error> {
         let (writech, writech_rx) = crossbeam_channel::bounded(1);
-        let (reqch, reqch_rx) = crossbeam_channel::bounded(1);
-        let (close_tx, closech) = crossbeam_channel::bounded(0);
+        let (reqch, reqch_rx) = crossbeam_channel::unbounded();
         let Stream {
             read,
             write,
@@ -135,10 +149,8 @@ impl PersistConn {
                 local_addr,
                 remote_addr,
                 pool,
-                writech,
+                writech: Mutex::new(Some(writech)),
                 reqch,
-                closech,
-                close_tx: Mutex::new(Some(close_tx)),
                 closer,
                 close_reason: Mutex::new(None),
                 closed: AtomicBool::new(false),
@@ -208,8 +220,8 @@ impl PersistConn {
     }
 
     /// Closes the connection (Go's `persistConn.close`): records `why`, shuts
-    /// the socket down (waking any blocked read or write), closes `closech`
-    /// (waking both threads) and frees its pool slot. Idempotent; callable
+    /// the socket down (waking any blocked read or write), drops `writech`
+    /// (waking an idle writer) and frees its pool slot. Idempotent; callable
     /// from any thread, never under the pool lock.
     pub(crate) fn close(&self, why: Error) {
         self.close_with(why, false);
@@ -247,10 +259,10 @@ impl PersistConn {
         } else {
             self.inner.closer.shutdown();
         }
-        // Take the sender out, then drop it (waking both threads) with the
+        // Take the sender out, then drop it (waking the writer) with the
         // lock released.
-        let closech_tx = self.inner.close_tx.lock().take();
-        drop(closech_tx);
+        let writech = self.inner.writech.lock().take();
+        drop(writech);
         self.inner.pool.conn_closed(self);
     }
 
@@ -294,14 +306,19 @@ impl PersistConn {
     }
 
     /// Sends one request and waits for its response head (Go's
-    /// `persistConn.roundTrip`): a select over the write result, `closech`,
-    /// the response-header timer, the response, the cancel signal and the
-    /// deadline.
+    /// `persistConn.roundTrip`): whichever comes first of the reply (the
+    /// response, or the writer's failure), the connection closing (the reply
+    /// channel disconnects), the response-header timer, the deadline and
+    /// the cancel signal.
+    ///
+    /// Without a cancel token the wait is a plain `recv` on the one reply
+    /// channel, with the earliest timer as its deadline: a woken `select!`
+    /// must unregister from every channel it watched, and would contend for
+    /// the lock of the very channel whose sender is still waking it.
     pub(crate) fn round_trip(&self, out: Outgoing) -> Result<ResponseParts, ConnError> {
         let start_written = self.inner.nwrite.load(Ordering::SeqCst);
         let start_requests = self.inner.requests_written.load(Ordering::SeqCst);
-        let (resc, resc_rx) = crossbeam_channel::bounded(1);
-        let (result_tx, mut result_rx) = crossbeam_channel::bounded(1);
+        let (reply, reply_rx) = crossbeam_channel::bounded(2);
         let (wrote_tx, wrote_rx) = crossbeam_channel::bounded(1);
         let (continue_tx, continue_rx) = if out.expect_continue {
             let (tx, rx) = crossbeam_channel::bounded(1);
@@ -312,16 +329,16 @@ impl PersistConn {
         let rr = ReadRequest {
             method: out.method,
             close: out.close,
-            resc,
+            reply: reply.clone(),
             continue_tx,
             wrote: wrote_rx,
             cancel: out.cancel.clone(),
             deadline: out.deadline,
             trace: out.trace.clone(),
         };
-        // Both sends find an empty slot: one request at a time per
-        // connection. They fail only if that thread has exited (closed).
-        if self.inner.reqch.try_send(rr).is_err() {
+        // Neither send blocks (one request at a time per connection); they
+        // fail only once the connection has closed.
+        if self.inner.reqch.send(rr).is_err() {
             return Err(self.closed_error(Failure::NothingWritten));
         }
         let wr = WriteRequest {
@@ -329,51 +346,61 @@ impl PersistConn {
             body: out.body,
             framing: out.framing,
             continue_rx,
-            result: result_tx,
+            reply,
             report_success: self.inner.pool.config().response_header_timeout.is_some(),
             wrote: wrote_tx,
             trace: out.trace,
         };
-        if self.inner.writech.try_send(wr).is_err() {
+        let sent = match self.inner.writech.lock().as_ref() {
+            Some(writech) => writech.try_send(wr).is_ok(),
+            None => false,
+        };
+        if !sent {
             return Err(self.closed_error(Failure::NothingWritten));
         }
 
-        let cancel = out.cancel.unwrap_or_else(never);
-        let deadline = out.deadline.map_or_else(never, crossbeam_channel::at);
-        let mut header_timer = never();
-        // The phase a cancel or deadline interrupts, for its message.
-        let phase = || {
-            if self.inner.requests_written.load(Ordering::SeqCst) == start_requests {
-                "writing the request"
-            } else {
-                "awaiting response headers"
-            }
-        };
-        let closech = &self.inner.closech;
+        let mut header_deadline = None;
         loop {
-            select! {
-                recv(result_rx) -> res => {
-                    result_rx = never();
-                    match res {
-                        Ok(Ok(())) => {
-                            if let Some(t) = self.inner.pool.config().response_header_timeout {
-                                header_timer = crossbeam_channel::after(t);
-                            }
-                        }
-                        Ok(Err(err)) => return self.after_write_error(err, start_written, &resc_rx),
-                        // The writer exited without answering: it saw the close.
-                        Err(_) => {}
+            let timer = match (out.deadline, header_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let got = match &out.cancel {
+                None => match timer {
+                    None => recv_soon(&reply_rx).map_err(|_| Wake::Closed),
+                    Some(t) => reply_rx.recv_deadline(t).map_err(|e| match e {
+                        RecvTimeoutError::Timeout => Wake::Timer,
+                        RecvTimeoutError::Disconnected => Wake::Closed,
+                    }),
+                },
+                Some(cancel) => {
+                    let timer = timer.map_or_else(never, crossbeam_channel::at);
+                    select! {
+                        recv(reply_rx) -> r => r.map_err(|_| Wake::Closed),
+                        recv(cancel) -> _ => Err(Wake::Canceled),
+                        recv(timer) -> _ => Err(Wake::Timer),
                     }
                 }
-                recv(closech) -> _ => {
-                    // The reader answers before it closes: prefer its answer.
-                    if let Ok(res) = resc_rx.try_recv() {
-                        return res;
-                    }
-                    // No answer came: the server closed or failed before
-                    // its first response byte (Go's errServerClosedIdle /
-                    // transportReadFromServerError). Our own cancels and
-                    // timeouts return from their arms, not from here.
+            };
+            let (kind, what) = match got {
+                Ok(Reply::Response(res)) => return res,
+                Ok(Reply::Written(Ok(()))) => {
+                    header_deadline = self
+                        .inner
+                        .pool
+                        .config()
+                        .response_header_timeout
+                        .map(|t| Instant::now() + t);
+                    continue;
+                }
+                Ok(Reply::Written(Err(err))) => {
+                    return self.after_write_error(err, start_written, &reply_rx);
+                }
+                Err(Wake::Closed) => {
+                    // Neither thread answered: the server closed or failed
+                    // before its first response byte (Go's
+                    // errServerClosedIdle / transportReadFromServerError).
+                    // Our own cancels and timeouts return below, not here.
                     let class = if self.inner.nwrite.load(Ordering::SeqCst) == start_written {
                         Failure::NothingWritten
                     } else {
@@ -381,26 +408,29 @@ impl PersistConn {
                     };
                     return Err(self.closed_error(class));
                 }
-                recv(header_timer) -> _ => {
+                Err(Wake::Canceled) => (ErrorKind::Canceled, "request canceled"),
+                Err(Wake::Timer) if header_deadline.is_some_and(|h| Some(h) == timer) => {
                     let err = Error::new(ErrorKind::Timeout, "timeout awaiting response headers");
                     self.close(err.duplicate());
-                    return Err(ConnError { err, class: Failure::Other });
+                    return Err(ConnError {
+                        err,
+                        class: Failure::Other,
+                    });
                 }
-                recv(resc_rx) -> res => match res {
-                    Ok(res) => return res,
-                    Err(_) => return Err(self.closed_error(Failure::Other)),
-                },
-                recv(cancel) -> _ => {
-                    let err = Error::new(ErrorKind::Canceled, format!("request canceled while {}", phase()));
-                    self.close(err.duplicate());
-                    return Err(ConnError { err, class: Failure::Other });
-                }
-                recv(deadline) -> _ => {
-                    let err = Error::new(ErrorKind::Timeout, format!("deadline exceeded while {}", phase()));
-                    self.close(err.duplicate());
-                    return Err(ConnError { err, class: Failure::Other });
-                }
-            }
+                Err(Wake::Timer) => (ErrorKind::Timeout, "deadline exceeded"),
+            };
+            // The phase the cancel or deadline interrupted, for its message.
+            let phase = if self.inner.requests_written.load(Ordering::SeqCst) == start_requests {
+                "writing the request"
+            } else {
+                "awaiting response headers"
+            };
+            let err = Error::new(kind, format!("{what} while {phase}"));
+            self.close(err.duplicate());
+            return Err(ConnError {
+                err,
+                class: Failure::Other,
+            });
         }
     }
 
@@ -410,11 +440,11 @@ impl PersistConn {
         &self,
         failure: WriteFailure,
         start_written: u64,
-        resc_rx: &Receiver<Result<ResponseParts, ConnError>>,
+        reply_rx: &Receiver<Reply>,
     ) -> Result<ResponseParts, ConnError> {
         let WriteFailure { err, on_socket } = failure;
         if on_socket {
-            if let Ok(Ok(parts)) = resc_rx.recv_timeout(WRITE_ERROR_GRACE) {
+            if let Ok(Reply::Response(Ok(parts))) = reply_rx.recv_timeout(WRITE_ERROR_GRACE) {
                 return Ok(parts);
             }
         }
@@ -457,6 +487,37 @@ impl PersistConn {
             None => Error::new(ErrorKind::Io, format!("connection closed {when}")),
         }
     }
+}
+
+/// How often a hot-path wait yields its CPU before it blocks.
+/// (Measured on 2 CPUs, with nginx: 1 to 16 yields all double the
+/// one-CPU keep-alive rate against no yields; 0 leaves crossbeam's spin.)
+const YIELDS: usize = 4;
+
+/// A `recv` for the waits on the request path (the caller's reply, the
+/// writer's next request). The answer usually comes within microseconds,
+/// from a thread that needs this CPU to produce it: yield to it a few times
+/// before blocking, instead of crossbeam's backoff, which first spins.
+pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::RecvError> {
+    for _ in 0..YIELDS {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                return Err(crossbeam_channel::RecvError);
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => std::thread::yield_now(),
+        }
+    }
+    rx.recv()
+}
+
+/// What ended a round trip's wait other than a reply.
+enum Wake {
+    /// The reply channel disconnected: the connection closed.
+    Closed,
+    Canceled,
+    /// The deadline or the response-header timer.
+    Timer,
 }
 
 impl fmt::Debug for PersistConn {

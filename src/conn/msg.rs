@@ -22,13 +22,15 @@ pub(crate) struct WriteRequest {
     pub(crate) body: BodyKind,
     pub(crate) framing: RequestFraming,
     /// `Expect: 100-continue`: `true` = send the body, `false` = the server
-    /// answered without `100 Continue`, do not. Sent by the reader.
+    /// answered without `100 Continue`, do not. Sent by the reader; it
+    /// disconnects when the reader exits.
     pub(crate) continue_rx: Option<Receiver<bool>>,
-    /// The outcome, to the caller (Go's `wr.ch`): failures always; success
-    /// only when `report_success` (the caller then starts its response
-    /// header timer). Otherwise the caller is not woken for a write that
-    /// went well: one wake-up per response, not two.
-    pub(crate) result: Sender<Result<(), WriteFailure>>,
+    /// The outcome, to the caller (Go's `wr.ch`) as [`Reply::Written`]:
+    /// failures always; success only when `report_success` (the caller then
+    /// starts its response header timer). Otherwise the caller is not woken
+    /// for a write that went well: one wake-up per response, not two. The
+    /// writer drops it once the request is written.
+    pub(crate) reply: Sender<Reply>,
     pub(crate) report_success: bool,
     /// Whether the whole request was written, to whoever decides reuse
     /// (Go's `writeErrCh`).
@@ -42,9 +44,10 @@ pub(crate) struct ReadRequest {
     pub(crate) method: Method,
     /// The request asked for `Connection: close`.
     pub(crate) close: bool,
-    /// The response head and body, or why there is none (capacity 1; a
-    /// send never blocks, and fails only if the caller left).
-    pub(crate) resc: Sender<Result<ResponseParts, ConnError>>,
+    /// The response head and body, or why there is none, as
+    /// [`Reply::Response`] (Go's `resc`). Capacity 2, one message from each
+    /// thread: a send never blocks, and fails only if the caller left.
+    pub(crate) reply: Sender<Reply>,
     /// Set when the request waits for `100 Continue`.
     pub(crate) continue_tx: Option<Sender<bool>>,
     /// The writer's verdict; handed on to the body, which decides reuse.
@@ -52,6 +55,22 @@ pub(crate) struct ReadRequest {
     pub(crate) cancel: Option<Receiver<()>>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
+}
+
+/// Reader or writer thread → caller: what became of one request. Both
+/// threads send into the request's one reply channel, so the caller waits
+/// with a plain `recv` on it alone. The channel disconnects when both have
+/// dropped their senders without answering: the connection closed under the
+/// request (this is how the caller sees Go's `closech`).
+// Each reply moves once through a two-slot channel; boxing the large
+// variant would cost an allocation per request to save a few hundred bytes.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Reply {
+    /// From the reader: the response head with its body, or why none came.
+    Response(Result<ResponseParts, ConnError>),
+    /// From the writer: the request could not be written, or (when the
+    /// caller runs a response header timer) it was.
+    Written(Result<(), WriteFailure>),
 }
 
 /// Why the writer could not send a request.

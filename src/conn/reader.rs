@@ -5,17 +5,22 @@
 //! request that expects it, read the response head (after any 1xx), then
 //! either release the connection at once (no body) or lend the read half
 //! to the response body and wait for it to come back (EOF) or not (early
-//! close, cancel, deadline).
+//! close, cancel, deadline). With no cancel or deadline to watch, that wait
+//! happens on the socket rather than on the channel, so the body's hand-back
+//! wakes nobody; the next response (or the server's FIN) wakes the reader.
 
-use std::{io, time::Duration};
+use std::{
+    io,
+    time::{Duration, Instant},
+};
 
-use crossbeam_channel::{Receiver, never, select};
+use crossbeam_channel::{Receiver, TryRecvError, never, select};
 use http::Method;
 
 use super::{
     PersistConn,
-    msg::{BodyDone, ConnError, Failure, ReadRequest, ResponseParts},
-    stream::BufReadHalf,
+    msg::{BodyDone, ConnError, Failure, ReadRequest, Reply, ResponseParts},
+    stream::{self, BufReadHalf},
 };
 use crate::{
     Error, ErrorKind, ResponseBody,
@@ -97,7 +102,7 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
             Err(ce) => {
                 // Answer first, then close: the caller prefers the answer.
                 let why = ce.err.duplicate();
-                let _ = rr.resc.send(Err(ce));
+                let _ = rr.reply.try_send(Reply::Response(Err(ce)));
                 conn.close(why);
                 return;
             }
@@ -120,7 +125,7 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
                 content_length,
                 body: ResponseBody::empty(),
             };
-            let _ = rr.resc.send(Ok(parts));
+            let _ = rr.reply.try_send(Reply::Response(Ok(parts)));
             if let Err(why) = released {
                 conn.close(why);
                 return;
@@ -147,32 +152,79 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
             body: ResponseBody::from_conn(body),
         };
         // If the caller already left, the body drops right here: early close.
-        let _ = rr.resc.send(Ok(parts));
-
-        // Wait for the body's verdict (Go's `waitForBodyRead`), while also
-        // watching the request's cancel signal and deadline: when one fires,
-        // shutting the socket down wakes the caller's blocked read.
-        let cancel = rr.cancel.unwrap_or_else(never);
-        let deadline = rr.deadline.map_or_else(never, crossbeam_channel::at);
-        let stop = select! {
-            recv(done_rx) -> done => match done {
-                Ok(BodyDone(back)) => {
-                    rd = back;
-                    continue;
-                }
-                Err(_) => Error::new(ErrorKind::Io, "response body closed before EOF"),
-            },
-            recv(cancel) -> _ => Error::new(ErrorKind::Canceled, "request canceled while reading the response body"),
-            recv(deadline) -> _ => Error::new(ErrorKind::Timeout, "deadline exceeded while reading the response body"),
+        let _ = rr.reply.try_send(Reply::Response(Ok(parts)));
+        let back = if rr.cancel.is_none() && rr.deadline.is_none() {
+            wait_on_socket(&conn, &done_rx)
+        } else {
+            wait_for_body(&conn, &done_rx, rr.cancel, rr.deadline)
         };
-        // The body may have finished just as the signal fired.
-        if let Ok(BodyDone(back)) = done_rx.try_recv() {
-            rd = back;
-            continue;
+        match back {
+            Some(half) => rd = half,
+            None => return,
         }
-        conn.close(stop);
-        return;
     }
+}
+
+/// Waits for the body to give the read half back (Go's `waitForBodyRead`)
+/// while watching the request's cancel signal and deadline: when one fires,
+/// shutting the socket down wakes the caller's blocked read. `None` when
+/// the body ended early or the connection closed.
+fn wait_for_body(
+    conn: &PersistConn,
+    done_rx: &Receiver<BodyDone>,
+    cancel: Option<Receiver<()>>,
+    deadline: Option<Instant>,
+) -> Option<BufReadHalf> {
+    let cancel = cancel.unwrap_or_else(never);
+    let deadline = deadline.map_or_else(never, crossbeam_channel::at);
+    let stop = select! {
+        recv(done_rx) -> done => match done {
+            Ok(BodyDone(back)) => return Some(back),
+            Err(_) => Error::new(ErrorKind::Io, "response body closed before EOF"),
+        },
+        recv(cancel) -> _ => Error::new(ErrorKind::Canceled, "request canceled while reading the response body"),
+        recv(deadline) -> _ => Error::new(ErrorKind::Timeout, "deadline exceeded while reading the response body"),
+    };
+    // The body may have finished just as the signal fired.
+    if let Ok(BodyDone(back)) = done_rx.try_recv() {
+        return Some(back);
+    }
+    conn.close(stop);
+    None
+}
+
+/// [`wait_for_body`] with nothing to watch but the body: the reader parks
+/// on the socket instead of on the channel, so the body hands the read half
+/// back with a send that wakes nobody (the body-done signal off the
+/// critical path). The reader wakes when bytes, EOF or an error reach the
+/// socket, which after a body's end is the next response or the server
+/// closing the idle connection, and only then takes the half back: waiting
+/// for it if the bytes were the body's own. TLS waits on the channel (bytes
+/// on its socket may be records without plaintext).
+fn wait_on_socket(conn: &PersistConn, done_rx: &Receiver<BodyDone>) -> Option<BufReadHalf> {
+    loop {
+        match done_rx.try_recv() {
+            Ok(BodyDone(back)) => return Some(back),
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {}
+        }
+        match conn.inner.closer.wait_readable() {
+            // The idle timeout stays set on the socket: look again, and if
+            // the half is back the idle peek takes over the timing.
+            Some(Err(e)) if stream::is_timeout(&e) => {
+                if conn.is_closed() {
+                    return None;
+                }
+            }
+            _ => match done_rx.recv() {
+                Ok(BodyDone(back)) => return Some(back),
+                Err(_) => break,
+            },
+        }
+    }
+    // The body closed the connection before it let go; make sure.
+    conn.close(Error::new(ErrorKind::Io, "response body closed before EOF"));
+    None
 }
 
 /// The idle wait: blocks until the next byte, EOF or an error. The idle

@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use crossbeam_channel::{Receiver, never};
+use crossbeam_channel::Receiver;
 
 use crate::dial::tls::{TlsCloser, TlsParts, TlsReadHalf, TlsWriteHalf};
 
@@ -85,12 +85,12 @@ pub(crate) enum WriteHalf {
 }
 
 impl WriteHalf {
-    /// Ready when the read side needs records sent (TLS alerts); never
-    /// ready for plain TCP.
-    pub(crate) fn poked(&self) -> Receiver<()> {
+    /// Ready when the read side needs records sent (TLS alerts); `None`
+    /// for plain TCP, where the read side never needs the writer.
+    pub(crate) fn poked(&self) -> Option<Receiver<()>> {
         match self {
-            WriteHalf::Plain(_) => never(),
-            WriteHalf::Tls(w) => w.poked().clone(),
+            WriteHalf::Plain(_) => None,
+            WriteHalf::Tls(w) => Some(w.poked().clone()),
         }
     }
 
@@ -121,7 +121,8 @@ impl Write for WriteHalf {
 
 /// Shuts the socket down from any thread: wakes a blocked read (it returns
 /// EOF or an error) and a blocked write (it fails). Held by the connection's
-/// shared state.
+/// shared state. The reader thread also waits on it, without reading, while
+/// a response body holds the read half.
 #[derive(Debug)]
 pub(crate) enum Closer {
     Plain(TcpStream),
@@ -137,6 +138,16 @@ impl Closer {
                 let _ = s.shutdown(Shutdown::Both);
             }
             Closer::Tls(t) => t.shutdown(),
+        }
+    }
+
+    /// Plain TCP: blocks until the socket has a byte to read, EOF or an
+    /// error, taking nothing (`MSG_PEEK`), for at most its read timeout.
+    /// `None` for TLS, where bytes on the socket need not be plaintext.
+    pub(crate) fn wait_readable(&self) -> Option<io::Result<()>> {
+        match self {
+            Closer::Plain(s) => Some(s.peek(&mut [0; 1]).map(drop)),
+            Closer::Tls(_) => None,
         }
     }
 
@@ -218,7 +229,8 @@ impl BufReadHalf {
     }
 }
 
-fn is_timeout(e: &io::Error) -> bool {
+/// A read timeout (`SO_RCVTIMEO`), whichever kind the platform reports.
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut

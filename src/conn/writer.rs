@@ -8,11 +8,11 @@ use std::{
     sync::atomic::Ordering,
 };
 
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, select};
 
 use super::{
     PersistConn,
-    msg::{WriteFailure, WriteRequest},
+    msg::{Reply, WriteFailure, WriteRequest},
     stream::WriteHalf,
 };
 use crate::{
@@ -28,49 +28,48 @@ const COALESCE_LIMIT: usize = 64 * 1024;
 const COPY_BUF: usize = 32 * 1024;
 
 pub(super) fn run(conn: PersistConn, mut w: WriteHalf, writech: Receiver<WriteRequest>) {
-    let closech = conn.inner.closech.clone();
     let poked = w.poked();
     let mut scratch = Vec::new();
-    // Held only to be dropped at the right moment (see below).
-    let mut _unreported = None;
     loop {
-        let wr = select! {
-            recv(writech) -> wr => match wr {
-                Ok(wr) => wr,
-                Err(_) => return,
-            },
+        // Plain TCP waits on `writech` alone: a plain `recv` returns without
+        // touching the channel's lock again, which the caller may still
+        // hold while it wakes us. `close` ends the wait by dropping the
+        // only sender.
+        let wr = match &poked {
+            None => super::recv_soon(&writech),
             // The read side queued TLS records (an alert): send them. A
             // failure here surfaces on the read side.
-            recv(poked) -> _ => {
-                let _ = w.send_pending();
-                continue;
-            }
-            recv(closech) -> _ => return,
+            Some(poked) => select! {
+                recv(writech) -> wr => wr,
+                recv(poked) -> _ => {
+                    let _ = w.send_pending();
+                    continue;
+                }
+            },
         };
-        let result_tx = wr.result.clone();
+        let Ok(wr) = wr else {
+            return;
+        };
+        let reply = wr.reply.clone();
         let report_success = wr.report_success;
         let wrote_tx = wr.wrote.clone();
         let trace = wr.trace.clone();
-        let (result, body_sent) = write_request(&conn, &mut w, wr, &closech, &mut scratch);
+        let (result, body_sent) = write_request(&conn, &mut w, wr, &mut scratch);
         if result.is_ok() {
             conn.inner.requests_written.fetch_add(1, Ordering::SeqCst);
         }
         if let Some(t) = &trace {
             t.wrote_request(result.as_ref().err().map(|f| &f.err));
         }
-        // Both slots have capacity 1 and one send each: never blocks.
+        // Both channels have room for this one message: never blocks.
         let _ = wrote_tx.try_send(result.is_ok() && body_sent);
         if result.is_err() || report_success {
-            let _ = result_tx.try_send(result);
-            _unreported = None;
-        } else {
-            // Dropping the last sender would wake the caller as surely as a
-            // message: keep it until the next request (by then this one's
-            // round trip is over) or until the thread ends.
-            _unreported = Some(result_tx);
+            let _ = reply.try_send(Reply::Written(result));
         }
-        // After a failure the connection is never reused; the caller or
-        // the body closes it, and `closech` ends this loop.
+        // A success nobody waits for is not sent: the caller is woken once,
+        // by the response. After a failure the connection is never reused;
+        // the caller or the body closes it, and that ends this loop.
+        drop(reply);
         if scratch.capacity() > COALESCE_LIMIT * 2 {
             scratch = Vec::new();
         }
@@ -115,7 +114,6 @@ fn write_request(
     conn: &PersistConn,
     w: &mut WriteHalf,
     wr: WriteRequest,
-    closech: &Receiver<()>,
     scratch: &mut Vec<u8>,
 ) -> (Result<(), WriteFailure>, bool) {
     let mut out = Counting { w, conn };
@@ -152,11 +150,12 @@ fn write_request(
         if let Some(t) = &trace {
             t.wait_100_continue();
         }
-        let timeout = crossbeam_channel::after(conn.pool().config().expect_continue_timeout);
-        let send_body = select! {
-            recv(gate) -> go => go.unwrap_or(false),
-            recv(timeout) -> _ => true,
-            recv(closech) -> _ => false,
+        // No answer in time: send anyway (Go's expectContinueTimeout). The
+        // gate disconnects when the reader exits: the connection closed.
+        let send_body = match gate.recv_timeout(conn.pool().config().expect_continue_timeout) {
+            Ok(go) => go,
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Disconnected) => false,
         };
         if !send_body {
             return (Ok(()), false);
