@@ -8,8 +8,9 @@
 //!            └──────── reqch ─────────▶ reader thread (nethttp-r<id>) ◀── socket
 //!               ◀──── reply (head + body) ──────┘
 //!  body: EOF ─▶ read half back to the reader (BodyDone), conn to the pool
-//!        drop before EOF ─▶ close(): socket shut down, writech's sender
-//!                           dropped (Go's closech), both threads exit
+//!        drop before EOF ─▶ close(): socket shut down, the request
+//!                           channels' senders dropped (Go's closech),
+//!                           both threads exit
 //! ```
 //!
 //! Body bytes never cross a channel: the reader lends its buffered read
@@ -27,7 +28,8 @@
 //!   CPU the two then ping-pong through futex calls (12 per request before).
 //! - Closing is a disconnection, not a message: the caller's reply channel
 //!   disconnects when both threads have dropped their senders unanswered,
-//!   and the writer's `writech` when `close` drops its only sender.
+//!   and the writer's `writech` when `close` drops its only sender (and
+//!   `reqch`'s, so a request still queued there is destroyed with it).
 //! - While a body holds the read half, the reader waits on the socket, not
 //!   on the body-done channel (plain TCP): the hand-back costs no wake-up.
 
@@ -81,14 +83,9 @@ struct Shared {
     local_addr: SocketAddr,
     remote_addr: SocketAddr,
     pool: Pool,
-    /// Caller → writer thread; read only by the writer. Its only sender
-    /// lives here, and `close` takes and drops it: the writer's wait then
-    /// ends with a disconnection, which is this connection's `closech`.
-    writech: Mutex<Option<Sender<WriteRequest>>>,
-    /// Caller → reader thread; read only by the reader, which never blocks
-    /// on it. Unbounded (a list): when the reader exits, requests still
-    /// queued are dropped with its receiver, and so are their reply senders.
-    reqch: Sender<ReadRequest>,
+    /// The only senders of `writech` and `reqch`; `close` takes and drops
+    /// them. Locked by the caller for its two sends and by `close`.
+    requests: Mutex<Option<Requests>>,
     /// Shuts the socket down from any thread.
     closer: Closer,
     /// Why the connection closed; set once, by `close`. Written by whoever
@@ -106,6 +103,20 @@ struct Shared {
     /// caller, to name the phase a deadline interrupted without being woken
     /// for every successful write.
     requests_written: AtomicU64,
+}
+
+/// The caller's ends of the two request channels. Dropping them is how a
+/// connection closes towards its threads: the writer's wait on `writech`
+/// ends with a disconnection (this is Go's `closech`), and once the reader
+/// has dropped its receiver too, a request still queued in `reqch` is
+/// destroyed with the channel, and with it its reply sender, so its caller
+/// sees the reply channel disconnect.
+struct Requests {
+    /// Caller → writer thread; read only by the writer.
+    writech: Sender<WriteRequest>,
+    /// Caller → reader thread; read only by the reader, which never blocks
+    /// on it (it takes a request when the response's first byte arrives).
+    reqch: Sender<ReadRequest>,
 }
 
 /// One request as the connection sends it.
@@ -132,7 +143,7 @@ impl PersistConn {
         pool: Pool,
     ) -> Result<PersistConn, Error> {
         let (writech, writech_rx) = crossbeam_channel::bounded(1);
-        let (reqch, reqch_rx) = crossbeam_channel::unbounded();
+        let (reqch, reqch_rx) = crossbeam_channel::bounded(1);
         let Stream {
             read,
             write,
@@ -149,8 +160,7 @@ impl PersistConn {
                 local_addr,
                 remote_addr,
                 pool,
-                writech: Mutex::new(Some(writech)),
-                reqch,
+                requests: Mutex::new(Some(Requests { writech, reqch })),
                 closer,
                 close_reason: Mutex::new(None),
                 closed: AtomicBool::new(false),
@@ -165,6 +175,7 @@ impl PersistConn {
         let r = pc.clone();
         let rd = BufReadHalf::new(read);
         threads::spawn(format!("nethttp-r{id}"), stack, &counter, move || {
+            let _closes = CloseOnExit(r.clone());
             reader::run(r, rd, reqch_rx)
         })
         .map_err(|e| {
@@ -173,6 +184,7 @@ impl PersistConn {
         })?;
         let w = pc.clone();
         threads::spawn(format!("nethttp-w{id}"), stack, &counter, move || {
+            let _closes = CloseOnExit(w.clone());
             writer::run(w, write, writech_rx)
         })
         .map_err(|e| {
@@ -259,10 +271,10 @@ impl PersistConn {
         } else {
             self.inner.closer.shutdown();
         }
-        // Take the sender out, then drop it (waking the writer) with the
+        // Take the senders out, then drop them (waking the writer) with the
         // lock released.
-        let writech = self.inner.writech.lock().take();
-        drop(writech);
+        let requests = self.inner.requests.lock().take();
+        drop(requests);
         self.inner.pool.conn_closed(self);
     }
 
@@ -336,11 +348,6 @@ impl PersistConn {
             deadline: out.deadline,
             trace: out.trace.clone(),
         };
-        // Neither send blocks (one request at a time per connection); they
-        // fail only once the connection has closed.
-        if self.inner.reqch.send(rr).is_err() {
-            return Err(self.closed_error(Failure::NothingWritten));
-        }
         let wr = WriteRequest {
             head: out.head,
             body: out.body,
@@ -351,11 +358,15 @@ impl PersistConn {
             wrote: wrote_tx,
             trace: out.trace,
         };
-        let sent = match self.inner.writech.lock().as_ref() {
-            Some(writech) => writech.try_send(wr).is_ok(),
+        // Neither send blocks (one request at a time per connection). The
+        // reader's goes first: it must know the request before the response
+        // can arrive. They fail only once the connection has closed.
+        let sent = match self.inner.requests.lock().as_ref() {
+            Some(chans) => chans.reqch.try_send(rr).is_ok() && chans.writech.try_send(wr).is_ok(),
             None => false,
         };
         if !sent {
+            self.close(Error::new(ErrorKind::Io, "connection thread gone"));
             return Err(self.closed_error(Failure::NothingWritten));
         }
 
@@ -509,6 +520,18 @@ pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::Rec
         }
     }
     rx.recv()
+}
+
+/// Held by each connection thread: however it ends (a panic included), the
+/// connection closes, so nobody waits on a thread that is gone. Every
+/// normal exit has closed it already; then this is a no-op.
+struct CloseOnExit(PersistConn);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        self.0
+            .close(Error::new(ErrorKind::Io, "connection thread exited"));
+    }
 }
 
 /// What ended a round trip's wait other than a reply.
