@@ -123,15 +123,15 @@ impl fmt::Debug for ResponseBody {
     }
 }
 
-/// A body read from a connection: holds the connection's read half until
-/// its end.
+/// A body read from a connection: holds the connection (in use) until its
+/// end.
 pub(crate) struct ConnBody {
-    /// Lent by the reader thread; `None` once given back or abandoned.
-    rd: Option<BufReadHalf>,
+    /// Where the bytes come from; `None` once the body ended or was abandoned.
+    held: Option<Held>,
     decoder: Decoder,
     conn: PersistConn,
-    /// Gives the read half back at EOF; dropping it unsent tells the reader
-    /// thread the body ended early.
+    /// Tells the reader thread the body ended (giving a lent read half
+    /// back); dropping it unsent tells it the body ended early.
     done_tx: Option<Sender<BodyDone>>,
     /// The response allows reuse (framing and `Connection` headers).
     alive: bool,
@@ -143,9 +143,19 @@ pub(crate) struct ConnBody {
     failed: Option<Error>,
 }
 
+/// Where a [`ConnBody`]'s bytes come from.
+pub(crate) enum Held {
+    /// The connection's read half, lent by the reader thread until the end.
+    Lent(BufReadHalf),
+    /// The whole body, which arrived with the head: copied out of the
+    /// reader's buffer, so the reader kept its read half. `pos` bytes are
+    /// read.
+    Copied { bytes: Vec<u8>, pos: usize },
+}
+
 impl ConnBody {
     pub(crate) fn new(
-        rd: BufReadHalf,
+        held: Held,
         decoder: Decoder,
         conn: PersistConn,
         done_tx: Sender<BodyDone>,
@@ -154,7 +164,7 @@ impl ConnBody {
         trace: Option<Arc<dyn ClientTrace>>,
     ) -> ConnBody {
         ConnBody {
-            rd: Some(rd),
+            held: Some(held),
             decoder,
             conn,
             done_tx: Some(done_tx),
@@ -170,10 +180,17 @@ impl ConnBody {
         if let Some(e) = &self.failed {
             return Err(e.duplicate().into());
         }
-        let Some(rd) = self.rd.as_mut() else {
-            return Ok(0);
+        let read = match self.held.as_mut() {
+            None => return Ok(0),
+            Some(Held::Lent(rd)) => self.decoder.read(rd, buf),
+            Some(Held::Copied { bytes, pos }) => {
+                let mut rest = &bytes[*pos..];
+                let read = self.decoder.read(&mut rest, buf);
+                *pos = bytes.len() - rest.len();
+                read
+            }
         };
-        match self.decoder.read(rd, buf) {
+        match read {
             Ok(n) => {
                 if self.decoder.is_done() {
                     // A close-delimited body ends at EOF, which a cancel or
@@ -197,15 +214,22 @@ impl ConnBody {
     /// the connection back to the pool (or closed), before the last bytes
     /// are returned to the caller.
     fn finish(&mut self) {
-        let (Some(rd), Some(done)) = (self.rd.take(), self.done_tx.take()) else {
+        let (Some(held), Some(done)) = (self.held.take(), self.done_tx.take()) else {
             return;
+        };
+        let rd = match held {
+            Held::Lent(rd) => Some(rd),
+            Held::Copied { .. } => None,
         };
         // Bytes past the body's end were sent unasked (Go logs "Unsolicited
         // response received on idle HTTP channel" and closes): the reader,
         // which may be waiting on the socket, would never see them.
         let why = if !self.alive {
             Some("response does not allow reuse")
-        } else if !crate::h1::Source::buffered(&rd).is_empty() {
+        } else if rd
+            .as_ref()
+            .is_some_and(|rd| !crate::h1::Source::buffered(rd).is_empty())
+        {
             Some("server sent more bytes than the response body")
         } else {
             None
@@ -244,7 +268,7 @@ impl ConnBody {
     /// Gives up on the rest of the body: the connection closes, later
     /// reads fail with `err`.
     pub(crate) fn abandon(&mut self, err: Error) {
-        self.rd = None;
+        self.held = None;
         self.conn.close(err.duplicate());
         self.done_tx = None;
         self.failed = Some(err);
@@ -261,7 +285,7 @@ impl fmt::Debug for ConnBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseBody")
             .field("conn", &self.conn.id())
-            .field("done", &self.rd.is_none())
+            .field("done", &self.held.is_none())
             .finish()
     }
 }
@@ -271,7 +295,7 @@ impl fmt::Debug for ConnBody {
 impl Drop for ConnBody {
     fn drop(&mut self) {
         if let Some(done) = self.done_tx.take() {
-            self.rd = None;
+            self.held = None;
             self.conn.close(Error::new(
                 ErrorKind::Io,
                 "response body dropped before EOF",

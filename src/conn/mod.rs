@@ -30,8 +30,11 @@
 //!   disconnects when both threads have dropped their senders unanswered,
 //!   and the writer's `writech` when `close` drops its only sender (and
 //!   `reqch`'s, so a request still queued there is destroyed with it).
-//! - While a body holds the read half, the reader waits on the socket, not
-//!   on the body-done channel (plain TCP): the hand-back costs no wake-up.
+//! - The body's end wakes nobody: a small body that arrived whole with its
+//!   head is copied out, and the reader keeps the read half and peeks on;
+//!   while a longer body holds the read half, the reader waits on the socket
+//!   (plain TCP), not on the body-done channel. The reader looks at the
+//!   body-done channel only once the socket has something for it.
 
 pub(crate) mod msg;
 mod reader;

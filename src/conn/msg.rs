@@ -110,6 +110,7 @@ pub(crate) enum Failure {
     Other,
 }
 
-/// Body → reader thread: the body reached its end; here is the read half.
-/// (A body dropped early just drops its sender.)
-pub(crate) struct BodyDone(pub(crate) BufReadHalf);
+/// Body → reader thread: the body reached its end; here is the read half,
+/// if it was lent (`None` for a body copied out of the reader's buffer).
+/// A body dropped early just drops its sender.
+pub(crate) struct BodyDone(pub(crate) Option<BufReadHalf>);

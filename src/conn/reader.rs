@@ -5,9 +5,11 @@
 //! request that expects it, read the response head (after any 1xx), then
 //! either release the connection at once (no body) or lend the read half
 //! to the response body and wait for it to come back (EOF) or not (early
-//! close, cancel, deadline). With no cancel or deadline to watch, that wait
-//! happens on the socket rather than on the channel, so the body's hand-back
-//! wakes nobody; the next response (or the server's FIN) wakes the reader.
+//! close, cancel, deadline). With no cancel or deadline to watch, a body
+//! that arrived whole with its head is copied out instead and the reader
+//! peeks on at once; a longer one is lent, and the reader waits for it on the
+//! socket rather than on the channel. Either way the body's end wakes nobody:
+//! the next response (or the server's FIN) wakes the reader.
 
 use std::{
     io,
@@ -24,7 +26,7 @@ use super::{
 };
 use crate::{
     Error, ErrorKind, ResponseBody,
-    body::ConnBody,
+    body::{ConnBody, Held},
     config::Config,
     h1::{
         decode::Decoder,
@@ -50,10 +52,20 @@ enum Peek {
 
 pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRequest>) {
     let cfg = conn.pool().config().clone();
+    // A body copied out of our buffer that its caller may still hold, and
+    // with it the connection (in use until the body ends).
+    let mut copied_body: Option<Receiver<BodyDone>> = None;
     loop {
         let Some(peek) = peek(&conn, &mut rd, cfg.idle_conn_timeout) else {
             return;
         };
+        // Whatever the peek saw comes after that body: let it end first. Its
+        // drop before the end closed the connection.
+        if let Some(done) = copied_body.take() {
+            if done.recv().is_err() {
+                return;
+            }
+        }
         if conn.is_closed() {
             return;
         }
@@ -137,22 +149,40 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
         }
 
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-        let body = ConnBody::new(
-            rd,
-            Decoder::new(framing),
-            conn.clone(),
-            done_tx,
-            alive,
-            rr.wrote,
-            trace,
-        );
-        let parts = ResponseParts {
-            head,
-            content_length,
-            body: ResponseBody::from_conn(body),
+        let body_conn = conn.clone();
+        let respond = move |held| {
+            let body = ConnBody::new(
+                held,
+                Decoder::new(framing),
+                body_conn,
+                done_tx,
+                alive,
+                rr.wrote,
+                trace,
+            );
+            // If the caller already left, the body drops right here: early
+            // close.
+            let _ = rr.reply.try_send(Reply::Response(Ok(ResponseParts {
+                head,
+                content_length,
+                body: ResponseBody::from_conn(body),
+            })));
         };
-        // If the caller already left, the body drops right here: early close.
-        let _ = rr.reply.try_send(Reply::Response(Ok(parts)));
+        // The whole body came with the head (a small response): hand the
+        // caller a copy and keep the read half, so the next peek is a plain
+        // read and the body's end wakes nobody. Not with a cancel or deadline
+        // to watch: a copied body cannot be interrupted.
+        let buffered = crate::h1::Source::buffered(&rd).len() as u64;
+        if framing == BodyFraming::Length(buffered) && rr.cancel.is_none() && rr.deadline.is_none()
+        {
+            respond(Held::Copied {
+                bytes: rd.take_buffered(),
+                pos: 0,
+            });
+            copied_body = Some(done_rx);
+            continue;
+        }
+        respond(Held::Lent(rd));
         let back = if rr.cancel.is_none() && rr.deadline.is_none() {
             wait_on_socket(&conn, &done_rx)
         } else {
@@ -179,14 +209,14 @@ fn wait_for_body(
     let deadline = deadline.map_or_else(never, crossbeam_channel::at);
     let stop = select! {
         recv(done_rx) -> done => match done {
-            Ok(BodyDone(back)) => return Some(back),
-            Err(_) => Error::new(ErrorKind::Io, "response body closed before EOF"),
+            Ok(BodyDone(Some(back))) => return Some(back),
+            _ => Error::new(ErrorKind::Io, "response body closed before EOF"),
         },
         recv(cancel) -> _ => Error::new(ErrorKind::Canceled, "request canceled while reading the response body"),
         recv(deadline) -> _ => Error::new(ErrorKind::Timeout, "deadline exceeded while reading the response body"),
     };
     // The body may have finished just as the signal fired.
-    if let Ok(BodyDone(back)) = done_rx.try_recv() {
+    if let Ok(BodyDone(Some(back))) = done_rx.try_recv() {
         return Some(back);
     }
     conn.close(stop);
@@ -204,8 +234,8 @@ fn wait_for_body(
 fn wait_on_socket(conn: &PersistConn, done_rx: &Receiver<BodyDone>) -> Option<BufReadHalf> {
     loop {
         match done_rx.try_recv() {
-            Ok(BodyDone(back)) => return Some(back),
-            Err(TryRecvError::Disconnected) => break,
+            Ok(BodyDone(Some(back))) => return Some(back),
+            Ok(BodyDone(None)) | Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {}
         }
         match conn.inner.closer.wait_readable() {
@@ -217,8 +247,8 @@ fn wait_on_socket(conn: &PersistConn, done_rx: &Receiver<BodyDone>) -> Option<Bu
                 }
             }
             _ => match done_rx.recv() {
-                Ok(BodyDone(back)) => return Some(back),
-                Err(_) => break,
+                Ok(BodyDone(Some(back))) => return Some(back),
+                _ => break,
             },
         }
     }

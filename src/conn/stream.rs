@@ -191,6 +191,13 @@ impl BufReadHalf {
         }
     }
 
+    /// Takes every buffered byte out of the buffer.
+    pub(crate) fn take_buffered(&mut self) -> Vec<u8> {
+        let bytes = self.buf[self.pos..self.end].to_vec();
+        self.pos = self.end;
+        bytes
+    }
+
     /// Sets the read timeout unless it is already `t`.
     pub(crate) fn set_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
         if self.timeout != t {
