@@ -430,7 +430,11 @@ fn idle<C: Client>(client: &C, args: &Args) -> Res<Outcome> {
         // Everyone waits until every response head is in, so all `n`
         // connections are open (in use) at the same moment.
         barrier.wait();
-        let mut buf = vec![0u8; 16 * 1024];
+        // On the stack, not the heap: caller stacks are left out of the
+        // client's cost (see CALLER_STACK); 200 such buffers at once on the
+        // heap would stay resident in malloc's arenas and be charged to the
+        // client.
+        let mut buf = [0u8; 16 * 1024];
         let k = client.release(held?, &mut buf)?;
         bytes.fetch_add(k as usize, Ordering::Relaxed);
         Ok(())
