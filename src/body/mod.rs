@@ -16,7 +16,7 @@ use std::{
     sync::Arc,
 };
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use http::HeaderMap;
 
 use crate::{
@@ -130,13 +130,11 @@ pub(crate) struct ConnBody {
     held: Option<Held>,
     decoder: Decoder,
     conn: PersistConn,
-    /// Tells the reader thread the body ended (giving a lent read half
-    /// back); dropping it unsent tells it the body ended early.
+    /// Tells the reader thread how the body ended (the connection's
+    /// body-done channel); taken when that message is sent, once.
     done_tx: Option<Sender<BodyDone>>,
     /// The response allows reuse (framing and `Connection` headers).
     alive: bool,
-    /// The writer's verdict on the request.
-    wrote: Receiver<bool>,
     trace: Option<Arc<dyn ClientTrace>>,
     trailers: Option<HeaderMap>,
     /// A read failed: later reads fail the same way.
@@ -160,7 +158,6 @@ impl ConnBody {
         conn: PersistConn,
         done_tx: Sender<BodyDone>,
         alive: bool,
-        wrote: Receiver<bool>,
         trace: Option<Arc<dyn ClientTrace>>,
     ) -> ConnBody {
         ConnBody {
@@ -169,7 +166,6 @@ impl ConnBody {
             conn,
             done_tx: Some(done_tx),
             alive,
-            wrote,
             trace,
             trailers: None,
             failed: None,
@@ -236,18 +232,18 @@ impl ConnBody {
         };
         match why {
             None => {
-                // Capacity 1, one send: never blocks, and wakes the reader
-                // only when it waits on the channel. If the reader thread is
-                // gone (cancel raced EOF) the connection is closed already.
-                let _ = done.try_send(BodyDone(rd));
-                self.conn
-                    .release(true, Some(&self.wrote), self.trace.as_deref());
+                // One message per body into a channel of one: never blocks,
+                // and wakes the reader only when it waits on the channel. If
+                // the reader thread is gone (cancel raced EOF) the connection
+                // is closed already.
+                let _ = done.try_send(BodyDone::End(rd));
+                self.conn.release(true, true, self.trace.as_deref());
             }
             Some(why) => {
                 // Close first, so the reason is ours; then let the reader go.
                 drop(rd);
                 self.conn.close(Error::new(ErrorKind::Io, why));
-                drop(done);
+                let _ = done.try_send(BodyDone::Abandoned);
             }
         }
     }
@@ -270,7 +266,9 @@ impl ConnBody {
     pub(crate) fn abandon(&mut self, err: Error) {
         self.held = None;
         self.conn.close(err.duplicate());
-        self.done_tx = None;
+        if let Some(done) = self.done_tx.take() {
+            let _ = done.try_send(BodyDone::Abandoned);
+        }
         self.failed = Some(err);
     }
 }
@@ -300,7 +298,7 @@ impl Drop for ConnBody {
                 ErrorKind::Io,
                 "response body dropped before EOF",
             ));
-            drop(done);
+            let _ = done.try_send(BodyDone::Abandoned);
         }
     }
 }

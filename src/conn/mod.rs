@@ -102,6 +102,11 @@ struct Shared {
     /// Served a request before. Set by the pool when the connection goes
     /// back (Go's `markReused`).
     reused: AtomicBool,
+    /// The writer's verdict on each request, in order: was it written in
+    /// full (Go's `writeErrCh`)? Sent by the writer thread; taken once per
+    /// request by whoever decides reuse after the response (the reader, or
+    /// the body at its end). A connection that skips a verdict closes.
+    wrote: Receiver<bool>,
     /// Requests written in full. Written by: writer thread. Read by: the
     /// caller, to name the phase a deadline interrupted without being woken
     /// for every successful write.
@@ -147,6 +152,7 @@ impl PersistConn {
     ) -> Result<PersistConn, Error> {
         let (writech, writech_rx) = crossbeam_channel::bounded(1);
         let (reqch, reqch_rx) = crossbeam_channel::bounded(1);
+        let (wrote_tx, wrote) = crossbeam_channel::bounded(1);
         let Stream {
             read,
             write,
@@ -164,6 +170,7 @@ impl PersistConn {
                 remote_addr,
                 pool,
                 requests: Mutex::new(Some(Requests { writech, reqch })),
+                wrote,
                 closer,
                 close_reason: Mutex::new(None),
                 closed: AtomicBool::new(false),
@@ -188,7 +195,7 @@ impl PersistConn {
         let w = pc.clone();
         threads::spawn(format!("nethttp-w{id}"), stack, &counter, move || {
             let _closes = CloseOnExit(w.clone());
-            writer::run(w, write, writech_rx)
+            writer::run(w, write, writech_rx, wrote_tx)
         })
         .map_err(|e| {
             pc.close(spawn_err(e));
@@ -282,21 +289,23 @@ impl PersistConn {
     }
 
     /// A response ended cleanly (its body read to EOF, or it had none):
-    /// offer the connection back to the pool (Go's `tryPutIdleConn`). `wrote`
-    /// is the writer's verdict on the request, awaited briefly as in Go.
+    /// offer the connection back to the pool (Go's `tryPutIdleConn`). After
+    /// a request (`sent`), the writer's verdict on it is awaited briefly, as
+    /// in Go.
     /// `Err(why)` means it must close instead; the caller closes it, after
     /// answering anyone who waits on this connection, so that a waiting
     /// caller never sees the close before the answer.
     pub(crate) fn try_release(
         &self,
         alive: bool,
-        wrote: Option<&Receiver<bool>>,
+        sent: bool,
         trace: Option<&dyn ClientTrace>,
     ) -> Result<(), Error> {
         if !alive {
             return Err(Error::new(ErrorKind::Io, "connection not reusable"));
         }
-        let written = wrote.is_none_or(|w| w.recv_timeout(MAX_WRITE_WAIT_BEFORE_REUSE) == Ok(true));
+        let written =
+            !sent || self.inner.wrote.recv_timeout(MAX_WRITE_WAIT_BEFORE_REUSE) == Ok(true);
         if !written {
             return Err(Error::new(ErrorKind::Io, "request was not fully written"));
         }
@@ -309,13 +318,8 @@ impl PersistConn {
 
     /// [`try_release`](Self::try_release), closing the connection when it
     /// cannot go back.
-    pub(crate) fn release(
-        &self,
-        alive: bool,
-        wrote: Option<&Receiver<bool>>,
-        trace: Option<&dyn ClientTrace>,
-    ) {
-        if let Err(why) = self.try_release(alive, wrote, trace) {
+    pub(crate) fn release(&self, alive: bool, sent: bool, trace: Option<&dyn ClientTrace>) {
+        if let Err(why) = self.try_release(alive, sent, trace) {
             self.close(why);
         }
     }
@@ -334,7 +338,6 @@ impl PersistConn {
         let start_written = self.inner.nwrite.load(Ordering::SeqCst);
         let start_requests = self.inner.requests_written.load(Ordering::SeqCst);
         let (reply, reply_rx) = crossbeam_channel::bounded(2);
-        let (wrote_tx, wrote_rx) = crossbeam_channel::bounded(1);
         let (continue_tx, continue_rx) = if out.expect_continue {
             let (tx, rx) = crossbeam_channel::bounded(1);
             (Some(tx), Some(rx))
@@ -346,7 +349,6 @@ impl PersistConn {
             close: out.close,
             reply: reply.clone(),
             continue_tx,
-            wrote: wrote_rx,
             cancel: out.cancel.clone(),
             deadline: out.deadline,
             trace: out.trace.clone(),
@@ -358,7 +360,6 @@ impl PersistConn {
             continue_rx,
             reply,
             report_success: self.inner.pool.config().response_header_timeout.is_some(),
-            wrote: wrote_tx,
             trace: out.trace,
         };
         // Neither send blocks (one request at a time per connection). The

@@ -32,9 +32,6 @@ pub(crate) struct WriteRequest {
     /// writer drops it once the request is written.
     pub(crate) reply: Sender<Reply>,
     pub(crate) report_success: bool,
-    /// Whether the whole request was written, to whoever decides reuse
-    /// (Go's `writeErrCh`).
-    pub(crate) wrote: Sender<bool>,
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
 }
 
@@ -50,8 +47,6 @@ pub(crate) struct ReadRequest {
     pub(crate) reply: Sender<Reply>,
     /// Set when the request waits for `100 Continue`.
     pub(crate) continue_tx: Option<Sender<bool>>,
-    /// The writer's verdict; handed on to the body, which decides reuse.
-    pub(crate) wrote: Receiver<bool>,
     pub(crate) cancel: Option<Receiver<()>>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
@@ -110,7 +105,12 @@ pub(crate) enum Failure {
     Other,
 }
 
-/// Body → reader thread: the body reached its end; here is the read half,
-/// if it was lent (`None` for a body copied out of the reader's buffer).
-/// A body dropped early just drops its sender.
-pub(crate) struct BodyDone(pub(crate) Option<BufReadHalf>);
+/// Body → reader thread, once per body: how it ended. The channel is the
+/// connection's, one body at a time.
+pub(crate) enum BodyDone {
+    /// Read to its end: here is the read half, if it was lent (`None` for a
+    /// body copied out of the reader's buffer).
+    End(Option<BufReadHalf>),
+    /// Dropped or failed before its end; it closed the connection.
+    Abandoned,
+}

@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crossbeam_channel::{Receiver, TryRecvError, never, select};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, never, select};
 use http::Method;
 
 use super::{
@@ -52,146 +52,187 @@ enum Peek {
 
 pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRequest>) {
     let cfg = conn.pool().config().clone();
-    // A body copied out of our buffer that its caller may still hold, and
-    // with it the connection (in use until the body ends).
-    let mut copied_body: Option<Receiver<BodyDone>> = None;
+    // How each response body ends: one body at a time, one message each.
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    // A body copied out of our buffer is out: its caller may still hold it,
+    // and with it the connection (in use until the body ends).
+    let mut copied_out = false;
     loop {
         let Some(peek) = peek(&conn, &mut rd, cfg.idle_conn_timeout) else {
             return;
         };
         // Whatever the peek saw comes after that body: let it end first. Its
         // drop before the end closed the connection.
-        if let Some(done) = copied_body.take() {
-            if done.recv().is_err() {
-                return;
-            }
+        if std::mem::take(&mut copied_out) && !matches!(done_rx.recv(), Ok(BodyDone::End(_))) {
+            return;
         }
         if conn.is_closed() {
             return;
         }
-        let rr = match reqch.try_recv() {
-            Ok(rr) => rr,
-            Err(_) => {
-                // Nothing was asked of the server (Go's
-                // `readLoopPeekFailLocked`): it closed an idle connection,
-                // or spoke out of turn (a 408, say). Either way: done.
-                let why = match peek {
-                    Peek::Data => {
-                        Error::new(ErrorKind::Io, "server sent data on an idle connection")
-                    }
-                    Peek::Eof => Error::new(ErrorKind::Io, "server closed idle connection"),
-                    Peek::Err(e) => Error::new(
-                        io_error_kind(&e),
-                        format!("idle connection read failed: {e}"),
-                    ),
-                };
-                conn.close(why);
-                return;
-            }
+        let Ok(rr) = reqch.try_recv() else {
+            // Nothing was asked of the server (Go's `readLoopPeekFailLocked`):
+            // it closed an idle connection, or spoke out of turn (a 408,
+            // say). Either way: done.
+            conn.close(match peek {
+                Peek::Data => Error::new(ErrorKind::Io, "server sent data on an idle connection"),
+                Peek::Eof => Error::new(ErrorKind::Io, "server closed idle connection"),
+                Peek::Err(e) => Error::new(
+                    io_error_kind(&e),
+                    format!("idle connection read failed: {e}"),
+                ),
+            });
+            return;
         };
-        let trace = rr.trace.clone();
-        let head = match peek {
-            Peek::Data => {
-                if let Some(t) = &trace {
-                    t.got_first_response_byte();
-                }
-                read_final_head(&mut rd, &rr, &cfg)
+        // Two calls kept apart, so neither's locals sit on the stack under
+        // the other: each connection thread's touched stack is resident for
+        // as long as the connection lives.
+        let head = response_head(&mut rd, &rr, &cfg, peek);
+        let done = (&done_tx, &done_rx);
+        match respond(&conn, &cfg, rd, rr, head, done) {
+            Next::Read(back, copied) => {
+                rd = back;
+                copied_out = copied;
             }
-            Peek::Eof => Err(ConnError {
+            Next::Exit => return,
+        }
+    }
+}
+
+/// What the reader does once a request is answered.
+enum Next {
+    /// Peek for the next response, with the read half back; `true` when a
+    /// copied body is still out.
+    Read(BufReadHalf, bool),
+    /// The connection closed.
+    Exit,
+}
+
+/// The final response head for `rr` (after any 1xx) and its body framing.
+#[inline(never)]
+fn response_head(
+    rd: &mut BufReadHalf,
+    rr: &ReadRequest,
+    cfg: &Config,
+    peek: Peek,
+) -> Result<(ResponseHead, BodyFraming), ConnError> {
+    let head = match peek {
+        Peek::Data => {
+            if let Some(t) = &rr.trace {
+                t.got_first_response_byte();
+            }
+            read_final_head(rd, rr, cfg)?
+        }
+        Peek::Eof => {
+            return Err(ConnError {
                 err: Error::new(
                     ErrorKind::Io,
                     "server closed the connection before sending a response",
                 ),
                 class: Failure::BeforeResponse,
-            }),
-            Peek::Err(e) => Err(ConnError {
+            });
+        }
+        Peek::Err(e) => {
+            return Err(ConnError {
                 err: Error::new(io_error_kind(&e), format!("read response: {e}")).with_source(e),
                 class: Failure::BeforeResponse,
-            }),
-        };
-        let (head, framing) = match head.and_then(|h| with_framing(h, &rr.method)) {
-            Ok(hf) => hf,
-            Err(ce) => {
-                // Answer first, then close: the caller prefers the answer.
-                let why = ce.err.duplicate();
-                let _ = rr.reply.try_send(Reply::Response(Err(ce)));
-                conn.close(why);
-                return;
-            }
-        };
-        let content_length = content_length(&rr.method, &head, framing);
-        // RFC 9112 §9.3: may this connection carry another request?
-        let alive = !rr.close
-            && !cfg.disable_keep_alives
-            && !framing::response_wants_close(head.version, &head.headers)
-            && framing != BodyFraming::CloseDelimited
-            && head.status != http::StatusCode::SWITCHING_PROTOCOLS;
-
-        if matches!(framing, BodyFraming::None | BodyFraming::Length(0)) {
-            // No body: a reusable connection goes back before the caller
-            // sees the response, as in Go; one that cannot closes only
-            // after the caller has its answer.
-            let released = conn.try_release(alive, Some(&rr.wrote), trace.as_deref());
-            let parts = ResponseParts {
-                head,
-                content_length,
-                body: ResponseBody::empty(),
-            };
-            let _ = rr.reply.try_send(Reply::Response(Ok(parts)));
-            if let Err(why) = released {
-                conn.close(why);
-                return;
-            }
-            if conn.is_closed() {
-                return;
-            }
-            continue;
-        }
-
-        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-        let body_conn = conn.clone();
-        let respond = move |held| {
-            let body = ConnBody::new(
-                held,
-                Decoder::new(framing),
-                body_conn,
-                done_tx,
-                alive,
-                rr.wrote,
-                trace,
-            );
-            // If the caller already left, the body drops right here: early
-            // close.
-            let _ = rr.reply.try_send(Reply::Response(Ok(ResponseParts {
-                head,
-                content_length,
-                body: ResponseBody::from_conn(body),
-            })));
-        };
-        // The whole body came with the head (a small response): hand the
-        // caller a copy and keep the read half, so the next peek is a plain
-        // read and the body's end wakes nobody. Not with a cancel or deadline
-        // to watch: a copied body cannot be interrupted.
-        let buffered = crate::h1::Source::buffered(&rd).len() as u64;
-        if framing == BodyFraming::Length(buffered) && rr.cancel.is_none() && rr.deadline.is_none()
-        {
-            respond(Held::Copied {
-                bytes: rd.take_buffered(),
-                pos: 0,
             });
-            copied_body = Some(done_rx);
-            continue;
         }
-        respond(Held::Lent(rd));
-        let back = if rr.cancel.is_none() && rr.deadline.is_none() {
-            wait_on_socket(&conn, &done_rx)
-        } else {
-            wait_for_body(&conn, &done_rx, rr.cancel, rr.deadline)
+    };
+    with_framing(head, &rr.method)
+}
+
+/// Answers `rr` with its response (or its failure), then gets the read half
+/// back: at once for a response without a body or with a copied one, after
+/// the body's end for a lent one.
+#[inline(never)]
+fn respond(
+    conn: &PersistConn,
+    cfg: &Config,
+    mut rd: BufReadHalf,
+    rr: ReadRequest,
+    head: Result<(ResponseHead, BodyFraming), ConnError>,
+    (done_tx, done_rx): (&Sender<BodyDone>, &Receiver<BodyDone>),
+) -> Next {
+    let (head, framing) = match head {
+        Ok(hf) => hf,
+        Err(ce) => {
+            // Answer first, then close: the caller prefers the answer.
+            let why = ce.err.duplicate();
+            let _ = rr.reply.try_send(Reply::Response(Err(ce)));
+            conn.close(why);
+            return Next::Exit;
+        }
+    };
+    let trace = rr.trace.clone();
+    let content_length = content_length(&rr.method, &head, framing);
+    // RFC 9112 §9.3: may this connection carry another request?
+    let alive = !rr.close
+        && !cfg.disable_keep_alives
+        && !framing::response_wants_close(head.version, &head.headers)
+        && framing != BodyFraming::CloseDelimited
+        && head.status != http::StatusCode::SWITCHING_PROTOCOLS;
+
+    if matches!(framing, BodyFraming::None | BodyFraming::Length(0)) {
+        // No body: a reusable connection goes back before the caller sees
+        // the response, as in Go; one that cannot closes only after the
+        // caller has its answer.
+        let released = conn.try_release(alive, true, trace.as_deref());
+        let parts = ResponseParts {
+            head,
+            content_length,
+            body: ResponseBody::empty(),
         };
-        match back {
-            Some(half) => rd = half,
-            None => return,
+        let _ = rr.reply.try_send(Reply::Response(Ok(parts)));
+        if let Err(why) = released {
+            conn.close(why);
+            return Next::Exit;
         }
+        if conn.is_closed() {
+            return Next::Exit;
+        }
+        return Next::Read(rd, false);
+    }
+
+    let done_tx = done_tx.clone();
+    let body_conn = conn.clone();
+    let reply = move |held| {
+        let body = ConnBody::new(
+            held,
+            Decoder::new(framing),
+            body_conn,
+            done_tx,
+            alive,
+            trace,
+        );
+        // If the caller already left, the body drops right here: early
+        // close.
+        let _ = rr.reply.try_send(Reply::Response(Ok(ResponseParts {
+            head,
+            content_length,
+            body: ResponseBody::from_conn(body),
+        })));
+    };
+    // The whole body came with the head (a small response): hand the caller
+    // a copy and keep the read half, so the next peek is a plain read and
+    // the body's end wakes nobody. Not with a cancel or deadline to watch:
+    // a copied body cannot be interrupted.
+    let buffered = crate::h1::Source::buffered(&rd).len() as u64;
+    if framing == BodyFraming::Length(buffered) && rr.cancel.is_none() && rr.deadline.is_none() {
+        reply(Held::Copied {
+            bytes: rd.take_buffered(),
+            pos: 0,
+        });
+        return Next::Read(rd, true);
+    }
+    reply(Held::Lent(rd));
+    let back = if rr.cancel.is_none() && rr.deadline.is_none() {
+        wait_on_socket(conn, done_rx)
+    } else {
+        wait_for_body(conn, done_rx, rr.cancel, rr.deadline)
+    };
+    match back {
+        Some(half) => Next::Read(half, false),
+        None => Next::Exit,
     }
 }
 
@@ -209,14 +250,14 @@ fn wait_for_body(
     let deadline = deadline.map_or_else(never, crossbeam_channel::at);
     let stop = select! {
         recv(done_rx) -> done => match done {
-            Ok(BodyDone(Some(back))) => return Some(back),
+            Ok(BodyDone::End(Some(back))) => return Some(back),
             _ => Error::new(ErrorKind::Io, "response body closed before EOF"),
         },
         recv(cancel) -> _ => Error::new(ErrorKind::Canceled, "request canceled while reading the response body"),
         recv(deadline) -> _ => Error::new(ErrorKind::Timeout, "deadline exceeded while reading the response body"),
     };
     // The body may have finished just as the signal fired.
-    if let Ok(BodyDone(Some(back))) = done_rx.try_recv() {
+    if let Ok(BodyDone::End(Some(back))) = done_rx.try_recv() {
         return Some(back);
     }
     conn.close(stop);
@@ -234,8 +275,8 @@ fn wait_for_body(
 fn wait_on_socket(conn: &PersistConn, done_rx: &Receiver<BodyDone>) -> Option<BufReadHalf> {
     loop {
         match done_rx.try_recv() {
-            Ok(BodyDone(Some(back))) => return Some(back),
-            Ok(BodyDone(None)) | Err(TryRecvError::Disconnected) => break,
+            Ok(BodyDone::End(Some(back))) => return Some(back),
+            Ok(_) | Err(TryRecvError::Disconnected) => break,
             Err(TryRecvError::Empty) => {}
         }
         match conn.inner.closer.wait_readable() {
@@ -247,7 +288,7 @@ fn wait_on_socket(conn: &PersistConn, done_rx: &Receiver<BodyDone>) -> Option<Bu
                 }
             }
             _ => match done_rx.recv() {
-                Ok(BodyDone(Some(back))) => return Some(back),
+                Ok(BodyDone::End(Some(back))) => return Some(back),
                 _ => break,
             },
         }

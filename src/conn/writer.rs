@@ -8,7 +8,7 @@ use std::{
     sync::atomic::Ordering,
 };
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, select};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
 
 use super::{
     PersistConn,
@@ -27,7 +27,12 @@ const COALESCE_LIMIT: usize = 64 * 1024;
 /// Copy buffer for streamed bodies: one chunk per fill.
 const COPY_BUF: usize = 32 * 1024;
 
-pub(super) fn run(conn: PersistConn, mut w: WriteHalf, writech: Receiver<WriteRequest>) {
+pub(super) fn run(
+    conn: PersistConn,
+    mut w: WriteHalf,
+    writech: Receiver<WriteRequest>,
+    wrote: Sender<bool>,
+) {
     let poked = w.poked();
     let mut scratch = Vec::new();
     loop {
@@ -52,7 +57,6 @@ pub(super) fn run(conn: PersistConn, mut w: WriteHalf, writech: Receiver<WriteRe
         };
         let reply = wr.reply.clone();
         let report_success = wr.report_success;
-        let wrote_tx = wr.wrote.clone();
         let trace = wr.trace.clone();
         let (result, body_sent) = write_request(&conn, &mut w, wr, &mut scratch);
         if result.is_ok() {
@@ -62,7 +66,7 @@ pub(super) fn run(conn: PersistConn, mut w: WriteHalf, writech: Receiver<WriteRe
             t.wrote_request(result.as_ref().err().map(|f| &f.err));
         }
         // Both channels have room for this one message: never blocks.
-        let _ = wrote_tx.try_send(result.is_ok() && body_sent);
+        let _ = wrote.try_send(result.is_ok() && body_sent);
         if result.is_err() || report_success {
             let _ = reply.try_send(Reply::Written(result));
         }

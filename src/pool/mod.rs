@@ -314,7 +314,7 @@ impl Pool {
         }
         drop(st);
         if let Ok(Ok(got)) = want.rx.try_recv() {
-            got.conn.release(true, None, None);
+            got.conn.release(true, false, None);
         }
         Err(err)
     }
