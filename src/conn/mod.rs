@@ -336,6 +336,7 @@ impl PersistConn {
     /// the lock of the very channel whose sender is still waking it.
     pub(crate) fn round_trip(&self, out: Outgoing) -> Result<ResponseParts, ConnError> {
         let start_written = self.inner.nwrite.load(Ordering::SeqCst);
+        let fresh = start_written == 0;
         let start_requests = self.inner.requests_written.load(Ordering::SeqCst);
         let (reply, reply_rx) = crossbeam_channel::bounded(2);
         let (continue_tx, continue_rx) = if out.expect_continue {
@@ -360,6 +361,7 @@ impl PersistConn {
             continue_rx,
             reply,
             report_success: self.inner.pool.config().response_header_timeout.is_some(),
+            last: out.close,
             trace: out.trace,
         };
         // Neither send blocks (one request at a time per connection). The
@@ -382,6 +384,10 @@ impl PersistConn {
             };
             let got = match &out.cancel {
                 None => match timer {
+                    // The first response on a new connection is several
+                    // hand-offs away (two threads starting, the write, the
+                    // server, the read): yielding first only delays it.
+                    None if fresh => recv_now(&reply_rx).map_err(|_| Wake::Closed),
                     None => recv_soon(&reply_rx).map_err(|_| Wake::Closed),
                     Some(t) => reply_rx.recv_deadline(t).map_err(|e| match e {
                         RecvTimeoutError::Timeout => Wake::Timer,
@@ -524,6 +530,15 @@ pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::Rec
         }
     }
     rx.recv()
+}
+
+/// A `recv` for a wait that will be long: parks at once, without the
+/// spinning and yielding of a plain `recv` (crossbeam's `select!` with one
+/// arm compiles to that `recv`; the `Select` API does not).
+pub(crate) fn recv_now<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::RecvError> {
+    let mut sel = crossbeam_channel::Select::new();
+    sel.recv(rx);
+    sel.select().recv(rx)
 }
 
 /// Held by each connection thread: however it ends (a panic included), the

@@ -32,6 +32,9 @@ pub(crate) struct WriteRequest {
     /// writer drops it once the request is written.
     pub(crate) reply: Sender<Reply>,
     pub(crate) report_success: bool,
+    /// The request carries `Connection: close`: no request follows it on
+    /// this connection.
+    pub(crate) last: bool,
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
 }
 

@@ -35,13 +35,18 @@ pub(super) fn run(
 ) {
     let poked = w.poked();
     let mut scratch = Vec::new();
+    // Whether another request may come soon. Before the first and after a
+    // last request or a failure it cannot (only the first request, or the
+    // close): then park at once.
+    let mut more = false;
     loop {
         // Plain TCP waits on `writech` alone: a plain `recv` returns without
         // touching the channel's lock again, which the caller may still
         // hold while it wakes us. `close` ends the wait by dropping the
         // only sender.
         let wr = match &poked {
-            None => super::recv_soon(&writech),
+            None if more => super::recv_soon(&writech),
+            None => super::recv_now(&writech),
             // The read side queued TLS records (an alert): send them. A
             // failure here surfaces on the read side.
             Some(poked) => select! {
@@ -57,11 +62,13 @@ pub(super) fn run(
         };
         let reply = wr.reply.clone();
         let report_success = wr.report_success;
+        let last = wr.last;
         let trace = wr.trace.clone();
         let (result, body_sent) = write_request(&conn, &mut w, wr, &mut scratch);
         if result.is_ok() {
             conn.inner.requests_written.fetch_add(1, Ordering::SeqCst);
         }
+        more = result.is_ok() && !last;
         if let Some(t) = &trace {
             t.wrote_request(result.as_ref().err().map(|f| &f.err));
         }
