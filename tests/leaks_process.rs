@@ -63,12 +63,13 @@ fn process_thread_census() {
     let server = ScriptedServer::start(keep_alive_script(pat));
     let base = server.url("");
 
-    let steps: [(&str, Step); 5] = [
+    let steps: [(&str, Step); 6] = [
         ("goroutine puzzle", goroutine_puzzle),
         ("dropped unread", dropped_unread_no_growth),
         ("1000 mixed", mixed_1000_back_to_baseline),
         ("transport drop", dropping_last_transport_clone_closes_idle),
         ("held response", held_response_outlives_transport),
+        ("file descriptors", one_fd_per_plain_connection),
     ];
     for (name, step) in steps {
         let started = Instant::now();
@@ -78,6 +79,68 @@ fn process_thread_census() {
         // Every step leaves nothing behind.
         wait_crate_threads(0, &format!("after step {name:?}"));
     }
+}
+
+/// File descriptors of this process that are the client side of a TCP
+/// connection to `port` on 127.0.0.1 (the scripted server's own sockets, in
+/// this process too, are told apart by their local port).
+fn client_fds_to(port: u16) -> usize {
+    // Socket inodes whose remote end is the server (/proc/net/tcp: local
+    // and remote address as hex "IP:PORT", inode in column 10).
+    let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap_or_default();
+    let remote = format!(":{port:04X}");
+    let inodes: std::collections::HashSet<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() > 9 && f[2].ends_with(&remote)).then(|| f[9].to_string())
+        })
+        .collect();
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|target| {
+                    let t = target.to_string_lossy();
+                    t.strip_prefix("socket:[")
+                        .and_then(|s| s.strip_suffix(']'))
+                        .is_some_and(|inode| inodes.contains(inode))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A plain connection holds one file descriptor, held or idle, and gives it
+/// back when it closes.
+fn one_fd_per_plain_connection(base: &str) {
+    let port: u16 = base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("server port");
+    assert_eq!(client_fds_to(port), 0, "before any request");
+    let t = Transport::builder().max_idle_conns_per_host(4).build();
+    let _leaks = LeakCheck::new(&t);
+    let client = client(&t);
+    let held: Vec<_> = (0..4)
+        .map(|i| {
+            client
+                .get(format!("{base}/bytes/{}", 100 + i))
+                .send()
+                .expect("GET")
+        })
+        .collect();
+    assert_eq!(t.stats().in_use, 4);
+    assert_eq!(client_fds_to(port), 4, "four held responses");
+    for (i, resp) in held.into_iter().enumerate() {
+        assert_eq!(resp.bytes().expect("body"), pattern_vec(100 + i));
+    }
+    assert_eq!(t.stats().idle, 4);
+    assert_eq!(client_fds_to(port), 4, "four idle connections");
+    t.close_idle_connections();
+    let closed = wait_until(DEADLINE, || client_fds_to(port) == 0);
+    assert!(closed, "{} descriptors left", client_fds_to(port));
 }
 
 /// Go's "how many goroutines does this leave?": six sequential GETs, each

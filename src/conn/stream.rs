@@ -7,6 +7,7 @@
 use std::{
     io::{self, Read, Write},
     net::{Shutdown, SocketAddr, TcpStream},
+    sync::Arc,
     time::Duration,
 };
 
@@ -25,13 +26,15 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    /// Splits a plain TCP connection (three handles on one socket).
+    /// Splits a plain TCP connection: three handles on one socket, one file
+    /// descriptor (`&TcpStream` reads and writes).
     pub(crate) fn plain(tcp: TcpStream) -> io::Result<Stream> {
         let local_addr = tcp.local_addr()?;
         let remote_addr = tcp.peer_addr()?;
+        let tcp = Arc::new(tcp);
         Ok(Stream {
-            read: ReadHalf::Plain(tcp.try_clone()?),
-            closer: Closer::Plain(tcp.try_clone()?),
+            read: ReadHalf::Plain(tcp.clone()),
+            closer: Closer::Plain(tcp.clone()),
             write: WriteHalf::Plain(tcp),
             local_addr,
             remote_addr,
@@ -54,7 +57,7 @@ impl Stream {
 /// response body while it reads.
 #[derive(Debug)]
 pub(crate) enum ReadHalf {
-    Plain(TcpStream),
+    Plain(Arc<TcpStream>),
     Tls(TlsReadHalf),
 }
 
@@ -71,7 +74,7 @@ impl ReadHalf {
 impl Read for ReadHalf {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            ReadHalf::Plain(s) => s.read(buf),
+            ReadHalf::Plain(s) => (&**s).read(buf),
             ReadHalf::Tls(s) => s.read(buf),
         }
     }
@@ -80,7 +83,7 @@ impl Read for ReadHalf {
 /// Writes the connection. Owned by the writer thread only.
 #[derive(Debug)]
 pub(crate) enum WriteHalf {
-    Plain(TcpStream),
+    Plain(Arc<TcpStream>),
     Tls(TlsWriteHalf),
 }
 
@@ -106,14 +109,14 @@ impl WriteHalf {
 impl Write for WriteHalf {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            WriteHalf::Plain(s) => s.write(buf),
+            WriteHalf::Plain(s) => (&**s).write(buf),
             WriteHalf::Tls(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            WriteHalf::Plain(s) => s.flush(),
+            WriteHalf::Plain(s) => (&**s).flush(),
             WriteHalf::Tls(s) => s.flush(),
         }
     }
@@ -125,7 +128,7 @@ impl Write for WriteHalf {
 /// a response body holds the read half.
 #[derive(Debug)]
 pub(crate) enum Closer {
-    Plain(TcpStream),
+    Plain(Arc<TcpStream>),
     Tls(TlsCloser),
 }
 
