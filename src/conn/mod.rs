@@ -520,16 +520,22 @@ const YIELDS: usize = 4;
 /// from a thread that needs this CPU to produce it: yield to it a few times
 /// before blocking, instead of crossbeam's backoff, which first spins.
 pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::RecvError> {
+    try_soon(rx).unwrap_or_else(|| rx.recv())
+}
+
+/// The yielding part of [`recv_soon`]: `None` if nothing came, for waits
+/// that then block on more than one channel.
+pub(crate) fn try_soon<T>(rx: &Receiver<T>) -> Option<Result<T, crossbeam_channel::RecvError>> {
     for _ in 0..YIELDS {
         match rx.try_recv() {
-            Ok(v) => return Ok(v),
+            Ok(v) => return Some(Ok(v)),
             Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                return Err(crossbeam_channel::RecvError);
+                return Some(Err(crossbeam_channel::RecvError));
             }
             Err(crossbeam_channel::TryRecvError::Empty) => std::thread::yield_now(),
         }
     }
-    rx.recv()
+    None
 }
 
 /// A `recv` for a wait that will be long: parks at once, without the

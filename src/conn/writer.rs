@@ -47,14 +47,19 @@ pub(super) fn run(
         let wr = match &poked {
             None if more => super::recv_soon(&writech),
             None => super::recv_now(&writech),
-            // The read side queued TLS records (an alert): send them. A
-            // failure here surfaces on the read side.
-            Some(poked) => select! {
-                recv(writech) -> wr => wr,
-                recv(poked) -> _ => {
-                    let _ = w.send_pending();
-                    continue;
-                }
+            // TLS also waits for the read side's pokes: it queued records
+            // (an alert) to send; a failure here surfaces on the read side.
+            // A request that comes soon is taken before the `select!` (as
+            // in `recv_soon`; a poke waits those few yields).
+            Some(poked) => match more.then(|| super::try_soon(&writech)).flatten() {
+                Some(wr) => wr,
+                None => select! {
+                    recv(writech) -> wr => wr,
+                    recv(poked) -> _ => {
+                        let _ = w.send_pending();
+                        continue;
+                    }
+                },
             },
         };
         let Ok(wr) = wr else {
