@@ -1,8 +1,12 @@
-# Sourced by run.sh and profile.sh: starts nginx from Debian on a free port
-# of 127.0.0.1 with the benchmark's configuration, in a temp dir removed at
-# exit. Needs say(). ensure_nginx sets $nginx_bin (apt-get installs nginx
-# when missing); start_nginx [PREFIX...] (PREFIX, e.g. `taskset -c 0`, runs
-# nginx) sets $tmp, $port, $nginx_pid and $base.
+# Sourced by run.sh and profile.sh: starts nginx from Debian on two free
+# ports of 127.0.0.1 with the benchmark's configuration, in a temp dir
+# removed at exit: plain HTTP on one, HTTPS on the other, with a throwaway
+# CA and server certificate that openssl makes at start. Needs say().
+# ensure_nginx sets $nginx_bin (apt-get installs nginx, and openssl, when
+# missing); start_nginx [PREFIX...] (PREFIX, e.g. `taskset -c 0`, runs
+# nginx) sets $tmp, $port, $tls_port, $nginx_pid, $base (http://...),
+# $tls_base (https://...) and exports COMPARE_CA (the CA's PEM file, which
+# every client trusts in the -tls modes).
 
 apt_install() {
     export DEBIAN_FRONTEND=noninteractive
@@ -23,6 +27,48 @@ ensure_nginx() {
         if command -v systemctl >/dev/null 2>&1; then systemctl stop nginx >/dev/null 2>&1 || true; fi
         nginx_bin="$(command -v nginx || echo /usr/sbin/nginx)"
     fi
+    if ! command -v openssl >/dev/null 2>&1; then
+        say "installing openssl (Debian) for the TLS certificates"
+        apt_install openssl
+    fi
+}
+
+# make_certs DIR: a throwaway CA (ca.pem) and a server certificate signed by
+# it (server.pem, server.key) for IP 127.0.0.1 and DNS localhost, all ECDSA
+# P-256, valid for two days.
+make_certs() {
+    local dir=$1
+    mkdir -p "$dir"
+    cat >"$dir/ca.cnf" <<'CNF'
+[req]
+distinguished_name = dn
+prompt = no
+x509_extensions = ca_ext
+[dn]
+CN = nethttp benchmark CA (throwaway)
+[ca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server_ext]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+    openssl req -x509 -new -config "$dir/ca.cnf" -days 2 -nodes \
+        -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+        -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>"$dir/openssl.log"
+    openssl req -new -nodes -subj "/CN=localhost" \
+        -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+        -keyout "$dir/server.key" -out "$dir/server.csr" 2>>"$dir/openssl.log"
+    openssl x509 -req -in "$dir/server.csr" -days 2 \
+        -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+        -extfile "$dir/ca.cnf" -extensions server_ext \
+        -out "$dir/server.pem" 2>>"$dir/openssl.log" ||
+        { cat "$dir/openssl.log" >&2; echo "cannot make the TLS certificates" >&2; exit 1; }
 }
 
 tmp="$(mktemp -d /tmp/nethttp-bench.XXXXXX)"
@@ -41,6 +87,9 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_nginx() {
     port=$((20000 + RANDOM % 20000))
     while port_busy "$port"; do port=$((port + 1)); done
+    tls_port=$((port + 1))
+    while port_busy "$tls_port"; do tls_port=$((tls_port + 1)); done
+    make_certs "$tmp/tls"
 
     # nginx's worker runs as an unprivileged user: it must reach the files.
     chmod 755 "$tmp"
@@ -69,15 +118,50 @@ start_nginx() {
             location = /13b { return 200 "hello, world\n"; }
             location = /256m { root $tmp/www; }
         }
+        # The same two locations over TLS (1.3 and 1.2 allowed; every client
+        # here picks 1.3). No session resumption: no cache, no tickets (and
+        # no TLS 1.3 NewSessionTicket messages), so every new connection
+        # makes a full handshake whichever client it is (Go's client keeps
+        # no sessions by default, the rustls ones do). The server's cipher
+        # order puts TLS_AES_128_GCM_SHA256 first, so that every client gets
+        # it (rustls would pick AES-256-GCM, Go AES-128-GCM).
+        # sendfile does not apply: nginx encrypts in user space.
+        server {
+            listen 127.0.0.1:$tls_port ssl;
+            ssl_certificate $tmp/tls/server.pem;
+            ssl_certificate_key $tmp/tls/server.key;
+            ssl_protocols TLSv1.2 TLSv1.3;
+            ssl_prefer_server_ciphers on;
+            ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+            ssl_session_cache off;
+            ssl_session_tickets off;
+            ssl_conf_command NumTickets 0;
+            location = /13b { return 200 "hello, world\n"; }
+            location = /256m { root $tmp/www; }
+        }
     }
 EOF
     "$@" "$nginx_bin" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log"
     for _ in $(seq 100); do
-        [ -s "$tmp/nginx.pid" ] && port_busy "$port" && break
+        [ -s "$tmp/nginx.pid" ] && port_busy "$port" && port_busy "$tls_port" && break
         sleep 0.05
     done
     nginx_pid="$(cat "$tmp/nginx.pid")"
-    port_busy "$port" || { cat "$tmp/error.log" >&2; echo "nginx did not start" >&2; exit 1; }
-    say "nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$port (pid $nginx_pid)"
+    { port_busy "$port" && port_busy "$tls_port"; } ||
+        { cat "$tmp/error.log" >&2; echo "nginx did not start" >&2; exit 1; }
+    say "nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$port, TLS on 127.0.0.1:$tls_port (pid $nginx_pid)"
     base="http://127.0.0.1:$port"
+    tls_base="https://127.0.0.1:$tls_port"
+    export COMPARE_CA="$tmp/tls/ca.pem"
+}
+
+# tls_probe: what the TLS port negotiates with `openssl s_client`, e.g.
+# "TLSv1.3 TLS_AES_256_GCM_SHA384, resumption off" (for the run's metadata).
+tls_probe() {
+    local out first reused
+    out="$(openssl s_client -connect "127.0.0.1:$tls_port" -servername localhost \
+        -CAfile "$COMPARE_CA" -verify_return_error -reconnect </dev/null 2>/dev/null || true)"
+    first="$(sed -n 's/^New, \([^,]*\), Cipher is \(.*\)/\1 \2/p' <<<"$out" | head -1)"
+    if grep -q '^Reused,' <<<"$out"; then reused=on; else reused=off; fi
+    echo "${first:-?}, resumption $reused"
 }

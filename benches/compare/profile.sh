@@ -7,11 +7,12 @@
 #
 #   benches/compare/profile.sh [--clients "raw nethttp ureq reqwest go"]
 #                              [--modes "seq fresh conc"]
+#                              (also seq-tls, fresh-tls, conc-tls)
 #                              [--placements "two-cpu one-cpu"]
 #
 # strace slows every syscall down, so its run is used for counts only; the
 # CPU time and context switches come from separate runs under perf stat.
-# Installs nginx, strace and linux-perf with apt-get when they are missing.
+# Installs nginx, openssl, strace and linux-perf with apt-get when missing.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
         --clients) clients="$2"; shift ;;
         --modes) modes="$2"; shift ;;
         --placements) placements="$2"; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
     shift
@@ -57,6 +58,9 @@ params() {
         seq) echo "$base/13b 1 2000 10000" ;;
         conc) echo "$base/13b 16 200 1000" ;;
         fresh) echo "$base/13b 1 300 1300" ;;
+        seq-tls) echo "$tls_base/13b 1 2000 10000" ;;
+        conc-tls) echo "$tls_base/13b 16 200 1000" ;;
+        fresh-tls) echo "$tls_base/13b 1 100 400" ;;
         *) echo "profile.sh: mode $1 not profiled" >&2; return 1 ;;
     esac
 }

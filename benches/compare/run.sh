@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark of nethttp against ureq 3, reqwest (blocking), Go's
 # net/http (when Go is available) and a raw std::net::TcpStream loop, all
-# against one nginx from Debian on 127.0.0.1.
+# against one nginx from Debian on 127.0.0.1; the -tls modes do the same over
+# HTTPS (a throwaway CA and certificate made with openssl at start, raw being
+# a rustls StreamOwned loop there).
 #
 #   benches/compare/run.sh            full run: pinned, interleaved rounds,
 #                                     medians, ratios to raw, results JSON,
@@ -11,9 +13,11 @@
 #                                     on any failure
 #
 # Options: --rounds N (default 5), --clients "raw nethttp ureq reqwest go",
-#          --modes "seq conc fresh download idle", --out DIR (results),
-#          --chart FILE (default docs/benchmarks.png), --no-go, --no-chart.
+#          --modes "seq conc fresh download idle seq-tls conc-tls fresh-tls
+#          download-tls", --out DIR (results), --chart FILE (default
+#          docs/benchmarks.png), --no-go, --no-chart.
 # Counts (env): SEQ_N=20000 CONC_T=16 CONC_N=2000 FRESH_N=3000 DL_N=4 IDLE_N=200
+#               FRESH_TLS_N=1000 (the other -tls modes use the plain counts)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -22,7 +26,7 @@ root="$(cd "$here/../.." && pwd)"
 smoke=0
 rounds=5
 clients="raw nethttp ureq reqwest go"
-modes="seq conc fresh download idle"
+modes="seq conc fresh download idle seq-tls conc-tls fresh-tls download-tls"
 out="$here/results"
 chart="$root/docs/benchmarks.png"
 want_go=1
@@ -42,6 +46,12 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
+for mode in $modes; do
+    case "$mode" in
+        seq|conc|fresh|download|idle|seq-tls|conc-tls|fresh-tls|download-tls) ;;
+        *) echo "unknown mode: $mode (idle has no -tls variant)" >&2; exit 2 ;;
+    esac
+done
 
 SEQ_N="${SEQ_N:-20000}"
 CONC_T="${CONC_T:-16}"
@@ -49,9 +59,10 @@ CONC_N="${CONC_N:-2000}"
 FRESH_N="${FRESH_N:-3000}"
 DL_N="${DL_N:-4}"   # one 256 MiB transfer takes ~0.1 s: too short to time alone
 IDLE_N="${IDLE_N:-200}"
+FRESH_TLS_N="${FRESH_TLS_N:-1000}"   # a full handshake each: ~1 ms
 if [ "$smoke" = 1 ]; then
     rounds=1
-    SEQ_N=200 CONC_T=4 CONC_N=50 FRESH_N=20 DL_N=1 IDLE_N=20
+    SEQ_N=200 CONC_T=4 CONC_N=50 FRESH_N=20 DL_N=1 IDLE_N=20 FRESH_TLS_N=20
     want_chart=0
 fi
 
@@ -100,6 +111,8 @@ if [ "$smoke" = 0 ]; then
     server_pin=(taskset -c 0)
 fi
 start_nginx "${server_pin[@]}"
+tls_info="$(tls_probe)"
+say "TLS port, as openssl s_client sees it: $tls_info"
 
 # --- runs --------------------------------------------------------------------
 if [ "$smoke" = 1 ]; then
@@ -123,6 +136,11 @@ args_for() {
         fresh) echo "$base/13b 1 $FRESH_N" ;;
         download) echo "$base/256m 1 $DL_N" ;;
         idle) echo "$base/13b $IDLE_N 1" ;;
+        seq-tls) echo "$tls_base/13b 1 $SEQ_N" ;;
+        conc-tls) echo "$tls_base/13b $CONC_T $CONC_N" ;;
+        fresh-tls) echo "$tls_base/13b 1 $FRESH_TLS_N" ;;
+        download-tls) echo "$tls_base/256m 1 $DL_N" ;;
+        *) echo "unknown mode $1" >&2; return 1 ;;
     esac
 }
 
@@ -173,8 +191,9 @@ meta="$out/meta-$stamp.json"
     printf '"rustc":"%s",' "$(rustc --version)"
     printf '"go":"%s",' "$( [ "$want_go" = 1 ] && go version | awk '{print $3}' || echo none)"
     printf '"nethttp":"%s",' "$nethttp_rev"
-    printf '"counts":"seq %s, conc %sx%s, fresh %s, download 256 MiB x%s, idle %s conns",' \
-        "$SEQ_N" "$CONC_T" "$CONC_N" "$FRESH_N" "$DL_N" "$IDLE_N"
+    printf '"counts":"seq %s, conc %sx%s, fresh %s, download 256 MiB x%s, idle %s conns; fresh-tls %s",' \
+        "$SEQ_N" "$CONC_T" "$CONC_N" "$FRESH_N" "$DL_N" "$IDLE_N" "$FRESH_TLS_N"
+    printf '"tls":"%s",' "$tls_info"
     printf '"loadavg_start":"%s","loadavg_end":"%s",' "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf '"rounds":%s,"smoke":%s}\n' "$rounds" "$smoke"
 } >"$meta"

@@ -1,9 +1,14 @@
 // compare-go: Go's net/http client in the same harness as the Rust clients.
 // Same CLI (<mode> <url> <threads> <count>), same modes, same JSON line.
+// The -tls modes (seq-tls, conc-tls, fresh-tls, download-tls) run the same
+// over https://, trusting the CA in the PEM file $COMPARE_CA (when set) as
+// the only root.
 // Standard library only; run.sh builds it with `go build` when Go is present.
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/http"
@@ -88,12 +93,39 @@ func fail(mode, url string, err error) {
 	os.Exit(1)
 }
 
+// tlsConfig trusts the certificates in the PEM file $COMPARE_CA only; nil
+// (Go's defaults) when it is not set.
+func tlsConfig() (*tls.Config, error) {
+	path := os.Getenv("COMPARE_CA")
+	if path == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("COMPARE_CA=%s: %v", path, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("COMPARE_CA=%s holds no certificate", path)
+	}
+	return &tls.Config{RootCAs: pool}, nil
+}
+
 func main() {
 	if len(os.Args) != 5 {
-		fmt.Fprintln(os.Stderr, "usage: compare-go <seq|conc|fresh|download|idle> <url> <threads> <count>")
+		fmt.Fprintln(os.Stderr, "usage: compare-go <seq|conc|fresh|download|idle> <http-url> <threads> <count>\n"+
+			"       compare-go <seq-tls|conc-tls|fresh-tls|download-tls> <https-url> <threads> <count>")
 		os.Exit(2)
 	}
 	mode, url := os.Args[1], os.Args[2]
+	// The JSON line keeps the mode as given; base is what the run does.
+	base := strings.TrimSuffix(mode, "-tls")
+	isTLS := base != mode
+	https := strings.HasPrefix(strings.ToLower(url), "https://")
+	if isTLS && (base == "idle" || !https) || !isTLS && https {
+		fmt.Fprintf(os.Stderr, "mode %q does not go with %s (the -tls modes, all but idle, take https:// URLs, the others http://)\n", mode, url)
+		os.Exit(2)
+	}
 	threads, err1 := strconv.Atoi(os.Args[3])
 	count, err2 := strconv.Atoi(os.Args[4])
 	if err1 != nil || err2 != nil {
@@ -107,17 +139,25 @@ func main() {
 	if perHost < 2 {
 		perHost = 2
 	}
+	var tlsConf *tls.Config
+	if isTLS {
+		var err error
+		if tlsConf, err = tlsConfig(); err != nil {
+			fail(mode, url, err)
+		}
+	}
 	client := &http.Client{Transport: &http.Transport{
 		Proxy:               nil,
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: perHost,
+		TLSClientConfig:     tlsConf,
 	}}
-	fresh := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	fresh := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: tlsConf}}
 
 	var requests, bytes int64
 	var secs float64
 	extra := ""
-	switch mode {
+	switch base {
 	case "seq", "conc", "fresh", "download":
 		warm := count / 20
 		if warm < 1 {
@@ -126,11 +166,11 @@ func main() {
 		if warm > 200 {
 			warm = 200
 		}
-		if mode == "download" {
+		if base == "download" {
 			warm = 0
 		}
 		c := client
-		if mode == "fresh" {
+		if base == "fresh" {
 			c = fresh
 		}
 		var peak int64
@@ -164,7 +204,7 @@ func main() {
 				defer done.Done()
 				buf := make([]byte, bufSize)
 				for i := 0; i < warm; i++ {
-					if _, err := get(c, url, mode == "fresh", buf); err != nil {
+					if _, err := get(c, url, base == "fresh", buf); err != nil {
 						errs <- err
 						ready.Done()
 						return
@@ -174,7 +214,7 @@ func main() {
 				<-start
 				var b int64
 				for i := 0; i < count; i++ {
-					n, err := get(c, url, mode == "fresh", buf)
+					n, err := get(c, url, base == "fresh", buf)
 					if err != nil {
 						errs <- err
 						return

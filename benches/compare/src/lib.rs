@@ -17,6 +17,12 @@
 //!   unread) until all have arrived, so `threads` connections are open at
 //!   once; then the bodies are read, the connections go idle in the pool, and
 //!   the RSS, threads and sockets added per idle connection are measured.
+//!
+//! `seq-tls`, `conc-tls`, `fresh-tls` and `download-tls` are the first four
+//! over `https://` (there is no `idle-tls`): the same behaviour, with the
+//! mode's name kept in the JSON line so that the report shows them as rows
+//! of their own. In these modes every client trusts the CA in the PEM file
+//! named by `COMPARE_CA` ([`compare_ca`]) as its only root, when it is set.
 
 use std::{
     fmt::Write as _,
@@ -221,11 +227,49 @@ impl ThreadSampler {
     }
 }
 
+/// The contents of the PEM file named by `COMPARE_CA`, when that is set and
+/// not empty: the CA (run.sh makes a throwaway one) that the clients trust
+/// as their only root in the `-tls` modes.
+pub fn compare_ca() -> Res<Option<Vec<u8>>> {
+    match std::env::var_os("COMPARE_CA") {
+        Some(path) if !path.is_empty() => fs::read(&path)
+            .map(Some)
+            .map_err(|e| format!("COMPARE_CA={}: {e}", path.to_string_lossy()).into()),
+        _ => Ok(None),
+    }
+}
+
+/// A rustls client configuration that trusts the certificates in `pem`
+/// only: the ring provider, rustls's safe default versions (TLS 1.3 and
+/// 1.2), ALPN `http/1.1`, rustls's defaults otherwise (nethttp and raw).
+pub fn rustls_config(pem: &[u8]) -> Res<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        roots.add(cert?)?;
+    }
+    if roots.is_empty() {
+        return Err("COMPARE_CA holds no certificate".into());
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 /// The parsed command line: `<mode> <url> <threads> <count>`.
 #[derive(Debug, Clone)]
 pub struct Args {
-    /// seq | conc | fresh | download | idle
+    /// seq | conc | fresh | download | idle, or the first four with `-tls`
+    /// (as given: the JSON line reports it).
     pub mode: String,
+    /// The mode without its `-tls` suffix: what the run does.
+    pub base: &'static str,
+    /// A `-tls` mode: the URL is `https://`.
+    pub tls: bool,
     /// The URL every request goes to.
     pub url: String,
     /// Worker threads (idle: connections).
@@ -235,7 +279,12 @@ pub struct Args {
 }
 
 /// Usage text shared by all binaries.
-pub const USAGE: &str = "usage: compare <nethttp|ureq|reqwest|raw> <seq|conc|fresh|download|idle> <url> <threads> <count>";
+pub const USAGE: &str = "usage: compare <nethttp|ureq|reqwest|raw> <seq|conc|fresh|download|idle> <http-url> <threads> <count>
+       compare <nethttp|ureq|reqwest|raw> <seq-tls|conc-tls|fresh-tls|download-tls> <https-url> <threads> <count>
+       (-tls modes trust the CA in the PEM file $COMPARE_CA, when set, as their only root)";
+
+/// The modes; each of them but `idle` also runs over TLS as `<mode>-tls`.
+const MODES: [&str; 5] = ["seq", "conc", "fresh", "download", "idle"];
 
 impl Args {
     /// Parses `<mode> <url> <threads> <count>` from the given arguments.
@@ -252,11 +301,31 @@ impl Args {
             .ok_or(USAGE)?
             .parse()
             .map_err(|e| format!("count: {e}"))?;
-        if !["seq", "conc", "fresh", "download", "idle"].contains(&mode.as_str()) {
-            return Err(format!("unknown mode {mode:?}\n{USAGE}"));
+        let (name, tls) = match mode.strip_suffix("-tls") {
+            Some(name) => (name, true),
+            None => (mode.as_str(), false),
+        };
+        let base = MODES
+            .into_iter()
+            .find(|m| *m == name && !(tls && *m == "idle"))
+            .ok_or_else(|| format!("unknown mode {mode:?}\n{USAGE}"))?;
+        // The row a run lands in must say what it measured.
+        let https = url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+        if tls && !https {
+            return Err(format!("mode {mode} needs an https:// URL, not {url:?}"));
+        }
+        if !tls && https {
+            return Err(match base {
+                "idle" => "idle takes an http:// URL (there is no idle-tls)".into(),
+                _ => format!("an https:// URL needs the mode {mode}-tls"),
+            });
         }
         Ok(Args {
             mode,
+            base,
+            tls,
             url,
             threads,
             count,
@@ -309,7 +378,7 @@ pub fn main_for<C: Client>(name: &str, make: impl FnOnce(&Args) -> Res<C>) {
 }
 
 fn run<C: Client>(client: &C, args: &Args) -> Res<Outcome> {
-    match args.mode.as_str() {
+    match args.base {
         "seq" | "conc" | "download" => timed(client, args, false),
         "fresh" => timed(client, args, true),
         "idle" => idle(client, args),
@@ -320,7 +389,7 @@ fn run<C: Client>(client: &C, args: &Args) -> Res<Outcome> {
 /// Runs `threads` workers of `count` requests each; a short warm-up (not
 /// timed) opens the connections first, except for the big download.
 fn timed<C: Client>(client: &C, args: &Args, fresh: bool) -> Res<Outcome> {
-    let warm = if args.mode == "download" {
+    let warm = if args.base == "download" {
         0
     } else {
         (args.count / 20).clamp(1, 200)
@@ -388,7 +457,7 @@ fn timed<C: Client>(client: &C, args: &Args, fresh: bool) -> Res<Outcome> {
         bytes += r?;
     }
     let requests = (threads * args.count) as u64;
-    if args.mode == "download" && bytes == 0 && requests > 0 {
+    if args.base == "download" && bytes == 0 && requests > 0 {
         return Err("download read no bytes".into());
     }
     Ok(Outcome {

@@ -1,8 +1,9 @@
 //! `nethttp`: one `Client` shared by every worker thread; two OS threads per
-//! pooled connection.
+//! pooled connection. In the `-tls` modes both transports get one rustls
+//! config that trusts `COMPARE_CA` only (nethttp's default roots when unset).
 
 use nethttp::{Client, Proxy, Response, Transport};
-use nethttp_compare::{Res, drain, main_for};
+use nethttp_compare::{Res, compare_ca, drain, main_for, rustls_config};
 
 struct NetHttp {
     /// Keep-alive client (seq, conc, download, idle).
@@ -53,18 +54,23 @@ fn main() {
         // Keep every connection the run opens: `threads` of them (conc: 16,
         // idle: 200), as the other clients do.
         let per_host = args.threads.max(2);
-        let transport = Transport::builder()
+        let mut transport = Transport::builder()
             .proxy(Proxy::none())
             .max_idle_conns(0)
-            .max_idle_conns_per_host(per_host)
-            .build();
-        let fresh = Transport::builder()
+            .max_idle_conns_per_host(per_host);
+        let mut fresh = Transport::builder()
             .proxy(Proxy::none())
-            .disable_keep_alives(true)
-            .build();
+            .disable_keep_alives(true);
+        if args.tls
+            && let Some(pem) = compare_ca()?
+        {
+            let config = rustls_config(&pem)?;
+            transport = transport.tls_config(config.clone());
+            fresh = fresh.tls_config(config);
+        }
         Ok(NetHttp {
-            client: Client::builder().transport(transport).build()?,
-            fresh: Client::builder().transport(fresh).build()?,
+            client: Client::builder().transport(transport.build()).build()?,
+            fresh: Client::builder().transport(fresh.build()).build()?,
         })
     });
 }

@@ -3,12 +3,18 @@
 //! the response head read into a 16 KiB buffer, `Content-Length` parsed, the
 //! body read to its length. One connection per worker thread, no pool, no
 //! other threads.
+//!
+//! In the `-tls` modes the same loop runs over a rustls
+//! `StreamOwned<ClientConnection, TcpStream>` (the ring provider, the CA in
+//! `COMPARE_CA` as the only root, ALPN `http/1.1`): the handshake happens on
+//! the first write, records are read and written on the caller's thread.
 
-use nethttp_compare::{Client, Res, main_for};
+use nethttp_compare::{Client, Res, compare_ca, main_for, rustls_config};
+use rustls::{ClientConfig, ClientConnection, StreamOwned, pki_types::ServerName};
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 struct Target {
@@ -17,10 +23,15 @@ struct Target {
     host: String,
 }
 
-fn parse_url(url: &str) -> Res<Target> {
+fn parse_url(url: &str, tls: bool) -> Res<Target> {
+    let (scheme, port) = if tls {
+        ("https://", 443)
+    } else {
+        ("http://", 80)
+    };
     let rest = url
-        .strip_prefix("http://")
-        .ok_or("raw supports http:// URLs only")?;
+        .strip_prefix(scheme)
+        .ok_or_else(|| format!("raw supports {scheme} URLs only in this mode"))?;
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -28,7 +39,7 @@ fn parse_url(url: &str) -> Res<Target> {
     let addr = if host.contains(':') {
         host.to_string()
     } else {
-        format!("{host}:80")
+        format!("{host}:{port}")
     };
     Ok(Target {
         addr,
@@ -37,29 +48,62 @@ fn parse_url(url: &str) -> Res<Target> {
     })
 }
 
-struct Raw {
+/// How a connection is opened: plain TCP, or TLS over it.
+trait Dial: Sync {
+    type Stream: Read + Write + Send;
+    fn dial(&self, addr: &str) -> Res<Self::Stream>;
+}
+
+fn connect(addr: &str) -> Res<TcpStream> {
+    let sock = TcpStream::connect(addr)?;
+    sock.set_nodelay(true)?;
+    Ok(sock)
+}
+
+struct Plain;
+
+impl Dial for Plain {
+    type Stream = TcpStream;
+    fn dial(&self, addr: &str) -> Res<TcpStream> {
+        connect(addr)
+    }
+}
+
+struct Tls {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+impl Dial for Tls {
+    type Stream = StreamOwned<ClientConnection, TcpStream>;
+    fn dial(&self, addr: &str) -> Res<Self::Stream> {
+        let conn = ClientConnection::new(self.config.clone(), self.name.clone())?;
+        Ok(StreamOwned::new(conn, connect(addr)?))
+    }
+}
+
+struct Raw<D: Dial> {
     target: Target,
+    dial: D,
     keep_alive_req: Vec<u8>,
     close_req: Vec<u8>,
     /// Idle mode: connections whose responses were read, kept open.
-    parked: Mutex<Vec<Conn>>,
+    parked: Mutex<Vec<Conn<D::Stream>>>,
 }
 
 /// One keep-alive connection and its read buffer.
-struct Conn {
-    sock: TcpStream,
+struct Conn<S> {
+    sock: S,
     buf: Box<[u8]>,
     /// Bytes `buf[start..end]` are read but not consumed.
     start: usize,
     end: usize,
 }
 
-impl Conn {
-    fn open(addr: &str) -> Res<Conn> {
-        let sock = TcpStream::connect(addr)?;
-        sock.set_nodelay(true)?;
+impl<S: Read + Write> Conn<S> {
+    fn open<D: Dial<Stream = S>>(dial: &D, addr: &str) -> Res<Conn<S>> {
         Ok(Conn {
-            sock,
+            sock: dial.dial(addr)?,
             buf: vec![0u8; 16 * 1024].into_boxed_slice(),
             start: 0,
             end: 0,
@@ -140,44 +184,43 @@ fn content_length(head: &[u8]) -> Option<u64> {
     None
 }
 
-impl Client for Raw {
-    type Worker = Option<Conn>;
-    type Held = (Conn, u64);
+impl<D: Dial> Client for Raw<D> {
+    type Worker = Option<Conn<D::Stream>>;
+    type Held = (Conn<D::Stream>, u64);
 
-    fn worker(&self) -> Option<Conn> {
+    fn worker(&self) -> Self::Worker {
         None
     }
 
-    fn get(&self, w: &mut Option<Conn>, _url: &str, out: &mut [u8]) -> Res<u64> {
+    fn get(&self, w: &mut Self::Worker, _url: &str, out: &mut [u8]) -> Res<u64> {
         if w.is_none() {
-            *w = Some(Conn::open(&self.target.addr)?);
+            *w = Some(Conn::open(&self.dial, &self.target.addr)?);
         }
         let conn = w.as_mut().expect("just opened");
         conn.exchange(&self.keep_alive_req, out)
     }
 
-    fn get_fresh(&self, _w: &mut Option<Conn>, _url: &str, out: &mut [u8]) -> Res<u64> {
-        let mut conn = Conn::open(&self.target.addr)?;
+    fn get_fresh(&self, _w: &mut Self::Worker, _url: &str, out: &mut [u8]) -> Res<u64> {
+        let mut conn = Conn::open(&self.dial, &self.target.addr)?;
         conn.exchange(&self.close_req, out)
     }
 
-    fn hold(&self, _url: &str) -> Res<(Conn, u64)> {
-        let mut conn = Conn::open(&self.target.addr)?;
+    fn hold(&self, _url: &str) -> Res<Self::Held> {
+        let mut conn = Conn::open(&self.dial, &self.target.addr)?;
         conn.sock.write_all(&self.keep_alive_req)?;
         let len = conn.read_head()?;
         Ok((conn, len))
     }
 
-    fn release(&self, (mut conn, len): (Conn, u64), out: &mut [u8]) -> Res<u64> {
+    fn release(&self, (mut conn, len): Self::Held, out: &mut [u8]) -> Res<u64> {
         let n = conn.read_body(len, out)?;
         self.parked.lock().expect("parked").push(conn);
         Ok(n)
     }
 }
 
-fn main() {
-    main_for("raw", |args| {
-        let target = parse_url(&args.url)?;
+impl<D: Dial> Raw<D> {
+    fn new(target: Target, dial: D) -> Raw<D> {
         let req = |extra: &str| {
             format!(
                 "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: raw\r\nAccept: */*\r\n{extra}\r\n",
@@ -185,11 +228,39 @@ fn main() {
             )
             .into_bytes()
         };
-        Ok(Raw {
+        Raw {
             keep_alive_req: req(""),
             close_req: req("Connection: close\r\n"),
             target,
+            dial,
             parked: Mutex::new(Vec::new()),
-        })
+        }
+    }
+}
+
+fn main() {
+    // The stream type is chosen before main_for parses the arguments; a bad
+    // command line falls through to main_for, which reports it.
+    let tls = nethttp_compare::Args::parse(std::env::args().skip(1)).is_ok_and(|a| a.tls);
+    if !tls {
+        main_for("raw", |args| {
+            Ok(Raw::new(parse_url(&args.url, false)?, Plain))
+        });
+        return;
+    }
+    main_for("raw", |args| {
+        let target = parse_url(&args.url, true)?;
+        let pem = compare_ca()?.ok_or("raw: the -tls modes need COMPARE_CA (a CA's PEM file)")?;
+        // The host without its port (IPv4 or a DNS name; no IPv6 literal).
+        let host = target
+            .host
+            .rsplit_once(':')
+            .map_or(&*target.host, |(h, _)| h);
+        let name = ServerName::try_from(host.to_string())?;
+        let dial = Tls {
+            config: rustls_config(&pem)?,
+            name,
+        };
+        Ok(Raw::new(target, dial))
     });
 }

@@ -5,12 +5,28 @@
 //! and prints (and writes) medians with min–max, the ratio of each median to
 //! `raw`'s, resource use, the idle cost per connection, and the issue's
 //! targets with met / not met. Optionally draws the ratios as a PNG chart.
+//!
+//! The `-tls` modes (the same over HTTPS, raw being a rustls loop there) are
+//! rows of their own in the throughput, ratio and resource tables and a
+//! second panel of the chart; they are for information: no target reads
+//! them.
 
 use serde_json::{Value, json};
 use std::{collections::BTreeMap, fmt::Write as _, fs, process};
 
 const CLIENT_ORDER: [&str; 5] = ["raw", "nethttp", "ureq", "reqwest", "go"];
-const MODE_ORDER: [&str; 4] = ["seq", "conc", "fresh", "download"];
+const MODE_ORDER: [&str; 8] = [
+    "seq",
+    "conc",
+    "fresh",
+    "download",
+    "seq-tls",
+    "conc-tls",
+    "fresh-tls",
+    "download-tls",
+];
+/// The plain-HTTP modes: the ones the issue's targets are about.
+const PLAIN_MODES: [&str; 4] = ["seq", "conc", "fresh", "download"];
 const PLACEMENT_ORDER: [&str; 3] = ["two-cpu", "one-cpu", "none"];
 
 /// Go net/http's ratios to raw from the issue (used when Go is not measured
@@ -27,6 +43,16 @@ fn placement_title(p: &str) -> &str {
         "one-cpu" => "one CPU (nginx and client both on CPU0)",
         _ => "unpinned",
     }
+}
+
+/// A `-tls` mode (HTTPS).
+fn is_tls(m: &str) -> bool {
+    m.ends_with("-tls")
+}
+
+/// download and download-tls: measured in MB/s, not req/s.
+fn is_download(m: &str) -> bool {
+    m == "download" || m == "download-tls"
 }
 
 fn placement_short(p: &str) -> &str {
@@ -83,7 +109,7 @@ impl Data {
 
     /// The throughput figure of a mode: MB/s for download, req/s otherwise.
     fn speed(&self, p: &str, m: &str, c: &str) -> Option<Stats> {
-        let field = if m == "download" {
+        let field = if is_download(m) {
             "mb_per_s"
         } else {
             "req_per_s"
@@ -100,7 +126,7 @@ impl Data {
     /// Ratios of each run to raw's run of the same round (interleaved, so
     /// both saw the same background load): median and min–max.
     fn paired(&self, p: &str, m: &str, c: &str) -> Option<Stats> {
-        let field = if m == "download" {
+        let field = if is_download(m) {
             "mb_per_s"
         } else {
             "req_per_s"
@@ -264,6 +290,13 @@ fn markdown(d: &Data, meta: &Value) -> String {
             meta["counts"].as_str().unwrap_or("?"),
         );
     }
+    if d.rows.keys().any(|k| is_tls(&k.1)) {
+        let _ = writeln!(
+            s,
+            "The `-tls` rows are the same runs over HTTPS to the same nginx ({}; a throwaway CA and ECDSA P-256 certificate made at start); raw is a rustls keep-alive loop there. They are for information: no target reads them.\n",
+            meta["tls"].as_str().unwrap_or("TLS 1.3, resumption off")
+        );
+    }
     // Speed tables, one per placement.
     for p in &d.placements {
         let _ = writeln!(
@@ -281,7 +314,7 @@ fn markdown(d: &Data, meta: &Value) -> String {
         }
         s.push('\n');
         for m in modes_present(d, p) {
-            let unit = if m == "download" { "MB/s" } else { "req/s" };
+            let unit = if is_download(m) { "MB/s" } else { "req/s" };
             let _ = write!(s, "| {m} ({unit}) |");
             for c in &d.clients {
                 match d.speed(p, m, c) {
@@ -460,7 +493,7 @@ fn target_rows(d: &Data) -> Vec<(String, String, String, Option<bool>, bool)> {
         }
     }
     for p in d.placements.iter().filter(|p| *p != "none") {
-        for m in MODE_ORDER {
+        for m in PLAIN_MODES {
             if let (Some(me), Some(u)) = (d.ratio(p, m, "nethttp"), d.ratio(p, m, "ureq")) {
                 out.push((
                     format!("aim: {m}, {}: ≥ ureq", placement_short(p)),
@@ -505,7 +538,7 @@ fn summary(d: &Data, meta: &Value) -> Value {
                     let thr = stats(d.values(p, m, c, "peak_threads"));
                     speed.push(json!({
                         "placement": p, "mode": m, "client": c,
-                        "unit": if m == "download" { "MB/s" } else { "req/s" },
+                        "unit": if is_download(m) { "MB/s" } else { "req/s" },
                         "median": st.median, "min": st.min, "max": st.max, "runs": st.n,
                         "ratio_to_raw": d.ratio(p, m, c),
                         "paired_ratio": d.paired(p, m, c).map(|s| json!({"median": s.median, "min": s.min, "max": s.max})),
@@ -558,17 +591,56 @@ fn chart(d: &Data, meta: &Value, path: &str, font: &str) -> Result<(), Box<dyn s
     register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| "cannot load the font")?;
 
     let bars: Vec<&String> = d.clients.iter().filter(|c| *c != "raw").collect();
-    let mut groups: Vec<(String, String)> = Vec::new();
-    for m in MODE_ORDER {
-        for p in &d.placements {
-            if d.speed(p, m, "raw").is_some() {
-                groups.push((m.to_string(), p.clone()));
+    // One panel for plain HTTP, one for the -tls modes (when they ran).
+    let mut panels: Vec<Vec<(String, String)>> = Vec::new();
+    for tls in [false, true] {
+        let mut groups = Vec::new();
+        for m in MODE_ORDER.iter().filter(|m| is_tls(m) == tls) {
+            for p in &d.placements {
+                if d.speed(p, m, "raw").is_some() {
+                    groups.push((m.to_string(), p.clone()));
+                }
             }
         }
+        if !groups.is_empty() {
+            panels.push(groups);
+        }
     }
-    if groups.is_empty() || bars.is_empty() {
+    if panels.is_empty() || bars.is_empty() {
         return Err("nothing to draw".into());
     }
+
+    let (w, h) = (1400u32, 720u32);
+    let root = BitMapBackend::new(path, (w, h * panels.len() as u32)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let date = meta["date"].as_str().unwrap_or("");
+    let rev = meta["nethttp"].as_str().unwrap_or("?");
+    for (area, groups) in root.split_evenly((panels.len(), 1)).iter().zip(&panels) {
+        let title = if is_tls(&groups[0].0) {
+            format!(
+                "HTTPS: throughput / raw rustls loop (median; whiskers: min–max) — nginx on 127.0.0.1, {date}, nethttp {rev}"
+            )
+        } else {
+            format!(
+                "Throughput / raw TcpStream loop (median; whiskers: min–max) — nginx on 127.0.0.1, {date}, nethttp {rev}"
+            )
+        };
+        panel(d, &bars, groups, area, &title)?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// One bar chart of ratios to raw: a group of bars per (mode, placement).
+fn panel(
+    d: &Data,
+    bars: &[&String],
+    groups: &[(String, String)],
+    area: &plotters::drawing::DrawingArea<plotters::prelude::BitMapBackend, plotters::coord::Shift>,
+    title: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+
     let ymax = groups
         .iter()
         .flat_map(|(m, p)| {
@@ -580,15 +652,7 @@ fn chart(d: &Data, meta: &Value, path: &str, font: &str) -> Result<(), Box<dyn s
         .fold(1.1f64, f64::max)
         * 1.1;
 
-    let (w, h) = (1400u32, 720u32);
-    let root = BitMapBackend::new(path, (w, h)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let date = meta["date"].as_str().unwrap_or("");
-    let rev = meta["nethttp"].as_str().unwrap_or("?");
-    let title = format!(
-        "Throughput / raw TcpStream loop (median; whiskers: min–max) — nginx on 127.0.0.1, {date}, nethttp {rev}"
-    );
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 22))
         .margin(16)
         .margin_bottom(70)
@@ -672,25 +736,27 @@ fn chart(d: &Data, meta: &Value, path: &str, font: &str) -> Result<(), Box<dyn s
         .border_style(RGBColor(200, 200, 200))
         .label_font(("sans-serif", 16))
         .draw()?;
-    // Group labels under the axis, in pixel coordinates of the root area.
+    // Group labels under the axis, in pixel coordinates of the panel's area
+    // (backend_coord gives the whole image's).
+    let (bx, by) = area.get_base_pixel();
     for (gi, (m, p)) in groups.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(gi as f64 + 0.5, 0.0));
-        let unit = if m == "download" { " (MB/s)" } else { "" };
+        let (px, py) = (px - bx, py - by);
+        let unit = if is_download(m) { " (MB/s)" } else { "" };
         let l1 = format!("{m}{unit}");
         let l2 = placement_short(p).to_string();
         let style = ("sans-serif", 17).into_font().color(&BLACK);
         let est = |t: &str, size: f64| (t.chars().count() as f64 * size * 0.28) as i32;
-        root.draw(&Text::new(
+        area.draw(&Text::new(
             l1.clone(),
             (px - est(&l1, 17.0), py + 10),
             style.clone(),
         ))?;
-        root.draw(&Text::new(
+        area.draw(&Text::new(
             l2.clone(),
             (px - est(&l2, 16.0), py + 32),
             ("sans-serif", 16).into_font().color(&RGBColor(80, 80, 80)),
         ))?;
     }
-    root.present()?;
     Ok(())
 }

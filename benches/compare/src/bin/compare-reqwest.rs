@@ -1,8 +1,12 @@
 //! `reqwest` blocking: one `Client` shared by every worker thread; the I/O
-//! runs on a tokio runtime thread behind it.
+//! runs on a tokio runtime thread behind it. Built with rustls (ring) and no
+//! built-in roots: in the `-tls` modes it trusts `COMPARE_CA` only.
 
-use nethttp_compare::{Res, drain, main_for};
-use reqwest::blocking::{Client, Response};
+use nethttp_compare::{Res, compare_ca, drain, main_for};
+use reqwest::{
+    Certificate,
+    blocking::{Client, Response},
+};
 
 struct Reqwest {
     client: Client,
@@ -43,14 +47,21 @@ impl nethttp_compare::Client for Reqwest {
 fn main() {
     main_for("reqwest", |args| {
         let per_host = args.threads.max(2);
-        let client = Client::builder()
+        let mut client = Client::builder()
             .no_proxy()
-            .pool_max_idle_per_host(per_host)
-            .build()?;
-        let fresh = Client::builder()
-            .no_proxy()
-            .pool_max_idle_per_host(0)
-            .build()?;
-        Ok(Reqwest { client, fresh })
+            .pool_max_idle_per_host(per_host);
+        let mut fresh = Client::builder().no_proxy().pool_max_idle_per_host(0);
+        if args.tls
+            && let Some(pem) = compare_ca()?
+        {
+            for cert in Certificate::from_pem_bundle(&pem)? {
+                client = client.add_root_certificate(cert.clone());
+                fresh = fresh.add_root_certificate(cert);
+            }
+        }
+        Ok(Reqwest {
+            client: client.build()?,
+            fresh: fresh.build()?,
+        })
     });
 }

@@ -1,8 +1,14 @@
 //! `ureq` 3: one `Agent` shared by every worker thread; I/O on the caller's
-//! thread, no threads of its own.
+//! thread, no threads of its own. In the `-tls` modes its rustls trusts
+//! `COMPARE_CA` only (ureq's default, webpki-roots, when unset).
 
-use nethttp_compare::{Res, drain, main_for};
-use ureq::{Agent, Body, http::Response};
+use nethttp_compare::{Res, compare_ca, drain, main_for};
+use std::sync::Arc;
+use ureq::{
+    Agent, Body,
+    http::Response,
+    tls::{PemItem, RootCerts, TlsConfig, parse_pem},
+};
 
 struct Ureq {
     agent: Agent,
@@ -37,12 +43,23 @@ impl nethttp_compare::Client for Ureq {
 fn main() {
     main_for("ureq", |args| {
         let per_host = args.threads.max(2);
-        let agent: Agent = Agent::config_builder()
+        let mut config = Agent::config_builder()
             .proxy(None)
             .max_idle_connections(per_host.max(10))
-            .max_idle_connections_per_host(per_host)
-            .build()
-            .into();
+            .max_idle_connections_per_host(per_host);
+        if args.tls
+            && let Some(pem) = compare_ca()?
+        {
+            let mut certs = Vec::new();
+            for item in parse_pem(&pem) {
+                if let PemItem::Certificate(cert) = item? {
+                    certs.push(cert);
+                }
+            }
+            let roots = RootCerts::Specific(Arc::new(certs));
+            config = config.tls_config(TlsConfig::builder().root_certs(roots).build());
+        }
+        let agent: Agent = config.build().into();
         Ok(Ureq { agent })
     });
 }
