@@ -99,6 +99,25 @@ fn payload(n: usize) -> Vec<u8> {
     (0..n).map(pattern).collect()
 }
 
+/// After the first connection is gone: the next request (`/b`) dials a new
+/// one, and gets its own answer, "second", not bytes left by the old one.
+fn next_request_redials(client: &nethttp::Client, server: &ScriptedServer) {
+    let rec = Recorder::new();
+    let resp = client
+        .get(server.url("/b"))
+        .trace(rec.clone())
+        .send()
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "an old connection's bytes must not answer a later request"
+    );
+    assert_eq!(resp.text().unwrap(), "second");
+    assert_eq!(reused_flags(&rec), vec![false]);
+    assert_eq!(server.accepted(), 2);
+}
+
 // ---------------------------------------------------------------------------
 // 1, 2: the server closes (or misbehaves on) an idle connection
 
@@ -139,15 +158,7 @@ fn idle_conn_closed_by_server_is_dropped_and_next_request_redials() {
         s.idle == 0 && s.conns == 0 && s.threads == 0
     });
 
-    let rec = Recorder::new();
-    let resp = client
-        .get(server.url("/b"))
-        .trace(rec.clone())
-        .send()
-        .unwrap();
-    assert_eq!(resp.text().unwrap(), "second");
-    assert_eq!(reused_flags(&rec), vec![false]);
-    assert_eq!(server.accepted(), 2);
+    next_request_redials(&client, &server);
 }
 
 #[test]
@@ -181,20 +192,7 @@ fn unsolicited_408_on_idle_conn_is_ignored_and_next_request_redials() {
     go_tx.send(()).unwrap();
     wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
 
-    let rec = Recorder::new();
-    let resp = client
-        .get(server.url("/b"))
-        .trace(rec.clone())
-        .send()
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        200,
-        "the 408 must not be delivered to a later request"
-    );
-    assert_eq!(resp.text().unwrap(), "second");
-    assert_eq!(reused_flags(&rec), vec![false]);
-    assert_eq!(server.accepted(), 2);
+    next_request_redials(&client, &server);
 }
 
 #[test]
@@ -226,15 +224,7 @@ fn bytes_after_the_body_close_the_conn_instead_of_answering_the_next_request() {
     // Not pooled: the bytes read past the body would answer the next request.
     wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
 
-    let rec = Recorder::new();
-    let resp = client
-        .get(server.url("/b"))
-        .trace(rec.clone())
-        .send()
-        .unwrap();
-    assert_eq!(resp.text().unwrap(), "second");
-    assert_eq!(reused_flags(&rec), vec![false]);
-    assert_eq!(server.accepted(), 2);
+    next_request_redials(&client, &server);
 }
 
 // ---------------------------------------------------------------------------
