@@ -115,3 +115,35 @@ fn pool_wait_phase_is_named() {
     assert_timeout_in(&err, "waiting for a free connection to 127.0.0.1:");
     drop(held);
 }
+
+#[test]
+fn the_earlier_of_the_deadline_and_the_header_timeout_fires() {
+    let silent = ScriptedServer::start(|mut c| {
+        let _ = c.read_head();
+        thread::sleep(Duration::from_secs(3));
+    });
+    let short_header_timeout = Transport::builder()
+        .response_header_timeout(Some(Duration::from_millis(150)))
+        .build();
+    let long_header_timeout = Transport::builder()
+        .response_header_timeout(Some(Duration::from_secs(5)))
+        .build();
+    let _leaks = (
+        LeakCheck::new(&short_header_timeout),
+        LeakCheck::new(&long_header_timeout),
+    );
+
+    // The header timer (started once the request is written) comes first.
+    let err = client(&short_header_timeout, Duration::from_secs(5))
+        .get(silent.url("/a"))
+        .send()
+        .unwrap_err();
+    assert_timeout_in(&err, "timeout awaiting response headers");
+
+    // The whole-exchange deadline comes first.
+    let err = client(&long_header_timeout, Duration::from_millis(150))
+        .get(silent.url("/b"))
+        .send()
+        .unwrap_err();
+    assert_timeout_in(&err, "deadline exceeded while awaiting response headers");
+}
