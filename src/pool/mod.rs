@@ -83,8 +83,9 @@ struct State {
     /// Idle connections per key, least recently used first.
     idle: HashMap<ConnKey, Vec<IdleConn>>,
     /// All idle connections by the order they went idle: the global LRU
-    /// for `max_idle_conns`. Value: (key, connection id).
-    lru: BTreeMap<u64, (ConnKey, u64)>,
+    /// for `max_idle_conns`. The value is the connection itself (a handle:
+    /// its key and id come with it, so going idle copies no key).
+    lru: BTreeMap<u64, PersistConn>,
     /// Requests waiting for a connection, oldest first (Go `idleConnWait`).
     idle_wait: HashMap<ConnKey, VecDeque<Arc<Want>>>,
     /// dialing + idle + in use, per key.
@@ -411,26 +412,37 @@ impl Pool {
             0 => 2, // Go's DefaultMaxIdleConnsPerHost
             n => n,
         };
-        let list = st.idle.entry(key.clone()).or_default();
-        if list.len() >= max_per_host {
+        if st
+            .idle
+            .get(key)
+            .is_some_and(|list| list.len() >= max_per_host)
+        {
             return refuse("too many idle connections for host");
         }
         st.seq += 1;
         let seq = st.seq;
-        list.push(IdleConn {
+        let ic = IdleConn {
             conn: conn.clone(),
             since: Instant::now(),
             seq,
-        });
-        st.lru.insert(seq, (key.clone(), conn.id()));
+        };
+        // A key with traffic keeps its (possibly empty) list: the key is
+        // copied only when its first connection goes idle, not per request.
+        match st.idle.get_mut(key) {
+            Some(list) => list.push(ic),
+            None => {
+                st.idle.insert(key.clone(), vec![ic]);
+            }
+        }
+        st.lru.insert(seq, conn.clone());
         if let Some(e) = st.conns.get_mut(&conn.id()) {
             e.idle = true;
         }
         st.in_use -= 1;
         if cfg.max_idle_conns > 0 && st.lru.len() > cfg.max_idle_conns {
-            if let Some((_, (old_key, old_id))) = st.lru.pop_first() {
-                if let Some(old) = self.remove_idle_entry_locked(st, &old_key, old_id) {
-                    self.dec_per_host_locked(st, &old_key, acts);
+            if let Some((_, oldest)) = st.lru.pop_first() {
+                if let Some(old) = self.remove_idle_entry_locked(st, oldest.key(), oldest.id()) {
+                    self.dec_per_host_locked(st, old.key(), acts);
                     acts.close
                         .push((old, Error::new(ErrorKind::Io, "too many idle connections")));
                 }
@@ -532,11 +544,9 @@ impl Pool {
             let mut st = self.shared.state.lock();
             st.close_idle = true;
             st.closed |= closed;
-            let idle: Vec<(ConnKey, u64)> = st.lru.values().cloned().collect();
-            st.lru.clear();
-            for (key, id) in idle {
-                if let Some(conn) = self.remove_idle_entry_locked(&mut st, &key, id) {
-                    self.dec_per_host_locked(&mut st, &key, &mut acts);
+            for idle in std::mem::take(&mut st.lru).into_values() {
+                if let Some(conn) = self.remove_idle_entry_locked(&mut st, idle.key(), idle.id()) {
+                    self.dec_per_host_locked(&mut st, conn.key(), &mut acts);
                     acts.close.push((
                         conn,
                         Error::new(ErrorKind::Io, "idle connection closed by the pool"),
