@@ -7,6 +7,7 @@
 pub(crate) mod key;
 
 use std::{
+    borrow::Cow,
     fmt,
     sync::Arc,
     time::{Duration, Instant},
@@ -98,18 +99,14 @@ impl Transport {
 
     /// [`round_trip`](Transport::round_trip) with the whole-exchange
     /// deadline already decided (by the client).
+    /// Every error carries the request's URL (Go's `url.Error`).
     pub(crate) fn round_trip_until(
         &self,
         req: Request,
         deadline: Option<Instant>,
     ) -> crate::Result<Response> {
-        let url = req.url.clone();
-        self.exchange(req, deadline).map_err(|e| e.with_url(&url))
-    }
-
-    fn exchange(&self, req: Request, deadline: Option<Instant>) -> crate::Result<Response> {
         let cfg = self.inner.pool.config();
-        let key = ConnKey::new(&req.url, &cfg.proxy)?;
+        let key = ConnKey::new(&req.url, &cfg.proxy).map_err(|e| e.with_url(&req.url))?;
         let Request {
             method,
             url,
@@ -119,123 +116,131 @@ impl Transport {
             cancel,
             ..
         } = req;
-        if cancel.as_ref().is_some_and(|c| c.is_canceled()) {
-            return Err(Error::new(
-                ErrorKind::Canceled,
-                "request canceled before it started",
-            ));
-        }
-
-        let close = cfg.disable_keep_alives || has_token(&headers, &header::CONNECTION, "close");
-        let req_framing = framing::request_framing(&method, body.size());
-        let expect_continue =
-            !body.is_empty() && has_token(&headers, &header::EXPECT, "100-continue");
-        // Go's rule: ask for gzip unless told not to, unless the caller chose
-        // an encoding, asked for a range (a gzip slice cannot be decoded) or
-        // sent HEAD.
-        let accept_gzip = cfg!(feature = "gzip")
-            && !cfg.disable_compression
-            && !headers.contains_key(header::ACCEPT_ENCODING)
-            && !headers.contains_key(header::RANGE)
-            && method != Method::HEAD;
-        let mut head = Vec::with_capacity(256);
-        let target = request_target(&url, key.is_proxied_http());
-        // Plain http through a proxy carries the proxy's credentials.
-        let mut headers = headers;
-        if key.is_proxied_http() && !headers.contains_key(header::PROXY_AUTHORIZATION) {
-            if let Some(auth) = key.proxy.as_ref().and_then(|p| p.authorization.clone()) {
-                headers.insert(header::PROXY_AUTHORIZATION, auth);
-            }
-        }
-        write_request_head(
-            &RequestHead {
-                method: &method,
-                target: &target,
-                host: &url[url::Position::BeforeHost..url::Position::AfterPort],
-                headers: &headers,
-                framing: req_framing,
-                close,
-                accept_gzip,
-            },
-            &mut head,
-        );
-        let head = bytes::Bytes::from(head);
-
-        let replayable = body.is_replayable();
-        let mut body = Some(body);
-        loop {
-            if let Some(t) = &trace {
-                t.get_conn(&key.to_string());
-            }
-            let got = self.inner.pool.get_conn(
-                &key,
-                &WaitCtx {
-                    cancel: cancel.as_ref().map(|c| c.receiver()),
-                    deadline,
-                    trace: trace.clone(),
-                },
-            )?;
-            if let Some(t) = &trace {
-                t.got_conn(&GotConnInfo {
-                    conn_id: got.conn.id(),
-                    reused: got.reused,
-                    was_idle: got.was_idle,
-                    idle_time: got.idle_time,
-                    local_addr: got.conn.local_addr(),
-                    remote_addr: got.conn.remote_addr(),
-                });
-            }
-            // A replayable body is cloned per attempt (cheap: shared bytes).
-            let attempt_body = match &body {
-                Some(b) if replayable => b.try_clone(),
-                _ => body.take(),
-            };
-            let Some(attempt_body) = attempt_body else {
+        // The exchange borrows the URL; it moves into the response (or labels
+        // the error) only once the exchange is over: no copy per request.
+        let sent = (|| {
+            if cancel.as_ref().is_some_and(|c| c.is_canceled()) {
                 return Err(Error::new(
-                    ErrorKind::InvalidRequest,
-                    "request body already consumed",
+                    ErrorKind::Canceled,
+                    "request canceled before it started",
                 ));
-            };
-            let out = Outgoing {
-                // Shared, not copied: a retry sends the same bytes.
-                head: head.clone(),
-                body: attempt_body.into_kind(),
-                framing: req_framing,
-                method: method.clone(),
-                close,
-                expect_continue,
-                cancel: cancel.as_ref().map(|c| c.receiver().clone()),
-                deadline,
-                trace: trace.clone(),
-            };
-            match got.conn.round_trip(out) {
-                Ok(parts) => return Ok(Response::new(decode_gzip(parts, accept_gzip), url)),
-                Err(ConnError { err, class }) => {
-                    if should_retry(got.reused, class, &method, &headers, replayable) {
-                        log::debug!("nethttp: retrying {method} {url} on a new connection: {err}");
-                        continue;
-                    }
-                    return Err(err);
+            }
+
+            let close =
+                cfg.disable_keep_alives || has_token(&headers, &header::CONNECTION, "close");
+            let req_framing = framing::request_framing(&method, body.size());
+            let expect_continue =
+                !body.is_empty() && has_token(&headers, &header::EXPECT, "100-continue");
+            // Go's rule: ask for gzip unless told not to, unless the caller chose
+            // an encoding, asked for a range (a gzip slice cannot be decoded) or
+            // sent HEAD.
+            let accept_gzip = cfg!(feature = "gzip")
+                && !cfg.disable_compression
+                && !headers.contains_key(header::ACCEPT_ENCODING)
+                && !headers.contains_key(header::RANGE)
+                && method != Method::HEAD;
+            let mut head = Vec::with_capacity(256);
+            let target = request_target(&url, key.is_proxied_http());
+            // Plain http through a proxy carries the proxy's credentials.
+            let mut headers = headers;
+            if key.is_proxied_http() && !headers.contains_key(header::PROXY_AUTHORIZATION) {
+                if let Some(auth) = key.proxy.as_ref().and_then(|p| p.authorization.clone()) {
+                    headers.insert(header::PROXY_AUTHORIZATION, auth);
                 }
             }
+            write_request_head(
+                &RequestHead {
+                    method: &method,
+                    target: &target,
+                    host: &url[url::Position::BeforeHost..url::Position::AfterPort],
+                    headers: &headers,
+                    framing: req_framing,
+                    close,
+                    accept_gzip,
+                },
+                &mut head,
+            );
+            let head = bytes::Bytes::from(head);
+
+            let replayable = body.is_replayable();
+            let mut body = Some(body);
+            loop {
+                if let Some(t) = &trace {
+                    t.get_conn(&key.to_string());
+                }
+                let got = self.inner.pool.get_conn(
+                    &key,
+                    &WaitCtx {
+                        cancel: cancel.as_ref().map(|c| c.receiver()),
+                        deadline,
+                        trace: trace.clone(),
+                    },
+                )?;
+                if let Some(t) = &trace {
+                    t.got_conn(&GotConnInfo {
+                        conn_id: got.conn.id(),
+                        reused: got.reused,
+                        was_idle: got.was_idle,
+                        idle_time: got.idle_time,
+                        local_addr: got.conn.local_addr(),
+                        remote_addr: got.conn.remote_addr(),
+                    });
+                }
+                // A replayable body is cloned per attempt (cheap: shared bytes).
+                let attempt_body = match &body {
+                    Some(b) if replayable => b.try_clone(),
+                    _ => body.take(),
+                };
+                let Some(attempt_body) = attempt_body else {
+                    return Err(Error::new(
+                        ErrorKind::InvalidRequest,
+                        "request body already consumed",
+                    ));
+                };
+                let out = Outgoing {
+                    // Shared, not copied: a retry sends the same bytes.
+                    head: head.clone(),
+                    body: attempt_body.into_kind(),
+                    framing: req_framing,
+                    method: method.clone(),
+                    close,
+                    expect_continue,
+                    cancel: cancel.as_ref().map(|c| c.receiver().clone()),
+                    deadline,
+                    trace: trace.clone(),
+                };
+                match got.conn.round_trip(out) {
+                    Ok(parts) => return Ok(decode_gzip(parts, accept_gzip)),
+                    Err(ConnError { err, class }) => {
+                        if should_retry(got.reused, class, &method, &headers, replayable) {
+                            log::debug!(
+                                "nethttp: retrying {method} {url} on a new connection: {err}"
+                            );
+                            continue;
+                        }
+                        return Err(err);
+                    }
+                }
+            }
+        })();
+        match sent {
+            Ok(parts) => Ok(Response::new(parts, url)),
+            Err(e) => Err(e.with_url(&url)),
         }
     }
 }
 
 /// RFC 9112 §3.2: origin form (`/path?query`) to the server itself,
 /// absolute form (without credentials or fragment) to a proxy.
-fn request_target(url: &url::Url, absolute: bool) -> String {
+fn request_target(url: &url::Url, absolute: bool) -> Cow<'_, str> {
     if absolute {
         let mut u = url.clone();
         let _ = u.set_username("");
         let _ = u.set_password(None);
         u.set_fragment(None);
-        return u.into();
+        return Cow::Owned(u.into());
     }
-    match url.query() {
-        Some(q) => format!("{}?{}", url.path(), q),
-        None => url.path().to_string(),
-    }
+    Cow::Borrowed(&url[url::Position::BeforePath..url::Position::AfterQuery])
 }
 
 /// Go's `gzipReader` hookup: when we asked for gzip and got it, the body is
@@ -459,6 +464,16 @@ impl TransportBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_target_forms() {
+        let url = |s: &str| url::Url::parse(s).unwrap();
+        let u = url("http://user:pw@h:8080/a/b?x=1&y=%20#frag");
+        assert_eq!(request_target(&u, false), "/a/b?x=1&y=%20");
+        assert_eq!(request_target(&url("http://h"), false), "/");
+        assert_eq!(request_target(&url("http://h/p?"), false), "/p?");
+        assert_eq!(request_target(&u, true), "http://h:8080/a/b?x=1&y=%20");
+    }
 
     #[test]
     fn retry_rule_matches_go() {
