@@ -16,25 +16,12 @@ use std::{
 };
 
 use nethttp::{CancelToken, Client, ErrorKind, Response, Transport};
-use support::{LeakCheck, Recorder, ScriptedServer, client, wait_stats, wait_until};
+use support::{
+    LeakCheck, Recorder, ScriptedServer, assert_times_out, client, get_traced, ok_server,
+    silent_server, spawn_result, spawn_traced_get, traced_get_served, wait_stats, wait_until,
+};
 
 const LIMIT: Duration = Duration::from_secs(5);
-
-fn ok_server() -> ScriptedServer {
-    ScriptedServer::start(|mut c| {
-        while c.read_request().is_some() {
-            c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
-        }
-    })
-}
-
-/// Reads the request, never answers; ends when the client hangs up.
-fn silent_server() -> ScriptedServer {
-    ScriptedServer::start(|mut c| {
-        let _ = c.read_head();
-        let _ = c.read_head();
-    })
-}
 
 /// Sends a head promising 1000 bytes, then one byte every 50 ms.
 fn trickle_server() -> ScriptedServer {
@@ -54,14 +41,6 @@ fn trickle_server() -> ScriptedServer {
             thread::sleep(Duration::from_millis(50));
         }
     })
-}
-
-fn spawn_result<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx
 }
 
 /// Reads `resp` until an error (or EOF), counting bytes into `n`.
@@ -87,35 +66,59 @@ fn inner_kind(e: &io::Error) -> ErrorKind {
         .kind()
 }
 
-#[test]
-fn cancel_in_the_pool_wait() {
-    let server = ok_server();
+/// A transport allowing one connection per host, its client, and an unread
+/// response to `url` holding that connection: the next request waits in
+/// the pool.
+fn one_conn_held(url: &str) -> (Transport, LeakCheck, Client, Response) {
     let t = Transport::builder().max_conns_per_host(1).build();
-    let _leaks = LeakCheck::new(&t);
+    let leaks = LeakCheck::new(&t);
     let c = client(&t);
-    let url = server.url("/");
+    let held = c.get(url).send().expect("held");
+    (t, leaks, c, held)
+}
 
-    let held = c.get(&url).send().expect("held");
-    let token = CancelToken::new();
-    let rx = {
-        let (c, url, token) = (c.clone(), url.clone(), token.clone());
-        spawn_result(move || c.get(&url).cancel(token).send().map(drop))
-    };
-    wait_stats(&t, LIMIT, |s| s.waiting == 1);
-    token.cancel();
+/// Sends a GET of `url` with `token` from another thread and returns once
+/// it waits in `t`'s pool.
+fn spawn_pool_waiter(
+    t: &Transport,
+    c: &Client,
+    url: &str,
+    token: &CancelToken,
+) -> mpsc::Receiver<nethttp::Result<()>> {
+    let (c, url, token) = (c.clone(), url.to_string(), token.clone());
+    let rx = spawn_result(move || c.get(&url).cancel(token).send().map(drop));
+    wait_stats(t, LIMIT, |s| s.waiting == 1);
+    rx
+}
+
+/// Waits for the request on `rx` to end and asserts it was canceled.
+#[track_caller]
+fn recv_canceled(rx: &mpsc::Receiver<nethttp::Result<()>>) -> nethttp::Error {
     let err = rx
         .recv_timeout(LIMIT)
         .expect("request ends")
         .expect_err("canceled");
     assert_eq!(err.kind(), ErrorKind::Canceled, "{err}");
+    err
+}
+
+#[test]
+fn cancel_in_the_pool_wait() {
+    let server = ok_server("hello");
+    let url = server.url("/");
+    let (t, _leaks, c, held) = one_conn_held(&url);
+
+    let token = CancelToken::new();
+    let rx = spawn_pool_waiter(&t, &c, &url, &token);
+    token.cancel();
+    let err = recv_canceled(&rx);
     assert!(!err.is_timeout());
     let s = t.stats();
     assert_eq!((s.waiting, s.conns, s.dialing), (0, 1, 0), "{s:?}");
 
     // The pool is intact: the held connection is reused afterwards.
     assert_eq!(held.text().expect("text"), "hello");
-    let rec = Recorder::new();
-    let r = c.get(&url).trace(rec.clone()).send().expect("after");
+    let (r, rec) = get_traced(&c, &url);
     assert!(rec.conns()[0].reused);
     assert_eq!(r.text().expect("text"), "hello");
     assert_eq!(server.accepted(), 1);
@@ -144,11 +147,7 @@ fn cancel_in_the_header_wait_closes_the_connection() {
     );
     let start = Instant::now();
     token.cancel();
-    let err = rx
-        .recv_timeout(LIMIT)
-        .expect("request ends")
-        .expect_err("canceled");
-    assert_eq!(err.kind(), ErrorKind::Canceled, "{err}");
+    recv_canceled(&rx);
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "took {:?}",
@@ -197,7 +196,7 @@ fn cancel_during_the_body_read() {
 
 #[test]
 fn already_canceled_token_does_not_connect() {
-    let server = ok_server();
+    let server = ok_server("hello");
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
     let c = client(&t);
@@ -226,24 +225,24 @@ fn request_timeout_in_the_header_wait() {
     let _leaks = LeakCheck::new(&t);
     let c = client(&t);
 
-    let start = Instant::now();
-    let err = c
-        .get(server.url("/"))
-        .timeout(Duration::from_millis(300))
-        .send()
-        .expect_err("timeout");
-    let took = start.elapsed();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(err.is_timeout());
-    assert!(took >= Duration::from_millis(290), "after {took:?}");
-    assert!(took < Duration::from_secs(2), "after {took:?}");
+    assert_times_out(
+        "header wait",
+        Duration::from_millis(290),
+        Duration::from_secs(2),
+        || {
+            c.get(server.url("/"))
+                .timeout(Duration::from_millis(300))
+                .send()
+        },
+    );
     wait_stats(&t, LIMIT, |s| s.threads == 0 && s.conns == 0);
 }
 
-/// GETs from the trickling server with `c` (and `req_timeout` if given) and
-/// reads the body until it fails; returns the error and the time since the
-/// request started.
-fn trickle_read(c: &Client, url: &str, req_timeout: Option<Duration>) -> (io::Error, Duration) {
+/// GETs from the trickling server with `c` (and `req_timeout` if given),
+/// reads the body until it fails, and asserts that a deadline of 300 ms
+/// ended the read. `what` names the case in failure messages.
+#[track_caller]
+fn trickle_read_times_out(what: &str, c: &Client, url: &str, req_timeout: Option<Duration>) {
     let start = Instant::now();
     let mut b = c.get(url);
     if let Some(d) = req_timeout {
@@ -256,7 +255,11 @@ fn trickle_read(c: &Client, url: &str, req_timeout: Option<Duration>) -> (io::Er
         .recv_timeout(LIMIT)
         .expect("the deadline ends the read")
         .expect_err("the body cannot finish in time");
-    (err, start.elapsed())
+    let took = start.elapsed();
+    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{what}: {err:?}");
+    assert_eq!(inner_kind(&err), ErrorKind::Timeout, "{what}: {err:?}");
+    assert!(took >= Duration::from_millis(290), "{what}: after {took:?}");
+    assert!(took < Duration::from_millis(1300), "{what}: after {took:?}");
 }
 
 #[test]
@@ -266,11 +269,12 @@ fn request_timeout_in_the_body_read() {
     let _leaks = LeakCheck::new(&t);
     let c = client(&t);
 
-    let (err, took) = trickle_read(&c, &server.url("/"), Some(Duration::from_millis(300)));
-    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err:?}");
-    assert_eq!(inner_kind(&err), ErrorKind::Timeout, "{err:?}");
-    assert!(took >= Duration::from_millis(290), "after {took:?}");
-    assert!(took < Duration::from_millis(1300), "after {took:?}");
+    trickle_read_times_out(
+        "body read",
+        &c,
+        &server.url("/"),
+        Some(Duration::from_millis(300)),
+    );
     wait_stats(&t, LIMIT, |s| s.threads == 0 && s.conns == 0);
 }
 
@@ -286,21 +290,13 @@ fn client_timeout_bounds_the_whole_exchange() {
         .build()
         .expect("client");
 
-    // Body read.
-    let (err, took) = trickle_read(&c, &trickle.url("/"), None);
-    assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err:?}");
-    assert_eq!(inner_kind(&err), ErrorKind::Timeout, "{err:?}");
-    assert!(took >= Duration::from_millis(290), "after {took:?}");
-    assert!(took < Duration::from_millis(1300), "after {took:?}");
-
-    // Header wait.
-    let start = Instant::now();
-    let err = c.get(silent.url("/")).send().expect_err("timeout");
-    let took = start.elapsed();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(err.is_timeout());
-    assert!(took >= Duration::from_millis(290), "after {took:?}");
-    assert!(took < Duration::from_secs(2), "after {took:?}");
+    trickle_read_times_out("body read", &c, &trickle.url("/"), None);
+    assert_times_out(
+        "header wait",
+        Duration::from_millis(290),
+        Duration::from_secs(2),
+        || c.get(silent.url("/")).send(),
+    );
     wait_stats(&t, LIMIT, |s| s.threads == 0 && s.conns == 0);
 }
 
@@ -326,26 +322,18 @@ fn earlier_of_client_and_request_timeouts_wins() {
         (&long_client, short, "request"),
         (&short_client, long, "client"),
     ] {
-        let start = Instant::now();
-        let err = c
-            .get(silent.url("/"))
-            .timeout(req_timeout)
-            .send()
-            .expect_err("timeout");
-        let took = start.elapsed();
-        assert_eq!(err.kind(), ErrorKind::Timeout, "{what}: {err}");
-        assert!(took >= Duration::from_millis(290), "{what}: after {took:?}");
-        assert!(
-            took < Duration::from_secs(2),
-            "{what} timeout (300 ms) must win: after {took:?}"
+        let case = format!("{what} timeout (300 ms) must win");
+        assert_times_out(
+            &format!("header wait: {case}"),
+            Duration::from_millis(290),
+            Duration::from_secs(2),
+            || c.get(silent.url("/")).timeout(req_timeout).send(),
         );
-
-        let (err, took) = trickle_read(c, &trickle.url("/"), Some(req_timeout));
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{what}: {err:?}");
-        assert_eq!(inner_kind(&err), ErrorKind::Timeout, "{what}: {err:?}");
-        assert!(
-            took < Duration::from_millis(1300),
-            "{what} timeout must win: after {took:?}"
+        trickle_read_times_out(
+            &format!("body read: {case}"),
+            c,
+            &trickle.url("/"),
+            Some(req_timeout),
         );
     }
     wait_stats(&t, LIMIT, |s| s.threads == 0 && s.conns == 0);
@@ -353,46 +341,20 @@ fn earlier_of_client_and_request_timeouts_wins() {
 
 #[test]
 fn canceled_waiter_is_skipped_when_a_connection_is_released() {
-    let server = ok_server();
-    let t = Transport::builder().max_conns_per_host(1).build();
-    let _leaks = LeakCheck::new(&t);
-    let c = client(&t);
+    let server = ok_server("hello");
     let url = server.url("/");
+    let (t, _leaks, c, held) = one_conn_held(&url);
 
-    let held = c.get(&url).send().expect("held");
     let token = CancelToken::new();
-    let first = {
-        let (c, url, token) = (c.clone(), url.clone(), token.clone());
-        spawn_result(move || c.get(&url).cancel(token).send().map(drop))
-    };
-    wait_stats(&t, LIMIT, |s| s.waiting == 1);
-    let second = {
-        let (c, url) = (c.clone(), url.clone());
-        spawn_result(move || {
-            let rec = Recorder::new();
-            let res = c
-                .get(&url)
-                .trace(rec.clone())
-                .send()
-                .and_then(Response::text);
-            (res, rec)
-        })
-    };
+    let first = spawn_pool_waiter(&t, &c, &url, &token);
+    let second = spawn_traced_get(&c, &url);
     wait_stats(&t, LIMIT, |s| s.waiting == 2);
     token.cancel();
-    let err = first
-        .recv_timeout(LIMIT)
-        .expect("first ends")
-        .expect_err("canceled");
-    assert_eq!(err.kind(), ErrorKind::Canceled, "{err}");
+    recv_canceled(&first);
     assert_eq!(t.stats().waiting, 1);
 
     assert_eq!(held.text().expect("text"), "hello");
-    let (res, rec) = second
-        .recv_timeout(LIMIT)
-        .expect("the second waiter is served");
-    assert_eq!(res.expect("second"), "hello");
-    let info = &rec.conns()[0];
+    let info = traced_get_served(&second, LIMIT, b"hello");
     assert!(
         info.reused && !info.was_idle,
         "handed over from the release: {info:?}"
@@ -404,28 +366,16 @@ fn canceled_waiter_is_skipped_when_a_connection_is_released() {
 
 #[test]
 fn request_timeout_in_the_pool_wait_is_timeout() {
-    let server = ok_server();
-    let t = Transport::builder().max_conns_per_host(1).build();
-    let _leaks = LeakCheck::new(&t);
-    let c = client(&t);
+    let server = ok_server("hello");
     let url = server.url("/");
+    let (t, _leaks, c, held) = one_conn_held(&url);
 
-    let held = c.get(&url).send().expect("held");
-    let start = Instant::now();
-    let err = c
-        .get(&url)
-        .timeout(Duration::from_millis(200))
-        .send()
-        .expect_err("no connection in time");
-    let took = start.elapsed();
-    assert_eq!(
-        err.kind(),
-        ErrorKind::Timeout,
-        "the request deadline, not the pool's: {err}"
+    assert_times_out(
+        "pool wait: the request deadline, not the pool's",
+        Duration::from_millis(190),
+        Duration::from_secs(2),
+        || c.get(&url).timeout(Duration::from_millis(200)).send(),
     );
-    assert!(err.is_timeout());
-    assert!(took >= Duration::from_millis(190), "after {took:?}");
-    assert!(took < Duration::from_secs(2), "after {took:?}");
     assert_eq!(t.stats().waiting, 0);
     assert_eq!(held.text().expect("text"), "hello");
     assert_eq!(t.stats().idle, 1);
@@ -433,7 +383,7 @@ fn request_timeout_in_the_pool_wait_is_timeout() {
 
 #[test]
 fn cancel_or_deadline_after_eof_leaves_the_pooled_connection_alone() {
-    let server = ok_server();
+    let server = ok_server("hello");
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
     let c = client(&t);
@@ -454,8 +404,7 @@ fn cancel_or_deadline_after_eof_leaves_the_pooled_connection_alone() {
     let s = t.stats();
     assert_eq!((s.idle, s.conns, s.threads), (1, 1, 2), "{s:?}");
 
-    let rec = Recorder::new();
-    let r = c.get(&url).trace(rec.clone()).send().expect("request");
+    let (r, rec) = get_traced(&c, &url);
     assert!(rec.conns()[0].reused, "{:?}", rec.events());
     assert_eq!(r.text().expect("text"), "hello");
     assert_eq!(server.accepted(), 1);

@@ -11,8 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nethttp::{Body, Transport};
-use support::{InteropServer, LeakCheck, Recorder, XorShift, bounded, client, pattern, wait_stats};
+use nethttp::{Body, Client, Response, Transport};
+use support::{
+    InteropServer, LeakCheck, Recorder, XorShift, bounded, client, pattern, pattern_vec, wait_stats,
+};
 
 /// Reads `r` to its end in pieces, checking every byte against
 /// `pattern(offset)` without keeping the body. Returns the byte count.
@@ -79,10 +81,6 @@ impl Read for PatternReader {
         self.pos += n;
         Ok(n)
     }
-}
-
-fn pattern_vec(len: usize) -> Vec<u8> {
-    (0..len).map(pattern).collect()
 }
 
 #[test]
@@ -173,92 +171,73 @@ fn chunked_responses_exact_sizes() {
     });
 }
 
-#[test]
-fn large_body_64mib_streamed_chunked() {
-    const N: usize = 64 << 20;
+/// Sends the request `send` makes for `path` to a tiny_http server
+/// (bounded by 60 s); checks a 200 whose body, read in pieces, is `len`
+/// pattern bytes, after which the connection is idle. Returns the
+/// response's Content-Length. `name` names the case in failure messages.
+fn streamed_roundtrip(
+    name: &'static str,
+    path: &str,
+    len: usize,
+    send: impl FnOnce(&Client, &str) -> nethttp::Result<Response> + Send + 'static,
+) -> Option<u64> {
     let server = InteropServer::start(1);
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
     let client = client(&t);
-    let url = server.url(&format!("/bytes/{N}"));
+    let url = server.url(path);
     let t2 = t.clone();
     let start = Instant::now();
-    bounded("64MiB chunked", Duration::from_secs(60), move || {
-        let mut resp = client.get(&url).send().expect("GET 64 MiB");
-        assert_eq!(resp.status().as_u16(), 200);
-        // tiny_http frames bodies of 32 KiB and more as chunked.
-        assert_eq!(resp.content_length(), None);
-        assert_eq!(check_stream(&mut resp, "64 MiB chunked"), N as u64);
+    let content_length = bounded(name, Duration::from_secs(60), move || {
+        let mut resp = send(&client, &url).unwrap_or_else(|e| panic!("{name}: send: {e:?}"));
+        assert_eq!(resp.status().as_u16(), 200, "{name}");
+        let content_length = resp.content_length();
+        assert_eq!(
+            check_stream(&mut resp, name),
+            len as u64,
+            "{name}: body length"
+        );
         drop(resp);
         assert_eq!(
             t2.stats().idle,
             1,
-            "read to its end: the connection is idle"
+            "{name}: read to its end, the connection is idle"
         );
+        content_length
     });
-    eprintln!("64 MiB chunked: {:?}", start.elapsed());
+    eprintln!("{name}: {:?}", start.elapsed());
+    content_length
+}
+
+const BIG: usize = 64 << 20;
+
+#[test]
+fn large_body_64mib_streamed_chunked() {
+    let name = "64 MiB chunked";
+    let path = format!("/bytes/{BIG}");
+    let content_length = streamed_roundtrip(name, &path, BIG, |c, url| c.get(url).send());
+    // tiny_http frames bodies of 32 KiB and more as chunked.
+    assert_eq!(content_length, None, "{name}");
 }
 
 #[test]
 fn large_body_64mib_streamed_content_length() {
-    const N: usize = 64 << 20;
-    let server = InteropServer::start(1);
-    let t = Transport::new();
-    let _leaks = LeakCheck::new(&t);
-    let client = client(&t);
-    let url = server.url(&format!("/bytes/{N}"));
-    let t2 = t.clone();
-    let start = Instant::now();
-    bounded("64MiB length", Duration::from_secs(60), move || {
-        // `TE: identity` makes tiny_http frame the body with Content-Length.
-        let mut resp = client
-            .get(&url)
-            .header("te", "identity")
-            .send()
-            .expect("GET 64 MiB");
-        assert_eq!(resp.status().as_u16(), 200);
-        assert_eq!(resp.content_length(), Some(N as u64));
-        assert_eq!(check_stream(&mut resp, "64 MiB with length"), N as u64);
-        drop(resp);
-        assert_eq!(
-            t2.stats().idle,
-            1,
-            "read to its end: the connection is idle"
-        );
+    let name = "64 MiB with length";
+    let path = format!("/bytes/{BIG}");
+    // `TE: identity` makes tiny_http frame the body with Content-Length.
+    let content_length = streamed_roundtrip(name, &path, BIG, |c, url| {
+        c.get(url).header("te", "identity").send()
     });
-    eprintln!("64 MiB Content-Length: {:?}", start.elapsed());
+    assert_eq!(content_length, Some(BIG as u64), "{name}");
 }
 
 const ECHO_LEN: usize = 8 << 20;
 
+/// POSTs the body `make_body` makes to `/echo` and checks it comes back.
 fn echo_roundtrip(name: &'static str, make_body: impl FnOnce() -> Body + Send + 'static) {
-    let server = InteropServer::start(2);
-    let t = Transport::new();
-    let _leaks = LeakCheck::new(&t);
-    let client = client(&t);
-    let url = server.url("/echo");
-    let t2 = t.clone();
-    let start = Instant::now();
-    bounded(name, Duration::from_secs(60), move || {
-        let mut resp = client
-            .post(&url)
-            .body(make_body())
-            .send()
-            .unwrap_or_else(|e| panic!("{name}: POST: {e:?}"));
-        assert_eq!(resp.status().as_u16(), 200, "{name}");
-        assert_eq!(
-            check_stream(&mut resp, name),
-            ECHO_LEN as u64,
-            "{name}: echoed length"
-        );
-        drop(resp);
-        assert_eq!(
-            t2.stats().idle,
-            1,
-            "{name}: the connection is reused after the echo"
-        );
+    streamed_roundtrip(name, "/echo", ECHO_LEN, |c, url| {
+        c.post(url).body(make_body()).send()
     });
-    eprintln!("{name}: {:?}", start.elapsed());
 }
 
 #[test]

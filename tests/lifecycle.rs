@@ -4,15 +4,10 @@
 
 mod support;
 
-use std::{
-    io::Read,
-    sync::{Arc, mpsc},
-    thread,
-    time::Duration,
-};
+use std::{io::Read, sync::mpsc, thread, time::Duration};
 
 use nethttp::{CancelToken, Client, Error, ErrorKind, Request, Response, ResponseBody, Transport};
-use support::{LeakCheck, Recorder, ScriptedServer, client, wait_stats};
+use support::{LeakCheck, Recorder, ScriptedServer, client, get_traced, wait_stats};
 
 const LIMIT: Duration = Duration::from_secs(5);
 
@@ -55,12 +50,6 @@ fn routes_server() -> ScriptedServer {
             }
         }
     })
-}
-
-fn get_traced(c: &Client, url: &str) -> (Response, Arc<Recorder>) {
-    let rec = Recorder::new();
-    let resp = c.get(url).trace(rec.clone()).send().expect("request");
-    (resp, rec)
 }
 
 fn reused(rec: &Recorder) -> bool {

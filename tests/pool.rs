@@ -16,31 +16,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nethttp::{Client, ErrorKind, PoolStats, Response, Transport};
-use support::{LeakCheck, Recorder, ScriptedServer, client, header_value, wait_stats, wait_until};
+use nethttp::{ErrorKind, PoolStats, Response, Transport};
+use support::{
+    LeakCheck, Recorder, ScriptedServer, assert_times_out, client, get_traced, header_value,
+    ok_server, silent_server, spawn_result, spawn_traced_get, traced_get_served, wait_stats,
+    wait_until,
+};
 
 const LIMIT: Duration = Duration::from_secs(5);
-
-/// A keep-alive server that answers every request with `body`
-/// (Content-Length framed; no body for HEAD).
-fn ok_server(body: &'static str) -> ScriptedServer {
-    ScriptedServer::start(move |mut c| {
-        while let Some((head, _)) = c.read_request() {
-            let payload = if head.starts_with("HEAD ") { "" } else { body };
-            c.write(format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{payload}",
-                body.len()
-            ));
-        }
-    })
-}
-
-/// GET `url` with a fresh trace recorder.
-fn get_traced(c: &Client, url: &str) -> (Response, Arc<Recorder>) {
-    let rec = Recorder::new();
-    let resp = c.get(url).trace(rec.clone()).send().expect("request");
-    (resp, rec)
-}
 
 fn conn_id(rec: &Recorder) -> u64 {
     let conns = rec.conns();
@@ -57,15 +40,6 @@ fn read_all(mut resp: Response) -> Vec<u8> {
     let mut v = Vec::new();
     resp.read_to_end(&mut v).expect("read body");
     v
-}
-
-/// Runs `f` on a new thread; the receiver yields its result.
-fn spawn_result<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx
 }
 
 #[test]
@@ -215,12 +189,7 @@ fn waiter_gets_the_released_connection_directly() {
 
     let (a, rec_a) = get_traced(&c, &url);
     let (b, _rec_b) = get_traced(&c, &url);
-    let (c2, url2) = (c.clone(), url.clone());
-    let rx = spawn_result(move || {
-        let rec = Recorder::new();
-        let res = c2.get(&url2).trace(rec.clone()).send().map(read_all);
-        (res, rec)
-    });
+    let rx = spawn_traced_get(&c, &url);
     wait_stats(&t, LIMIT, |s| s.waiting == 1);
     let s = t.stats();
     assert_eq!(
@@ -230,9 +199,7 @@ fn waiter_gets_the_released_connection_directly() {
     );
 
     assert_eq!(read_all(a), b"hello");
-    let (res, rec) = rx.recv_timeout(LIMIT).expect("the waiter is served");
-    assert_eq!(res.expect("waiter's request"), b"hello");
-    let info = &rec.conns()[0];
+    let info = traced_get_served(&rx, LIMIT, b"hello");
     assert_eq!(
         info.conn_id,
         conn_id(&rec_a),
@@ -300,17 +267,10 @@ fn dropping_a_held_response_frees_its_slot_for_a_new_dial() {
     let url = server.url("/");
 
     let (held, rec_held) = get_traced(&c, &url);
-    let (c2, url2) = (c.clone(), url.clone());
-    let rx = spawn_result(move || {
-        let rec = Recorder::new();
-        let res = c2.get(&url2).trace(rec.clone()).send().map(read_all);
-        (res, rec)
-    });
+    let rx = spawn_traced_get(&c, &url);
     wait_stats(&t, LIMIT, |s| s.waiting == 1);
     drop(held); // early close: the slot is free
-    let (res, rec) = rx.recv_timeout(LIMIT).expect("the waiter is served");
-    assert_eq!(res.expect("waiter's request"), b"hello");
-    let info = &rec.conns()[0];
+    let info = traced_get_served(&rx, LIMIT, b"hello");
     assert!(!info.reused, "a new connection was dialled: {info:?}");
     assert_ne!(info.conn_id, conn_id(&rec_held));
     assert_eq!(server.accepted(), 2);
@@ -445,15 +405,6 @@ fn disable_keep_alives_uses_a_new_connection_per_request() {
     });
 }
 
-/// A server that reads the request and never answers (until the client
-/// hangs up).
-fn silent_server() -> ScriptedServer {
-    ScriptedServer::start(|mut c| {
-        let _ = c.read_head();
-        let _ = c.read_head(); // blocks until the client closes
-    })
-}
-
 #[test]
 fn response_header_timeout_is_a_timeout() {
     let server = silent_server();
@@ -463,16 +414,12 @@ fn response_header_timeout_is_a_timeout() {
     let _leaks = LeakCheck::new(&t);
     let c = client(&t);
 
-    let start = Instant::now();
-    let err = c
-        .get(server.url("/"))
-        .send()
-        .expect_err("the server never answers");
-    let took = start.elapsed();
-    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert!(err.is_timeout());
-    assert!(took >= Duration::from_millis(190), "after {took:?}");
-    assert!(took < Duration::from_secs(3), "after {took:?}");
+    assert_times_out(
+        "the server never answers",
+        Duration::from_millis(190),
+        Duration::from_secs(3),
+        || c.get(server.url("/")).send(),
+    );
     wait_stats(&t, LIMIT, |s| s.threads == 0 && s.conns == 0);
 }
 

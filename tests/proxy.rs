@@ -14,23 +14,25 @@ use std::{
 use nethttp::{Client, ErrorKind, Proxy, Transport};
 use support::*;
 
-/// A scripted HTTP proxy that answers every request itself and records
-/// the request heads it saw.
-fn recording_proxy() -> (ScriptedServer, Arc<Mutex<Vec<String>>>) {
+/// A scripted HTTP proxy that answers every request itself with `reply`
+/// and records the request heads it saw.
+fn recording_proxy(reply: &'static str) -> (ScriptedServer, Arc<Mutex<Vec<String>>>) {
     let heads = Arc::new(Mutex::new(Vec::new()));
     let h = heads.clone();
     let server = ScriptedServer::start(move |mut c| {
         while let Some(head) = c.read_head() {
             h.lock().unwrap().push(head);
-            c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            c.write(reply);
         }
     });
     (server, heads)
 }
 
+const OK: &str = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
 #[test]
 fn plain_http_goes_in_absolute_form_over_one_shared_connection() {
-    let (proxy, heads) = recording_proxy();
+    let (proxy, heads) = recording_proxy(OK);
     let t = Transport::builder()
         .proxy(Proxy::http(format!("http://user:p%40ss@{}", proxy.addr)).unwrap())
         .build();
@@ -79,14 +81,8 @@ fn plain_http_goes_in_absolute_form_over_one_shared_connection() {
 
 #[test]
 fn https_tunnels_with_connect_and_a_refusal_is_a_proxy_error() {
-    let heads = Arc::new(Mutex::new(Vec::new()));
-    let h = heads.clone();
-    let proxy = ScriptedServer::start(move |mut c| {
-        if let Some(head) = c.read_head() {
-            h.lock().unwrap().push(head);
-            c.write("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
-        }
-    });
+    let (proxy, heads) =
+        recording_proxy("HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
     let t = Transport::builder()
         .proxy(Proxy::all(format!("http://u:p@{}", proxy.addr)).unwrap())
         .build();
@@ -114,7 +110,7 @@ fn https_tunnels_with_connect_and_a_refusal_is_a_proxy_error() {
 
 #[test]
 fn proxy_scope_by_target_scheme_and_none() {
-    let (proxy, heads) = recording_proxy();
+    let (proxy, heads) = recording_proxy(OK);
     let direct = ScriptedServer::start(|mut c| {
         while c.read_head().is_some() {
             c.write("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\ndirect");
@@ -125,26 +121,17 @@ fn proxy_scope_by_target_scheme_and_none() {
         .proxy(Proxy::https(format!("http://{}", proxy.addr)).unwrap())
         .build();
     let _leaks = LeakCheck::new(&t);
-    assert_eq!(
-        client(&t)
-            .get(direct.url("/"))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap(),
-        "direct"
-    );
     let t2 = Transport::builder().proxy(Proxy::none()).build();
     let _leaks2 = LeakCheck::new(&t2);
-    assert_eq!(
-        client(&t2)
+    for (what, t) in [("https-only proxy", &t), ("Proxy::none", &t2)] {
+        let body = client(t)
             .get(direct.url("/"))
             .send()
             .unwrap()
             .text()
-            .unwrap(),
-        "direct"
-    );
+            .unwrap();
+        assert_eq!(body, "direct", "{what}");
+    }
     assert!(heads.lock().unwrap().is_empty());
     // Unsupported proxy schemes are refused clearly.
     let t3 = Transport::builder()

@@ -13,7 +13,7 @@ use std::{
 };
 
 use nethttp::{Client, Transport};
-use support::{LeakCheck, Recorder, ScriptedServer, client};
+use support::{LeakCheck, Recorder, ScriptedServer, client, get_traced};
 
 /// Keep-alive server answering `0123456789` (Content-Length 10). It waits
 /// 30 ms before answering so the client's writer has surely reported
@@ -41,8 +41,7 @@ fn server() -> Server {
 }
 
 fn traced_text(c: &Client, url: &str) -> Arc<Recorder> {
-    let rec = Recorder::new();
-    let r = c.get(url).trace(rec.clone()).send().expect("request");
+    let (r, rec) = get_traced(c, url);
     assert_eq!(r.text().expect("text"), "0123456789");
     rec
 }

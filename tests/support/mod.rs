@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nethttp::{Client, ClientTrace, GotConnInfo, PoolStats, Transport};
+use nethttp::{Client, ClientTrace, ErrorKind, GotConnInfo, PoolStats, Response, Transport};
 
 /// Runs `f` on its own thread and fails the test if it does not finish
 /// within `limit`. A panic inside `f` is re-raised here.
@@ -75,6 +75,97 @@ pub fn client(t: &Transport) -> Client {
         .transport(t.clone())
         .build()
         .expect("client")
+}
+
+/// Runs `f` on a new thread; the receiver yields its result.
+pub fn spawn_result<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> mpsc::Receiver<T> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx
+}
+
+/// GET `url` with a fresh trace recorder.
+pub fn get_traced(c: &Client, url: &str) -> (Response, Arc<Recorder>) {
+    let rec = Recorder::new();
+    let resp = c.get(url).trace(rec.clone()).send().expect("request");
+    (resp, rec)
+}
+
+/// A request [`spawn_traced_get`] runs: its body read to the end, and its
+/// trace.
+pub type TracedGet = mpsc::Receiver<(nethttp::Result<Vec<u8>>, Arc<Recorder>)>;
+
+/// Sends a traced GET of `url` from another thread (to wait in the pool,
+/// say) and reads its body to the end.
+pub fn spawn_traced_get(c: &Client, url: &str) -> TracedGet {
+    let (c, url) = (c.clone(), url.to_string());
+    spawn_result(move || {
+        let rec = Recorder::new();
+        let res = c
+            .get(&url)
+            .trace(rec.clone())
+            .send()
+            .and_then(Response::bytes);
+        (res, rec)
+    })
+}
+
+/// Waits up to `limit` for a [`spawn_traced_get`] request to be served
+/// `want`; returns how it got its connection.
+#[track_caller]
+pub fn traced_get_served(rx: &TracedGet, limit: Duration, want: &[u8]) -> GotConnInfo {
+    let (res, rec) = rx.recv_timeout(limit).expect("the waiter is served");
+    assert_eq!(res.expect("waiter's request"), want);
+    rec.conns()[0].clone()
+}
+
+/// Times `send`, which must fail as a timeout (`ErrorKind::Timeout`,
+/// `is_timeout`) after at least `min` and in less than `max`. `what` names
+/// the case in failure messages.
+#[track_caller]
+pub fn assert_times_out<T>(
+    what: &str,
+    min: Duration,
+    max: Duration,
+    send: impl FnOnce() -> nethttp::Result<T>,
+) -> nethttp::Error {
+    let start = Instant::now();
+    let Err(err) = send() else {
+        panic!("{what}: succeeded, want a timeout");
+    };
+    let took = start.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{what}: {err}");
+    assert!(err.is_timeout(), "{what}: {err}");
+    assert!(took >= min, "{what}: after {took:?}");
+    assert!(took < max, "{what}: after {took:?}");
+    err
+}
+
+/// A keep-alive server that answers every request with `body`
+/// (Content-Length framed; no body for HEAD).
+pub fn ok_server(body: &'static str) -> ScriptedServer {
+    ScriptedServer::start(move |mut c| {
+        while let Some((head, _)) = c.read_request() {
+            let payload = if head.starts_with("HEAD ") { "" } else { body };
+            c.write(format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{payload}",
+                body.len()
+            ));
+        }
+    })
+}
+
+/// A server that reads the request and never answers; its script ends
+/// when the client hangs up.
+pub fn silent_server() -> ScriptedServer {
+    ScriptedServer::start(|mut c| {
+        let _ = c.read_head();
+        let _ = c.read_head(); // blocks until the client closes
+    })
 }
 
 /// Polls `cond` every millisecond until it holds or `limit` passes.
