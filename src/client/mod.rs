@@ -133,34 +133,34 @@ impl Client {
             .flatten()
             .min()
             .map(|t| start + t);
-        let initial_url = req.url.clone();
         let initial_headers = req.headers.clone();
         let mut via: Vec<url::Url> = Vec::new();
         loop {
             let replay = req.body.try_clone();
             let method = req.method.clone();
-            let current = req.url.clone();
             let (timeout, trace, cancel) = (req.timeout, req.trace.clone(), req.cancel.clone());
             if let Some(jar) = &self.inner.jar {
                 add_jar_cookies(jar, &mut req);
             }
             let resp = self.inner.transport.round_trip_until(req, deadline)?;
+            // The response knows this hop's URL: nothing is copied unless a
+            // redirect is followed.
             if let Some(jar) = &self.inner.jar {
-                jar.store_from(&current, resp.headers());
+                jar.store_from(resp.url(), resp.headers());
             }
-            let fail = |e: crate::Error| e.with_url(&current);
+            let fail = |e: crate::Error| e.with_url(resp.url());
             let hop = match redirect::next_hop(
                 &method,
                 resp.status(),
                 resp.headers(),
-                &current,
+                resp.url(),
                 replay.is_some(),
             ) {
                 Ok(Some(hop)) => hop,
                 Ok(None) => return Ok(resp),
                 Err(e) => return Err(fail(e)),
             };
-            via.push(current.clone());
+            via.push(resp.url().clone());
             let step = Redirect::new(resp.status(), hop.url, via);
             if !self.inner.redirect.decide(&step).map_err(fail)? {
                 return Ok(resp);
@@ -172,16 +172,19 @@ impl Client {
             let _ = io::copy(&mut (&mut body).take(REDIRECT_DRAIN), &mut io::sink());
             drop(body);
 
+            // `via` holds the first URL first and this hop's last.
+            let initial_url = via.first().unwrap_or(&next_url);
+            let current = via.last().unwrap_or(&next_url);
             let mut headers = HeaderMap::new();
             for (name, value) in &initial_headers {
-                if redirect::should_copy_header(name, &initial_url, &next_url)
+                if redirect::should_copy_header(name, initial_url, &next_url)
                     && (hop.keep_body || !redirect::is_content_header(name))
                     && name != header::REFERER
                 {
                     headers.append(name.clone(), value.clone());
                 }
             }
-            if let Some(r) = redirect::referer(&current, &next_url) {
+            if let Some(r) = redirect::referer(current, &next_url) {
                 headers.insert(header::REFERER, r);
             }
             req = Request {
