@@ -20,6 +20,7 @@
 
 use std::fmt;
 
+use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, USER_AGENT};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
@@ -294,11 +295,22 @@ fn try_parse<'b>(buf: &'b [u8], slots: &mut [httparse::Header<'b>]) -> Result<At
     let code = res.code.unwrap_or(0);
     let status = StatusCode::from_u16(code)
         .map_err(|_| HeadError::Malformed(format!("invalid status code {code:03}")))?;
+    // One copy of the head; every field value is a shared slice of it
+    // rather than a copy of its own (one allocation per head, not per field).
+    let head = Bytes::copy_from_slice(&buf[..len]);
     let mut headers = HeaderMap::with_capacity(res.headers.len());
     for h in res.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| HeadError::Malformed(format!("invalid header name {:?}", h.name)))?;
-        let value = header_value(h.value)
+        // httparse hands out subslices of `buf`, so the same bytes sit at
+        // the same offset in `head` (checked; a copy otherwise).
+        let start = (h.value.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+        let range = start..start.saturating_add(h.value.len());
+        let raw = match head.get(range.clone()) {
+            Some(same) if same == h.value => head.slice(range),
+            _ => Bytes::copy_from_slice(h.value),
+        };
+        let value = header_value(raw)
             .ok_or_else(|| HeadError::Malformed(format!("invalid value for header {name}")))?;
         headers.append(name, value);
     }
@@ -315,7 +327,8 @@ fn try_parse<'b>(buf: &'b [u8], slots: &mut [httparse::Header<'b>]) -> Result<At
 
 /// A field value as `http` holds it, with each obs-fold (CRLF or LF followed
 /// by SP/HTAB, left in place by httparse) replaced by spaces (RFC 9112 §5.2).
-fn header_value(raw: &[u8]) -> Option<HeaderValue> {
+/// An unfolded value shares `raw`'s buffer; a folded one is copied.
+fn header_value(raw: Bytes) -> Option<HeaderValue> {
     if raw.iter().any(|&b| b == b'\r' || b == b'\n') {
         let unfolded: Vec<u8> = raw
             .iter()
@@ -323,7 +336,7 @@ fn header_value(raw: &[u8]) -> Option<HeaderValue> {
             .collect();
         HeaderValue::from_bytes(&unfolded).ok()
     } else {
-        HeaderValue::from_bytes(raw).ok()
+        HeaderValue::from_maybe_shared(raw).ok()
     }
 }
 
