@@ -8,8 +8,9 @@
 //! - empty lines (CRLF or LF) before the status line are skipped;
 //! - bare LF anywhere a CRLF ends a line;
 //! - a status line without a reason phrase, with or without the space after
-//!   the code (`HTTP/1.1 200\r\n`, `HTTP/1.1 200 \r\n`): the reason is `""`;
-//! - a reason phrase with obs-text (bytes >= 0x80) is reported as `""`;
+//!   the code (`HTTP/1.1 200\r\n`, `HTTP/1.1 200 \r\n`), and a reason phrase
+//!   with obs-text (bytes >= 0x80); the reason phrase itself is not kept (no
+//!   part of the API shows it, RFC 9112 §4: a client SHOULD ignore it);
 //! - any three-digit code; we reject codes below 100 (`http::StatusCode`);
 //! - only `HTTP/1.0` and `HTTP/1.1`;
 //! - obs-fold (a header line continued on a line starting with SP or HTAB):
@@ -143,10 +144,6 @@ fn put(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 pub(crate) struct ResponseHead {
     pub(crate) version: Version,
     pub(crate) status: StatusCode,
-    /// The reason phrase; `""` when absent or not plain ASCII.
-    // Parsed for logs and tests; API.md gives the response no place for it.
-    #[allow(dead_code)]
-    pub(crate) reason: String,
     pub(crate) headers: HeaderMap,
 }
 
@@ -319,7 +316,6 @@ fn try_parse<'b>(buf: &'b [u8], slots: &mut [httparse::Header<'b>]) -> Result<At
         ResponseHead {
             version,
             status,
-            reason: res.reason.unwrap_or("").to_owned(),
             headers,
         },
     ))
