@@ -16,7 +16,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nethttp::{Body, ErrorKind, Request, Transport, http::Method};
+use nethttp::{
+    Body, Client, ErrorKind, Request, RequestBuilder, Response, Transport, http::Method,
+};
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -45,6 +47,20 @@ fn hold(mut c: ScriptConn) {
     let _ = io::copy(&mut c.reader, &mut io::sink());
 }
 
+/// Answers the one request of each connection with `respond(head)`, then
+/// ends the connection with `end` (`ScriptConn::close` or [`hold`]).
+fn answer_once<R: AsRef<[u8]>>(
+    respond: impl Fn(&str) -> R + Send + Sync + 'static,
+    end: fn(ScriptConn),
+) -> ScriptedServer {
+    ScriptedServer::start(move |mut c| {
+        if let Some((head, _)) = c.read_request() {
+            c.write(respond(&head));
+            end(c);
+        }
+    })
+}
+
 /// The request target of a request head.
 fn path_of(head: &str) -> String {
     head.split_whitespace().nth(1).unwrap_or("").to_string()
@@ -59,11 +75,12 @@ fn inner_kind(e: &io::Error) -> ErrorKind {
         .kind()
 }
 
-fn count_events(rec: &Recorder, prefix: &str) -> usize {
-    rec.events()
-        .iter()
-        .filter(|e| e.starts_with(prefix))
-        .count()
+/// Asserts that `rec` saw `n` events starting with `prefix`.
+#[track_caller]
+fn assert_events(rec: &Recorder, prefix: &str, n: usize) {
+    let events = rec.events();
+    let seen = events.iter().filter(|e| e.starts_with(prefix)).count();
+    assert_eq!(seen, n, "{prefix}: {events:?}");
 }
 
 fn reused_flags(rec: &Recorder) -> Vec<bool> {
@@ -99,15 +116,41 @@ fn payload(n: usize) -> Vec<u8> {
     (0..n).map(pattern).collect()
 }
 
+/// The body of a GET to `url`; both must succeed.
+#[track_caller]
+fn get_text(client: &Client, url: String) -> String {
+    client.get(url).send().unwrap().text().unwrap()
+}
+
+/// A GET to `url` traced by `rec`, which must succeed.
+#[track_caller]
+fn traced_get(client: &Client, url: String, rec: &Arc<Recorder>) -> Response {
+    client.get(url).trace(rec.clone()).send().unwrap()
+}
+
+/// Waits until the transport has no connection and no thread left.
+#[track_caller]
+fn assert_all_closed(t: &Transport) {
+    wait_stats(t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+}
+
+/// Conn 0 reads one request and hands the connection to `first`; later
+/// connections answer every request with "second".
+fn first_conn_scripted(first: impl Fn(ScriptConn) + Send + Sync + 'static) -> ScriptedServer {
+    ScriptedServer::start(move |mut c| {
+        if c.index != 0 {
+            serve_ok(c, "second");
+        } else if c.read_request().is_some() {
+            first(c);
+        }
+    })
+}
+
 /// After the first connection is gone: the next request (`/b`) dials a new
 /// one, and gets its own answer, "second", not bytes left by the old one.
-fn next_request_redials(client: &nethttp::Client, server: &ScriptedServer) {
+fn next_request_redials(client: &Client, server: &ScriptedServer) {
     let rec = Recorder::new();
-    let resp = client
-        .get(server.url("/b"))
-        .trace(rec.clone())
-        .send()
-        .unwrap();
+    let resp = traced_get(client, server.url("/b"), &rec);
     assert_eq!(
         resp.status(),
         200,
@@ -127,27 +170,17 @@ fn idle_conn_closed_by_server_is_dropped_and_next_request_redials() {
     let _leaks = LeakCheck::new(&t);
     let (close_tx, close_rx) = mpsc::channel::<()>();
     let close_rx = Mutex::new(close_rx);
-    let server = ScriptedServer::start(move |mut c| {
-        if c.index == 0 {
-            if c.read_request().is_none() {
-                return;
-            }
-            c.write(ok_response("first"));
-            let _ = close_rx
-                .lock()
-                .unwrap()
-                .recv_timeout(Duration::from_secs(5));
-            c.close();
-        } else {
-            serve_ok(c, "second");
-        }
+    let server = first_conn_scripted(move |mut c| {
+        c.write(ok_response("first"));
+        let _ = close_rx
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(5));
+        c.close();
     });
     let client = client(&t);
 
-    assert_eq!(
-        client.get(server.url("/a")).send().unwrap().text().unwrap(),
-        "first"
-    );
+    assert_eq!(get_text(&client, server.url("/a")), "first");
     wait_stats(&t, 2 * SEC, |s| {
         s.idle == 1 && s.conns == 1 && s.threads == 2
     });
@@ -167,30 +200,18 @@ fn unsolicited_408_on_idle_conn_is_ignored_and_next_request_redials() {
     let _leaks = LeakCheck::new(&t);
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let go_rx = Mutex::new(go_rx);
-    let server = ScriptedServer::start(move |mut c| {
-        if c.index == 0 {
-            if c.read_request().is_none() {
-                return;
-            }
-            c.write(ok_response("first"));
-            let _ = go_rx.lock().unwrap().recv_timeout(Duration::from_secs(5));
-            c.write(
-                "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
-            );
-            c.close();
-        } else {
-            serve_ok(c, "second");
-        }
+    let server = first_conn_scripted(move |mut c| {
+        c.write(ok_response("first"));
+        let _ = go_rx.lock().unwrap().recv_timeout(Duration::from_secs(5));
+        c.write("HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        c.close();
     });
     let client = client(&t);
 
-    assert_eq!(
-        client.get(server.url("/a")).send().unwrap().text().unwrap(),
-        "first"
-    );
+    assert_eq!(get_text(&client, server.url("/a")), "first");
     wait_stats(&t, 2 * SEC, |s| s.idle == 1 && s.conns == 1);
     go_tx.send(()).unwrap();
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_all_closed(&t);
 
     next_request_redials(&client, &server);
 }
@@ -199,30 +220,20 @@ fn unsolicited_408_on_idle_conn_is_ignored_and_next_request_redials() {
 fn bytes_after_the_body_close_the_conn_instead_of_answering_the_next_request() {
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let server = ScriptedServer::start(move |mut c| {
-        if c.index == 0 {
-            if c.read_request().is_none() {
-                return;
-            }
-            // One write: the response, then a stray response nobody asked
-            // for. Both land in the client's read buffer together.
-            c.write(format!(
-                "{}HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray",
-                ok_response("first")
-            ));
-            hold(c);
-        } else {
-            serve_ok(c, "second");
-        }
+    let server = first_conn_scripted(|mut c| {
+        // One write: the response, then a stray response nobody asked
+        // for. Both land in the client's read buffer together.
+        c.write(format!(
+            "{}HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstray",
+            ok_response("first")
+        ));
+        hold(c);
     });
     let client = client(&t);
 
-    assert_eq!(
-        client.get(server.url("/a")).send().unwrap().text().unwrap(),
-        "first"
-    );
+    assert_eq!(get_text(&client, server.url("/a")), "first");
     // Not pooled: the bytes read past the body would answer the next request.
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_all_closed(&t);
 
     next_request_redials(&client, &server);
 }
@@ -232,9 +243,13 @@ fn bytes_after_the_body_close_the_conn_instead_of_answering_the_next_request() {
 
 /// Conn 0 answers its first request with "one", reads the second request
 /// (head and body) and closes without answering; later connections answer
-/// with "retried" and report the bodies they got.
-fn dies_on_second_request(bodies: mpsc::Sender<Vec<u8>>) -> ScriptedServer {
-    ScriptedServer::start(move |mut c| {
+/// with "retried" and report the bodies they got. Returns the server and a
+/// client through `t` whose first GET ("one") left conn 0 idle in the pool.
+fn pooled_conn_dies_on_second_request(
+    t: &Transport,
+    bodies: mpsc::Sender<Vec<u8>>,
+) -> (ScriptedServer, Client) {
+    let server = ScriptedServer::start(move |mut c| {
         if c.index == 0 {
             if c.read_request().is_none() {
                 return;
@@ -250,7 +265,11 @@ fn dies_on_second_request(bodies: mpsc::Sender<Vec<u8>>) -> ScriptedServer {
                 c.write(ok_response("retried"));
             }
         }
-    })
+    });
+    let client = client(t);
+    assert_eq!(get_text(&client, server.url("/1")), "one");
+    wait_stats(t, 2 * SEC, |s| s.idle == 1);
+    (server, client)
 }
 
 #[test]
@@ -258,29 +277,13 @@ fn reused_conn_closed_before_response_retries_idempotent_get() {
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
     let (tx, _rx) = mpsc::channel();
-    let server = dies_on_second_request(tx);
-    let client = client(&t);
-
-    assert_eq!(
-        client.get(server.url("/1")).send().unwrap().text().unwrap(),
-        "one"
-    );
-    wait_stats(&t, 2 * SEC, |s| s.idle == 1);
+    let (server, client) = pooled_conn_dies_on_second_request(&t, tx);
 
     let rec = Recorder::new();
-    let resp = client
-        .get(server.url("/2"))
-        .trace(rec.clone())
-        .send()
-        .unwrap();
+    let resp = traced_get(&client, server.url("/2"), &rec);
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().unwrap(), "retried");
-    assert_eq!(
-        count_events(&rec, "got_conn"),
-        2,
-        "events: {:?}",
-        rec.events()
-    );
+    assert_events(&rec, "got_conn", 2);
     assert_eq!(reused_flags(&rec), vec![true, false]);
     assert_eq!(server.accepted(), 2);
 }
@@ -290,14 +293,7 @@ fn reused_conn_closed_before_response_does_not_retry_post() {
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
     let (tx, _rx) = mpsc::channel();
-    let server = dies_on_second_request(tx);
-    let client = client(&t);
-
-    assert_eq!(
-        client.get(server.url("/1")).send().unwrap().text().unwrap(),
-        "one"
-    );
-    wait_stats(&t, 2 * SEC, |s| s.idle == 1);
+    let (server, client) = pooled_conn_dies_on_second_request(&t, tx);
 
     let rec = Recorder::new();
     let err = client
@@ -309,7 +305,7 @@ fn reused_conn_closed_before_response_does_not_retry_post() {
     assert_eq!(err.kind(), ErrorKind::Io, "{err}");
     assert_eq!(reused_flags(&rec), vec![true], "a POST must not be retried");
     assert_eq!(server.accepted(), 1);
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_all_closed(&t);
 }
 
 #[test]
@@ -317,14 +313,7 @@ fn reused_conn_closed_before_response_retries_post_with_idempotency_key() {
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
     let (tx, rx) = mpsc::channel();
-    let server = dies_on_second_request(tx);
-    let client = client(&t);
-
-    assert_eq!(
-        client.get(server.url("/1")).send().unwrap().text().unwrap(),
-        "one"
-    );
-    wait_stats(&t, 2 * SEC, |s| s.idle == 1);
+    let (server, client) = pooled_conn_dies_on_second_request(&t, tx);
 
     let rec = Recorder::new();
     let resp = client
@@ -368,7 +357,7 @@ fn fresh_conn_closed_before_response_is_io_error() {
         "a fresh connection's failure is not retried"
     );
     assert_eq!(server.accepted(), 1);
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_all_closed(&t);
 }
 
 // ---------------------------------------------------------------------------
@@ -378,19 +367,15 @@ fn fresh_conn_closed_before_response_is_io_error() {
 fn truncated_bodies_are_unexpected_eof_and_conn_not_reused() {
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let server = ScriptedServer::start(|mut c| {
-        let Some((head, _)) = c.read_request() else {
-            return;
-        };
-        let bytes = match path_of(&head).as_str() {
+    let server = answer_once(
+        |head| match path_of(head).as_str() {
             "/length" => "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
             "/mid-chunk" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n01234",
             "/before-last" => "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
             _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
-        };
-        c.write(bytes);
-        c.close();
-    });
+        },
+        ScriptConn::close,
+    );
     let client = client(&t);
 
     for (path, got) in [
@@ -406,7 +391,7 @@ fn truncated_bodies_are_unexpected_eof_and_conn_not_reused() {
         assert_eq!(inner_kind(&err), ErrorKind::BodyRead, "{path}");
         assert_eq!(buf, got.as_bytes(), "{path}: bytes before the error");
         drop(resp);
-        wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+        assert_all_closed(&t);
     }
 
     // The same through Response::bytes.
@@ -417,7 +402,7 @@ fn truncated_bodies_are_unexpected_eof_and_conn_not_reused() {
         .bytes()
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BodyRead, "{err}");
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_all_closed(&t);
     assert_eq!(server.accepted(), 4);
 }
 
@@ -428,11 +413,10 @@ fn truncated_bodies_are_unexpected_eof_and_conn_not_reused() {
 fn malformed_and_oversized_heads() {
     let t = Transport::builder().max_response_header_bytes(1024).build();
     let _leaks = LeakCheck::new(&t);
-    let server = ScriptedServer::start(|mut c| {
-        let Some((head, _)) = c.read_request() else {
-            return;
-        };
-        let bytes = match path_of(&head).as_str() {
+    // No FIN from the server: the client must close a connection that saw
+    // a protocol error by itself.
+    let server = answer_once(
+        |head| match path_of(head).as_str() {
             "/status" => "HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n".to_string(),
             "/header" => {
                 "HTTP/1.1 200 OK\r\nthis line has no colon\r\nContent-Length: 0\r\n\r\n".to_string()
@@ -442,46 +426,34 @@ fn malformed_and_oversized_heads() {
                 "a".repeat(4096)
             ),
             _ => ok_response("fine"),
-        };
-        c.write(bytes);
-        // No FIN from us: the client must close a connection that saw a
-        // protocol error by itself.
-        hold(c);
-    });
+        },
+        hold,
+    );
     let client = client(&t);
 
-    let err = client.get(server.url("/status")).send().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
-    let err = client.get(server.url("/header")).send().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
-    let err = client.get(server.url("/big")).send().unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::HeaderTooLarge, "{err}");
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    for (path, kind) in [
+        ("/status", ErrorKind::Protocol),
+        ("/header", ErrorKind::Protocol),
+        ("/big", ErrorKind::HeaderTooLarge),
+    ] {
+        let err = client.get(server.url(path)).send().unwrap_err();
+        assert_eq!(err.kind(), kind, "{path}: {err}");
+    }
+    assert_all_closed(&t);
     assert_eq!(server.accepted(), 3);
 
     // A head under the limit is fine on the same transport.
-    assert_eq!(
-        client
-            .get(server.url("/ok"))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap(),
-        "fine"
-    );
+    assert_eq!(get_text(&client, server.url("/ok")), "fine");
 }
 
 #[test]
 fn bad_chunk_size_is_invalid_data() {
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let server = ScriptedServer::start(|mut c| {
-        if c.read_request().is_none() {
-            return;
-        }
-        c.write("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
-        hold(c);
-    });
+    let server = answer_once(
+        |_| "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        hold,
+    );
     let client = client(&t);
 
     let mut resp = client.get(server.url("/")).send().unwrap();
@@ -492,7 +464,7 @@ fn bad_chunk_size_is_invalid_data() {
     assert_eq!(inner_kind(&err), ErrorKind::BodyRead);
     assert!(buf.is_empty());
     drop(resp);
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_all_closed(&t);
 }
 
 // ---------------------------------------------------------------------------
@@ -554,6 +526,31 @@ fn early_response_during_large_upload() {
 // ---------------------------------------------------------------------------
 // 8: Expect: 100-continue
 
+/// Reads the body that `head` declares with Content-Length (none: empty).
+fn read_declared_body(c: &mut ScriptConn, head: &str) -> Vec<u8> {
+    let len: usize = header_value(&head.to_ascii_lowercase(), "content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    c.read_body(len).unwrap_or_default()
+}
+
+/// Sends `req` with `Expect: 100-continue` and `body`, traced by `rec`.
+#[track_caller]
+fn send_expecting_100(req: RequestBuilder, body: Vec<u8>, rec: &Arc<Recorder>) -> Response {
+    req.header("Expect", "100-continue")
+        .body(body)
+        .trace(rec.clone())
+        .send()
+        .unwrap()
+}
+
+/// `rec` saw the client wait for a 100 Continue that never came.
+#[track_caller]
+fn assert_waited_without_100(rec: &Recorder) {
+    assert_events(rec, "wait_100_continue", 1);
+    assert_events(rec, "got_100_continue", 0);
+}
+
 #[test]
 fn expect_continue_server_sends_100() {
     let t = Transport::new();
@@ -569,10 +566,7 @@ fn expect_continue_server_sends_100() {
             let _ = c.stream.set_read_timeout(Some(Duration::from_secs(5)));
         }
         c.write("HTTP/1.1 100 Continue\r\n\r\n");
-        let len: usize = header_value(&head.to_ascii_lowercase(), "content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let body = c.read_body(len).unwrap_or_default();
+        let body = read_declared_body(&mut c, &head);
         c.write(ok_response("done"));
         let _ = tx.send((head, early, body));
         hold(c);
@@ -582,13 +576,7 @@ fn expect_continue_server_sends_100() {
 
     let rec = Recorder::new();
     let started = Instant::now();
-    let resp = client
-        .put(server.url("/upload"))
-        .header("Expect", "100-continue")
-        .body(data.clone())
-        .trace(rec.clone())
-        .send()
-        .unwrap();
+    let resp = send_expecting_100(client.put(server.url("/upload")), data.clone(), &rec);
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().unwrap(), "done");
     assert!(
@@ -634,13 +622,7 @@ fn expect_continue_final_status_without_100_skips_body_and_closes() {
     let client = client(&t);
 
     let rec = Recorder::new();
-    let resp = client
-        .post(server.url("/upload"))
-        .header("Expect", "100-continue")
-        .body(payload(5000))
-        .trace(rec.clone())
-        .send()
-        .unwrap();
+    let resp = send_expecting_100(client.post(server.url("/upload")), payload(5000), &rec);
     assert_eq!(resp.status(), 417);
     assert_eq!(resp.bytes().unwrap(), b"");
     assert_eq!(
@@ -648,21 +630,10 @@ fn expect_continue_final_status_without_100_skips_body_and_closes() {
         0,
         "the server received body bytes"
     );
-    assert_eq!(
-        count_events(&rec, "wait_100_continue"),
-        1,
-        "{:?}",
-        rec.events()
-    );
-    assert_eq!(
-        count_events(&rec, "got_100_continue"),
-        0,
-        "{:?}",
-        rec.events()
-    );
+    assert_waited_without_100(&rec);
     // The body announced by Content-Length was never sent: the connection
     // cannot be reused and must close by itself.
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_all_closed(&t);
 }
 
 #[test]
@@ -674,10 +645,7 @@ fn expect_continue_timeout_sends_body_anyway() {
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let server = ScriptedServer::start(move |mut c| {
         let Some(head) = c.read_head() else { return };
-        let len: usize = header_value(&head.to_ascii_lowercase(), "content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let body = c.read_body(len).unwrap_or_default();
+        let body = read_declared_body(&mut c, &head);
         c.write(ok_response("late"));
         let _ = tx.send(body);
         hold(c);
@@ -687,13 +655,7 @@ fn expect_continue_timeout_sends_body_anyway() {
 
     let rec = Recorder::new();
     let started = Instant::now();
-    let resp = client
-        .post(server.url("/upload"))
-        .header("Expect", "100-continue")
-        .body(data.clone())
-        .trace(rec.clone())
-        .send()
-        .unwrap();
+    let resp = send_expecting_100(client.post(server.url("/upload")), data.clone(), &rec);
     let elapsed = started.elapsed();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().unwrap(), "late");
@@ -703,18 +665,7 @@ fn expect_continue_timeout_sends_body_anyway() {
     );
     assert!(elapsed < 2 * SEC, "{elapsed:?}");
     assert_eq!(rx.recv_timeout(2 * SEC).unwrap(), data);
-    assert_eq!(
-        count_events(&rec, "wait_100_continue"),
-        1,
-        "{:?}",
-        rec.events()
-    );
-    assert_eq!(
-        count_events(&rec, "got_100_continue"),
-        0,
-        "{:?}",
-        rec.events()
-    );
+    assert_waited_without_100(&rec);
 }
 
 // ---------------------------------------------------------------------------
@@ -739,22 +690,13 @@ fn too_many_interim_responses() {
 
     let err = client.get(server.url("/six")).send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_all_closed(&t);
 
     let rec = Recorder::new();
-    let resp = client
-        .get(server.url("/five"))
-        .trace(rec.clone())
-        .send()
-        .unwrap();
+    let resp = traced_get(&client, server.url("/five"), &rec);
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().unwrap(), "ok");
-    assert_eq!(
-        count_events(&rec, "got_1xx_response 103"),
-        5,
-        "{:?}",
-        rec.events()
-    );
+    assert_events(&rec, "got_1xx_response 103", 5);
 }
 
 // ---------------------------------------------------------------------------
@@ -768,33 +710,22 @@ fn streamed_body_length_mismatch_is_invalid_request() {
     let server = ScriptedServer::start(hold);
     let client = client(&t);
 
-    let (short, _) = gen_body(5, Some(10));
-    let err = client
-        .post(server.url("/short"))
-        .body(short)
-        .timeout(3 * SEC)
-        .send()
-        .unwrap_err();
-    assert_eq!(
-        err.kind(),
-        ErrorKind::InvalidRequest,
-        "declared 10, sent 5: {err}"
-    );
+    for (path, sent, declared) in [("/short", 5, 10), ("/long", 10, 5)] {
+        let (body, _) = gen_body(sent, Some(declared));
+        let err = client
+            .post(server.url(path))
+            .body(body)
+            .timeout(3 * SEC)
+            .send()
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidRequest,
+            "declared {declared}, sent {sent}: {err}"
+        );
+    }
 
-    let (long, _) = gen_body(10, Some(5));
-    let err = client
-        .post(server.url("/long"))
-        .body(long)
-        .timeout(3 * SEC)
-        .send()
-        .unwrap_err();
-    assert_eq!(
-        err.kind(),
-        ErrorKind::InvalidRequest,
-        "declared 5, sent 10: {err}"
-    );
-
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_all_closed(&t);
 }
 
 #[test]
@@ -804,30 +735,25 @@ fn header_with_crlf_is_rejected_before_connecting() {
     let server = ScriptedServer::start(|c| serve_ok(c, "never"));
     let client = client(&t);
 
-    let err = client
-        .get(server.url("/"))
-        .header("X-Bad", "a\r\nInjected: yes")
-        .send()
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
-    let err = client
-        .get(server.url("/"))
-        .header("X-Bad", "a\nb")
-        .send()
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
-    let err = client
-        .get(server.url("/"))
-        .header("Bad Name", "v")
-        .send()
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
-    let err = client
-        .get(server.url("/"))
-        .header("X-Bad", "a\rb")
-        .build()
-        .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    // (name, value, whether to fail at `build` rather than at `send`)
+    for (name, value, at_build) in [
+        ("X-Bad", "a\r\nInjected: yes", false),
+        ("X-Bad", "a\nb", false),
+        ("Bad Name", "v", false),
+        ("X-Bad", "a\rb", true),
+    ] {
+        let req = client.get(server.url("/")).header(name, value);
+        let err = if at_build {
+            req.build().unwrap_err()
+        } else {
+            req.send().unwrap_err()
+        };
+        assert_eq!(
+            err.kind(),
+            ErrorKind::InvalidRequest,
+            "{name:?}: {value:?}: {err}"
+        );
+    }
 
     assert!(
         !wait_until(Duration::from_millis(100), || server.accepted() > 0),
@@ -860,43 +786,30 @@ fn bodyless_responses_are_pooled_before_send_returns() {
     });
     let client = client(&t);
     let rec = Recorder::new();
+    // Sends `req`; its connection must be idle again when `send` returns.
+    let send_pooled = |req: RequestBuilder, what: &str| {
+        let resp = req.trace(rec.clone()).send().unwrap();
+        let s = t.stats();
+        assert_eq!(
+            (s.idle, s.in_use, s.conns),
+            (1, 0, 1),
+            "{what}: not idle at return: {s:?}"
+        );
+        resp
+    };
 
-    let resp = client
-        .head(server.url("/h"))
-        .trace(rec.clone())
-        .send()
-        .unwrap();
-    let s = t.stats();
-    assert_eq!(
-        (s.idle, s.in_use, s.conns),
-        (1, 0, 1),
-        "HEAD: not idle at return: {s:?}"
-    );
+    let resp = send_pooled(client.head(server.url("/h")), "HEAD");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.content_length(), Some(1234));
     assert_eq!(resp.bytes().unwrap(), b"");
 
     for (path, status) in [("/204", 204), ("/304", 304)] {
-        let resp = client
-            .get(server.url(path))
-            .trace(rec.clone())
-            .send()
-            .unwrap();
-        let s = t.stats();
-        assert_eq!(
-            (s.idle, s.in_use, s.conns),
-            (1, 0, 1),
-            "{path}: not idle at return: {s:?}"
-        );
+        let resp = send_pooled(client.get(server.url(path)), path);
         assert_eq!(resp.status(), status);
         assert_eq!(resp.bytes().unwrap(), b"", "{path}");
     }
 
-    let resp = client
-        .get(server.url("/next"))
-        .trace(rec.clone())
-        .send()
-        .unwrap();
+    let resp = traced_get(&client, server.url("/next"), &rec);
     assert_eq!(resp.text().unwrap(), "next");
     assert_eq!(reused_flags(&rec), vec![false, true, true, true]);
     assert_eq!(server.accepted(), 1);
@@ -944,26 +857,18 @@ fn non_persistent_responses_are_not_reused() {
     .enumerate()
     {
         let rec = Recorder::new();
-        let resp = client
-            .get(server.url(path))
-            .trace(rec.clone())
-            .send()
-            .unwrap();
+        let resp = traced_get(&client, server.url(path), &rec);
         assert_eq!(resp.text().unwrap(), want, "{path}");
         assert_eq!(reused_flags(&rec), vec![false], "{path}");
         // Closed by the client itself: no close_idle_connections here.
-        wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+        assert_all_closed(&t);
         assert_eq!(server.accepted(), i + 1);
     }
 
     // HTTP/1.0 with an explicit keep-alive may be reused (Go's shouldClose).
     let rec = Recorder::new();
     for _ in 0..2 {
-        let resp = client
-            .get(server.url("/http10-keep-alive"))
-            .trace(rec.clone())
-            .send()
-            .unwrap();
+        let resp = traced_get(&client, server.url("/http10-keep-alive"), &rec);
         assert_eq!(resp.text().unwrap(), "hi");
     }
     assert_eq!(reused_flags(&rec), vec![false, true]);
@@ -977,17 +882,16 @@ fn non_persistent_responses_are_not_reused() {
 fn bodyless_response_on_closing_conn_is_delivered() {
     let t = Transport::new();
     let _leaks = LeakCheck::new(&t);
-    let server = ScriptedServer::start(|mut c| {
-        let Some((head, _)) = c.read_request() else {
-            return;
-        };
-        if head.starts_with("HEAD ") {
-            c.write("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 10\r\n\r\n");
-        } else {
-            c.write("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
-        }
-        hold(c);
-    });
+    let server = answer_once(
+        |head| {
+            if head.starts_with("HEAD ") {
+                "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 10\r\n\r\n"
+            } else {
+                "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+            }
+        },
+        hold,
+    );
     let client = client(&t);
 
     for i in 0..20 {
@@ -998,7 +902,7 @@ fn bodyless_response_on_closing_conn_is_delivered() {
         let resp = resp.unwrap_or_else(|e| panic!("HEAD + Connection: close, round {i}: {e}"));
         assert_eq!(resp.content_length(), Some(10));
     }
-    wait_stats(&t, 2 * SEC, |s| s.conns == 0 && s.threads == 0);
+    assert_all_closed(&t);
     assert_eq!(server.accepted(), 40);
 }
 
@@ -1041,11 +945,7 @@ fn chunked_trailers_after_eof() {
     drop(resp);
 
     let rec = Recorder::new();
-    let resp = client
-        .get(server.url("/t"))
-        .trace(rec.clone())
-        .send()
-        .unwrap();
+    let resp = traced_get(&client, server.url("/t"), &rec);
     assert_eq!(resp.text().unwrap(), "hello world");
     assert_eq!(reused_flags(&rec), vec![true]);
 }
@@ -1066,28 +966,20 @@ fn exact_request_bytes() {
     });
     let client = client(&t);
     let addr = server.addr;
-    let next = || rx.recv_timeout(2 * SEC).unwrap();
+    // Sends `req`, drains the answer; returns what the server received.
+    let exchange = |req: RequestBuilder| {
+        req.send().unwrap().discard().unwrap();
+        rx.recv_timeout(2 * SEC).unwrap()
+    };
 
-    client
-        .get(server.url("/path?q=1"))
-        .send()
-        .unwrap()
-        .discard()
-        .unwrap();
-    let (head, body) = next();
+    let (head, body) = exchange(client.get(server.url("/path?q=1")));
     assert_eq!(
         head,
         format!("GET /path?q=1 HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: nethttp/0.1.0\r\n\r\n")
     );
     assert!(body.is_empty());
 
-    client
-        .post(server.url("/p"))
-        .send()
-        .unwrap()
-        .discard()
-        .unwrap();
-    let (head, _) = next();
+    let (head, _) = exchange(client.post(server.url("/p")));
     assert_eq!(
         head,
         format!(
@@ -1096,14 +988,11 @@ fn exact_request_bytes() {
     );
 
     let data = payload(5000);
-    client
-        .post(server.url("/stream"))
-        .body(Body::from_reader(io::Cursor::new(data.clone()), None))
-        .send()
-        .unwrap()
-        .discard()
-        .unwrap();
-    let (head, body) = next();
+    let (head, body) = exchange(
+        client
+            .post(server.url("/stream"))
+            .body(Body::from_reader(io::Cursor::new(data.clone()), None)),
+    );
     assert!(head.starts_with("POST /stream HTTP/1.1\r\n"), "{head}");
     assert!(
         head.contains("\r\nTransfer-Encoding: chunked\r\n"),
@@ -1115,13 +1004,7 @@ fn exact_request_bytes() {
     );
     assert_eq!(body, data);
 
-    client
-        .get(format!("http://user:pa%20ss@{addr}/auth"))
-        .send()
-        .unwrap()
-        .discard()
-        .unwrap();
-    let (head, _) = next();
+    let (head, _) = exchange(client.get(format!("http://user:pa%20ss@{addr}/auth")));
     assert!(
         head.starts_with(&format!("GET /auth HTTP/1.1\r\nHost: {addr}\r\n")),
         "{head}"
@@ -1143,13 +1026,7 @@ fn exact_request_bytes() {
     let t2 = Transport::new();
     let _leaks2 = LeakCheck::new(&t2);
     let client2 = support::client(&t2);
-    client2
-        .get(server.url("/path?q=1"))
-        .send()
-        .unwrap()
-        .discard()
-        .unwrap();
-    let (head, _) = next();
+    let (head, _) = exchange(client2.get(server.url("/path?q=1")));
     let prefix = format!("GET /path?q=1 HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: nethttp/0.1.0\r\n");
     assert!(
         head.starts_with(&prefix) && head.ends_with("\r\n\r\n"),

@@ -21,13 +21,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use nethttp::{Body, Client, ErrorKind, Proxy, Transport, http::Version};
+use nethttp::{
+    Body, Client, ErrorKind, GotConnInfo, Proxy, RequestBuilder, Transport, TransportBuilder,
+    http::Version,
+};
 use rustls::ClientConfig;
 use support::{
     LeakCheck, client,
     tls::{
-        Ca, PatternReader, PeerEnd, TlsConn, TlsServer, TlsTrace, content_length, ok, path, pki,
-        serve_keep_alive, verify_pattern, within, within_status,
+        Ca, Leaf, PatternReader, PeerEnd, TlsConn, TlsServer, TlsTrace, content_length, ok, path,
+        pki, serve_keep_alive, verify_pattern, within, within_status,
     },
     wait_stats, wait_until,
 };
@@ -47,9 +50,16 @@ fn transport_with(config: Arc<ClientConfig>) -> Transport {
         .build()
 }
 
+/// A transport builder that trusts the test CA and uses no proxy.
+fn tls_builder() -> TransportBuilder {
+    Transport::builder()
+        .tls_config(pki().0.client_config())
+        .proxy(Proxy::none())
+}
+
 /// A transport that trusts the test CA.
 fn transport() -> Transport {
-    transport_with(pki().0.client_config())
+    tls_builder().build()
 }
 
 /// Waits until the transport has no connection and no thread left.
@@ -60,9 +70,54 @@ fn assert_all_closed(t: &Transport) {
     });
 }
 
+/// A server that reads one request head on each connection, then hands
+/// the connection to `script`.
+fn on_request_head(script: impl Fn(TlsConn) + Send + Sync + 'static) -> TlsServer {
+    TlsServer::start(pki().1.server_config(), move |mut c| {
+        if c.read_head().is_some() {
+            script(c);
+        }
+    })
+}
+
 /// A keep-alive server answering every request with `body`.
 fn fixed_server(config: rustls::ServerConfig, body: &'static [u8]) -> TlsServer {
     TlsServer::start(config, move |c| serve_keep_alive(c, |c, _, _| ok(c, body)))
+}
+
+/// Sends `req` and reads the body as text; panics naming `what` if either
+/// fails.
+#[track_caller]
+fn fetch_text(req: RequestBuilder, what: &str) -> String {
+    req.send()
+        .and_then(|r| r.text())
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// A GET of `url` whose body must be "after" (the answer to a request
+/// after a transfer); returns how it got its connection.
+#[track_caller]
+fn get_after(c: &Client, url: String) -> GotConnInfo {
+    let trace = TlsTrace::new();
+    assert_eq!(
+        fetch_text(c.get(url).trace(trace.clone()), "after"),
+        "after"
+    );
+    trace.rec.conns()[0].clone()
+}
+
+/// Waits until `trace` has seen the whole request written.
+#[track_caller]
+fn assert_request_written(trace: &TlsTrace) {
+    assert!(
+        wait_until(LIMIT, || trace
+            .rec
+            .events()
+            .iter()
+            .any(|e| e == "wrote_request ok")),
+        "{:?}",
+        trace.rec.events()
+    );
 }
 
 // ---------------------------------------------------------------------
@@ -78,13 +133,10 @@ fn keep_alive_reuses_one_tls_connection_for_100_requests() {
         let c = client(&t);
         let trace = TlsTrace::new();
         for i in 0..100 {
-            let body = c
-                .get(srv.url(&format!("/n/{i}")))
-                .trace(trace.clone())
-                .send()
-                .expect("request")
-                .text()
-                .expect("body");
+            let body = fetch_text(
+                c.get(srv.url(&format!("/n/{i}"))).trace(trace.clone()),
+                "request",
+            );
             assert_eq!(body, "hello over tls");
         }
         let conns = trace.rec.conns();
@@ -127,13 +179,7 @@ fn tls12_keep_alive_reuse() {
         let c = client(&t);
         let trace = TlsTrace::new();
         for _ in 0..5 {
-            let body = c
-                .get(srv.url("/"))
-                .trace(trace.clone())
-                .send()
-                .expect("request")
-                .text()
-                .expect("body");
+            let body = fetch_text(c.get(srv.url("/")).trace(trace.clone()), "request");
             assert_eq!(body, "twelve");
         }
         let conns = trace.rec.conns();
@@ -189,14 +235,7 @@ fn idle_connection_that_received_session_tickets_stays_pooled() {
         let _leak = LeakCheck::new(&t);
         let c = client(&t);
         let trace = TlsTrace::new();
-        let get = || {
-            c.get(srv.url("/"))
-                .trace(trace.clone())
-                .send()
-                .expect("request")
-                .text()
-                .expect("body")
-        };
+        let get = || fetch_text(c.get(srv.url("/")).trace(trace.clone()), "request");
         assert_eq!(get(), "tick");
         wait_stats(&t, LIMIT, |s| s.idle == 1);
         // Tickets that had not been read yet arrive on the idle socket.
@@ -243,13 +282,7 @@ fn fresh_idle_connection_survives_its_session_tickets() {
         let trace = TlsTrace::new();
         let fetch = |p: &str| {
             let (c, tr, url) = (c.clone(), trace.clone(), srv.url(p));
-            thread::spawn(move || {
-                c.get(url)
-                    .trace(tr)
-                    .send()
-                    .and_then(|r| r.text())
-                    .expect("request")
-            })
+            thread::spawn(move || fetch_text(c.get(url).trace(tr), "request"))
         };
         let a = fetch("/slow");
         assert!(wait_until(LIMIT, || slow_seen.load(Ordering::SeqCst) == 1));
@@ -328,14 +361,7 @@ fn idle_connection_survives_key_updates() {
         let _leak = LeakCheck::new(&t);
         let c = client(&t);
         let trace = TlsTrace::new();
-        let get = || {
-            c.get(srv.url("/"))
-                .trace(trace.clone())
-                .send()
-                .expect("request")
-                .text()
-                .expect("body")
-        };
+        let get = || fetch_text(c.get(srv.url("/")).trace(trace.clone()), "request");
         assert_eq!(get(), "reply 1");
         assert!(wait_until(LIMIT, || sent.load(Ordering::SeqCst)));
         thread::sleep(Duration::from_millis(200));
@@ -408,13 +434,18 @@ fn echo_server(key_every: Option<u64>) -> (TlsServer, mpsc::Receiver<io::Result<
     (srv, rx)
 }
 
-/// Runs one echo of `n` bytes through `t`, comparing every byte; returns
-/// the elapsed time.
-fn run_echo(what: &'static str, t: &Transport, srv: &TlsServer, n: u64) -> Duration {
+/// Runs one echo of `n` bytes through a new transport against an
+/// [`echo_server`] with `key_every`, comparing every byte, then checks the
+/// connection with [`after_echo`]. Returns the elapsed time and the key
+/// updates the server sent.
+fn run_echo(what: &'static str, n: u64, key_every: Option<u64>) -> (Duration, usize) {
+    let (srv, report) = echo_server(key_every);
+    let t = transport();
+    let _leak = LeakCheck::new(&t);
     let produced = Arc::new(AtomicU64::new(0));
     let received = Arc::new(AtomicU64::new(0));
     let (p, r) = (produced.clone(), received.clone());
-    let c = client(t);
+    let c = client(&t);
     let url = srv.url("/echo");
     let start = Instant::now();
     let got = within_status(
@@ -437,22 +468,34 @@ fn run_echo(what: &'static str, t: &Transport, srv: &TlsServer, n: u64) -> Durat
     );
     let elapsed = start.elapsed();
     assert_eq!(got, Ok(n), "{what}: echoed bytes");
-    elapsed
+    let (bytes, updates) = report
+        .recv_timeout(LIMIT)
+        .expect("server report")
+        .expect("server echo");
+    assert_eq!(bytes, n, "{what}: bytes the server echoed");
+    after_echo(&t, &srv);
+    (elapsed, updates)
 }
 
-#[test]
-fn server_answers_early_while_a_100mb_upload_is_being_written() {
-    const UPLOAD: u64 = 100 * MB;
+/// A server that answers an upload before reading its body: `answer`
+/// writes the answer (and whatever else it likes) while the upload waits.
+/// Then it reads no more until the test says go on the returned sender:
+/// the client's upload is stuck in a full socket meanwhile, which is the
+/// point. Then it reads the rest of the upload, reports (bytes read, key
+/// updates sent) on the returned receiver and answers further requests
+/// with "after".
+fn answers_before_reading(
+    what: &'static str,
+    answer: impl Fn(&mut TlsConn) + Send + Sync + 'static,
+) -> (TlsServer, mpsc::Sender<()>, mpsc::Receiver<(u64, usize)>) {
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let go_rx = Mutex::new(Some(go_rx));
-    let (got_tx, got_rx) = mpsc::channel::<u64>();
+    let (got_tx, got_rx) = mpsc::channel();
     let got_tx = Mutex::new(got_tx);
     let srv = TlsServer::start(pki().1.server_config(), move |mut c| {
         let Some(head) = c.read_head() else { return };
         let n = content_length(&head).unwrap_or(0);
-        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
-        // Read no more until the client has the answer: its upload is
-        // stuck in a full socket meanwhile, which is the point.
+        answer(&mut c);
         let go = go_rx.lock().unwrap().take();
         if let Some(go) = go {
             let _ = go.recv_timeout(HEAVY_LIMIT);
@@ -460,11 +503,20 @@ fn server_answers_early_while_a_100mb_upload_is_being_written() {
         let start = Instant::now();
         let got = c.discard(n);
         eprintln!(
-            "early answer: server read the rest of the upload in {:?}",
+            "{what}: server read the rest of the upload in {:?}",
             start.elapsed()
         );
-        let _ = got_tx.lock().unwrap().send(got);
+        let _ = got_tx.lock().unwrap().send((got, c.key_updates));
         serve_keep_alive(c, |c, _, _| ok(c, b"after"));
+    });
+    (srv, go_tx, got_rx)
+}
+
+#[test]
+fn server_answers_early_while_a_100mb_upload_is_being_written() {
+    const UPLOAD: u64 = 100 * MB;
+    let (srv, go_tx, got_rx) = answers_before_reading("early answer", |c| {
+        let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
     });
     let t = transport();
     let _leak = LeakCheck::new(&t);
@@ -494,7 +546,7 @@ fn server_answers_early_while_a_100mb_upload_is_being_written() {
                 "the answer came only after the whole upload ({at_answer} bytes)"
             );
             go_tx.send(()).expect("server gone");
-            let got = got_rx
+            let (got, _) = got_rx
                 .recv_timeout(HEAVY_LIMIT)
                 .expect("server never finished reading the upload");
             let t_upload = start.elapsed();
@@ -505,29 +557,12 @@ fn server_answers_early_while_a_100mb_upload_is_being_written() {
                 UPLOAD / MB,
                 at_answer as f64 / MB as f64
             );
-            assert!(
-                wait_until(LIMIT, || trace
-                    .rec
-                    .events()
-                    .iter()
-                    .any(|e| e == "wrote_request ok")),
-                "{:?}",
-                trace.rec.events()
-            );
+            assert_request_written(&trace);
             assert_eq!(resp.text().expect("body"), "early");
             // Upload written and answer read: the connection is reusable.
-            let trace2 = TlsTrace::new();
-            let after = c
-                .get(srv.url("/after"))
-                .trace(trace2.clone())
-                .send()
-                .expect("after")
-                .text()
-                .expect("after body");
-            assert_eq!(after, "after");
-            let (first, second) = (trace.rec.conns(), trace2.rec.conns());
-            assert!(second[0].reused, "{second:?}");
-            assert_eq!(first[0].conn_id, second[0].conn_id);
+            let after = get_after(&c, srv.url("/after"));
+            assert!(after.reused, "{after:?}");
+            assert_eq!(trace.rec.conns()[0].conn_id, after.conn_id);
         },
     );
 }
@@ -535,43 +570,25 @@ fn server_answers_early_while_a_100mb_upload_is_being_written() {
 #[test]
 fn echo_200mb_in_both_directions_at_once() {
     const N: u64 = 200 * MB;
-    let (srv, report) = echo_server(None);
-    let t = transport();
-    let _leak = LeakCheck::new(&t);
-    let elapsed = run_echo("200 MB echo", &t, &srv, N);
-    let (bytes, _) = report
-        .recv_timeout(LIMIT)
-        .expect("server report")
-        .expect("server echo");
-    assert_eq!(bytes, N);
+    let (elapsed, _) = run_echo("200 MB echo", N, None);
     eprintln!(
         "full duplex echo: {} MB each way in {elapsed:?} ({:.0} MB/s each way)",
         N / MB,
         N as f64 / MB as f64 / elapsed.as_secs_f64()
     );
-    after_echo(&t, &srv);
 }
 
 #[test]
 fn echo_with_hundreds_of_key_updates_mid_transfer() {
     const N: u64 = 50 * MB;
     const EVERY: u64 = 32 * 1024;
-    let (srv, report) = echo_server(Some(EVERY));
-    let t = transport();
-    let _leak = LeakCheck::new(&t);
-    let elapsed = run_echo("key update echo", &t, &srv, N);
-    let (bytes, updates) = report
-        .recv_timeout(LIMIT)
-        .expect("server report")
-        .expect("server echo");
-    assert_eq!(bytes, N);
+    let (elapsed, updates) = run_echo("key update echo", N, Some(EVERY));
     assert!(updates >= 1000, "only {updates} key updates");
     eprintln!(
         "key update echo: {} MB each way, {updates} server KeyUpdates (update_requested), \
          {elapsed:?}",
         N / MB
     );
-    after_echo(&t, &srv);
 }
 
 /// After an echo: the connection still works (its keys agree with the
@@ -582,18 +599,10 @@ fn after_echo(t: &Transport, srv: &TlsServer) {
     let c = client(t);
     let url = srv.url("/after");
     within(LIMIT, "request after echo", move || {
-        let trace = TlsTrace::new();
-        let body = c
-            .get(url)
-            .trace(trace.clone())
-            .send()
-            .expect("after echo")
-            .text()
-            .expect("body");
-        assert_eq!(body, "after");
+        let conn = get_after(&c, url);
         eprintln!(
             "  request after the echo reused the connection: {}",
-            trace.rec.conns()[0].reused
+            conn.reused
         );
     });
 }
@@ -608,10 +617,7 @@ fn dropping_a_tls_body_early_closes_the_connection() {
         const SIZE: usize = 10 * 1024 * 1024;
         let (tx, rx) = mpsc::channel();
         let tx = Mutex::new(tx);
-        let srv = TlsServer::start(pki().1.server_config(), move |mut c| {
-            if c.read_head().is_none() {
-                return;
-            }
+        let srv = on_request_head(move |mut c| {
             let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {SIZE}\r\n\r\n");
             let chunk = vec![b'z'; 64 * 1024];
             let mut sent = 0;
@@ -646,52 +652,69 @@ fn dropping_a_tls_body_early_closes_the_connection() {
 // 5. Handshake errors
 // ---------------------------------------------------------------------
 
-/// One GET that must fail; returns (kind, text, handshake trace).
-fn failing_get(t: &Transport, url: String) -> (ErrorKind, String, Arc<TlsTrace>) {
-    let c = client(t);
+/// The trace saw one handshake, which failed with `kind`.
+#[track_caller]
+fn assert_handshake_failed(what: &str, trace: &TlsTrace, kind: ErrorKind) {
+    assert_eq!(trace.starts(), 1, "{what}: tls_handshake_start");
+    let dones = trace.dones();
+    assert_eq!(dones.len(), 1, "{what}: tls_handshake_done: {dones:?}");
+    let (k, _) = dones[0]
+        .clone()
+        .unwrap_or_else(|| panic!("{what}: tls_handshake_done received the error"));
+    assert_eq!(k, kind, "{what}: {dones:?}");
+}
+
+/// One GET of `url` through `t` that must fail in the handshake with kind
+/// `Tls` (`tls_handshake_done` gets the error too) and leave nothing
+/// behind. `what` names the case. Returns the error's text.
+#[track_caller]
+fn assert_tls_error(what: &str, t: &Transport, url: String) -> String {
     let trace = TlsTrace::new();
-    let err = c
+    let err = client(t)
         .get(url)
         .trace(trace.clone())
         .send()
-        .expect_err("the request must fail");
-    (err.kind(), err.to_string(), trace)
+        .expect_err(&format!("{what}: the request must fail"));
+    let msg = err.to_string();
+    eprintln!("{what}: {msg}");
+    assert_eq!(err.kind(), ErrorKind::Tls, "{what}: {msg}");
+    assert_handshake_failed(what, &trace, ErrorKind::Tls);
+    assert_all_closed(t);
+    msg
 }
 
+/// A server with `leaf`, which a client that trusts the test CA must
+/// refuse as [`assert_tls_error`] says. Returns the error's text.
 #[track_caller]
-fn assert_handshake_failed(trace: &TlsTrace, kind: ErrorKind) {
-    assert_eq!(trace.starts(), 1, "tls_handshake_start");
-    let dones = trace.dones();
-    assert_eq!(dones.len(), 1, "tls_handshake_done: {dones:?}");
-    let (k, _) = dones[0]
-        .clone()
-        .expect("tls_handshake_done received the error");
-    assert_eq!(k, kind, "{dones:?}");
+fn assert_leaf_refused(what: &str, leaf: &Leaf) -> String {
+    let srv = fixed_server(leaf.server_config(), b"x");
+    let t = transport();
+    let _leak = LeakCheck::new(&t);
+    assert_tls_error(what, &t, srv.url("/"))
 }
 
 #[test]
 fn untrusted_ca_is_a_tls_error() {
     within(TEST_LIMIT, "untrusted ca", || {
         let srv = fixed_server(pki().1.server_config(), b"x");
-        // The crate's default configuration: webpki roots, not our CA.
-        let t = Transport::builder().proxy(Proxy::none()).build();
-        let _leak = LeakCheck::new(&t);
-        let (kind, msg, trace) = failing_get(&t, srv.url("/"));
-        eprintln!("untrusted CA (default roots): {msg}");
-        assert_eq!(kind, ErrorKind::Tls, "{msg}");
-        assert!(msg.to_lowercase().contains("certificate"), "{msg}");
-        assert_handshake_failed(&trace, ErrorKind::Tls);
-        assert_all_closed(&t);
-
-        // A configuration that trusts another CA.
-        let t2 = transport_with(Ca::new("some other CA").client_config());
-        let _leak2 = LeakCheck::new(&t2);
-        let (kind, msg, trace) = failing_get(&t2, srv.url_localhost("/"));
-        eprintln!("untrusted CA (other root): {msg}");
-        assert_eq!(kind, ErrorKind::Tls, "{msg}");
-        assert!(msg.to_lowercase().contains("certificate"), "{msg}");
-        assert_handshake_failed(&trace, ErrorKind::Tls);
-        assert_all_closed(&t2);
+        for (what, t, url) in [
+            // The crate's default configuration: webpki roots, not our CA.
+            (
+                "untrusted CA (default roots)",
+                Transport::builder().proxy(Proxy::none()).build(),
+                srv.url("/"),
+            ),
+            // A configuration that trusts another CA.
+            (
+                "untrusted CA (other root)",
+                transport_with(Ca::new("some other CA").client_config()),
+                srv.url_localhost("/"),
+            ),
+        ] {
+            let _leak = LeakCheck::new(&t);
+            let msg = assert_tls_error(what, &t, url);
+            assert!(msg.to_lowercase().contains("certificate"), "{what}: {msg}");
+        }
     });
 }
 
@@ -699,15 +722,11 @@ fn untrusted_ca_is_a_tls_error() {
 fn wrong_name_is_a_tls_error() {
     within(TEST_LIMIT, "wrong name", || {
         let leaf = pki().0.leaf(&["other.example"], false);
-        let srv = fixed_server(leaf.server_config(), b"x");
-        let t = transport();
-        let _leak = LeakCheck::new(&t);
-        let (kind, msg, trace) = failing_get(&t, srv.url("/"));
-        eprintln!("wrong name: {msg}");
-        assert_eq!(kind, ErrorKind::Tls, "{msg}");
-        assert!(msg.to_lowercase().contains("certificate"), "{msg}");
-        assert_handshake_failed(&trace, ErrorKind::Tls);
-        assert_all_closed(&t);
+        let msg = assert_leaf_refused("wrong name", &leaf);
+        assert!(
+            msg.to_lowercase().contains("certificate"),
+            "wrong name: {msg}"
+        );
     });
 }
 
@@ -715,15 +734,8 @@ fn wrong_name_is_a_tls_error() {
 fn expired_certificate_is_a_tls_error() {
     within(TEST_LIMIT, "expired", || {
         let leaf = pki().0.leaf(&["localhost", "127.0.0.1"], true);
-        let srv = fixed_server(leaf.server_config(), b"x");
-        let t = transport();
-        let _leak = LeakCheck::new(&t);
-        let (kind, msg, trace) = failing_get(&t, srv.url("/"));
-        eprintln!("expired: {msg}");
-        assert_eq!(kind, ErrorKind::Tls, "{msg}");
-        assert!(msg.to_lowercase().contains("expired"), "{msg}");
-        assert_handshake_failed(&trace, ErrorKind::Tls);
-        assert_all_closed(&t);
+        let msg = assert_leaf_refused("expired", &leaf);
+        assert!(msg.to_lowercase().contains("expired"), "expired: {msg}");
     });
 }
 
@@ -741,10 +753,8 @@ fn silent_server_hits_the_tls_handshake_timeout() {
             let _ = sock.read_to_end(&mut sink);
             !sink.is_empty()
         });
-        let t = Transport::builder()
-            .tls_config(pki().0.client_config())
+        let t = tls_builder()
             .tls_handshake_timeout(Some(Duration::from_millis(300)))
-            .proxy(Proxy::none())
             .build();
         let _leak = LeakCheck::new(&t);
         let c = client(&t);
@@ -763,7 +773,7 @@ fn silent_server_hits_the_tls_handshake_timeout() {
             elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(5),
             "{elapsed:?}"
         );
-        assert_handshake_failed(&trace, ErrorKind::Timeout);
+        assert_handshake_failed("handshake timeout", &trace, ErrorKind::Timeout);
         assert_all_closed(&t);
         assert!(
             server.join().expect("server"),
@@ -791,13 +801,7 @@ fn danger_accept_invalid_certs_accepts_untrusted_expired_and_misnamed() {
         ] {
             let srv = fixed_server(cert.server_config(), b"accepted");
             let trace = TlsTrace::new();
-            let body = c
-                .get(srv.url("/"))
-                .trace(trace.clone())
-                .send()
-                .unwrap_or_else(|e| panic!("{what}: {e}"))
-                .text()
-                .expect("body");
+            let body = fetch_text(c.get(srv.url("/")).trace(trace.clone()), what);
             assert_eq!(body, "accepted", "{what}");
             assert_eq!(trace.dones(), vec![None], "{what}");
             t.close_idle_connections();
@@ -819,18 +823,35 @@ enum End {
     CloseNotify,
 }
 
-/// A server that answers one request with `bytes` and ends with `end`.
-fn truncating_server(bytes: Vec<u8>, end: End) -> TlsServer {
-    TlsServer::start(pki().1.server_config(), move |mut c| {
-        if c.read_head().is_none() {
-            return;
-        }
-        let _ = c.write_all(&bytes);
-        match end {
+impl End {
+    /// Ends the server's side of `c` this way.
+    fn end(self, c: TlsConn) {
+        match self {
             End::Fin => c.fin(),
             End::CloseNotify => c.close_notify(),
         }
+    }
+}
+
+/// A server that answers one request with `bytes` and ends with `end`.
+fn truncating_server(bytes: Vec<u8>, end: End) -> TlsServer {
+    on_request_head(move |mut c| {
+        let _ = c.write_all(&bytes);
+        end.end(c);
     })
+}
+
+/// For each [`End`]: a [`truncating_server`] answers with `bytes`, `check`
+/// gets the end and the result of reading the body with `Read`, and then
+/// the connection must be gone.
+fn read_with_each_end(bytes: &[u8], check: impl Fn(End, io::Result<Vec<u8>>)) {
+    let t = transport();
+    let _leak = LeakCheck::new(&t);
+    for end in [End::Fin, End::CloseNotify] {
+        let srv = truncating_server(bytes.to_vec(), end);
+        check(end, read_body(&t, srv.url("/")));
+        assert_all_closed(&t);
+    }
 }
 
 /// Reads the body with `Read`; returns the bytes or the error.
@@ -858,48 +879,34 @@ fn assert_truncated(res: io::Result<Vec<u8>>, what: &str) {
 #[test]
 fn length_body_cut_short_is_unexpected_eof_with_or_without_close_notify() {
     within(TEST_LIMIT, "truncated length body", || {
-        let t = transport();
-        let _leak = LeakCheck::new(&t);
-        for end in [End::Fin, End::CloseNotify] {
-            let mut bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_vec();
-            bytes.extend_from_slice(&[b'a'; 50]);
-            let srv = truncating_server(bytes, end);
-            assert_truncated(read_body(&t, srv.url("/")), &format!("length, {end:?}"));
-            assert_all_closed(&t);
-        }
+        let mut bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n".to_vec();
+        bytes.extend_from_slice(&[b'a'; 50]);
+        read_with_each_end(&bytes, |end, res| {
+            assert_truncated(res, &format!("length, {end:?}"));
+        });
     });
 }
 
 #[test]
 fn chunked_body_cut_short_is_unexpected_eof_with_or_without_close_notify() {
     within(TEST_LIMIT, "truncated chunked body", || {
-        let t = transport();
-        let _leak = LeakCheck::new(&t);
-        for end in [End::Fin, End::CloseNotify] {
-            let bytes =
-                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n".to_vec();
-            let srv = truncating_server(bytes, end);
-            assert_truncated(read_body(&t, srv.url("/")), &format!("chunked, {end:?}"));
-            assert_all_closed(&t);
-        }
+        let bytes = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+        read_with_each_end(bytes, |end, res| {
+            assert_truncated(res, &format!("chunked, {end:?}"));
+        });
     });
 }
 
 #[test]
 fn close_delimited_body_ends_cleanly_with_or_without_close_notify() {
     within(TEST_LIMIT, "close-delimited body", || {
-        let t = transport();
-        let _leak = LeakCheck::new(&t);
         let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 97) as u8 + b' ').collect();
-        for end in [End::Fin, End::CloseNotify] {
-            let mut bytes = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n".to_vec();
-            bytes.extend_from_slice(&payload);
-            let srv = truncating_server(bytes, end);
-            let body = read_body(&t, srv.url("/"))
-                .unwrap_or_else(|e| panic!("close-delimited, {end:?}: {e}"));
+        let mut bytes = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+        bytes.extend_from_slice(&payload);
+        read_with_each_end(&bytes, |end, res| {
+            let body = res.unwrap_or_else(|e| panic!("close-delimited, {end:?}: {e}"));
             assert!(body == payload, "close-delimited, {end:?}: body differs");
-            assert_all_closed(&t);
-        }
+        });
     });
 }
 
@@ -1051,10 +1058,7 @@ fn interop_with_openssl_s_server_tls12() {
 #[test]
 fn bytes_after_close_notify_are_ignored() {
     within(Duration::from_secs(10), "bytes after close_notify", || {
-        let srv = TlsServer::start(pki().1.server_config(), |mut c| {
-            if c.read_head().is_none() {
-                return;
-            }
+        let srv = on_request_head(|mut c| {
             let mut wire = Vec::new();
             let _ = c
                 .tls
@@ -1077,6 +1081,14 @@ fn bytes_after_close_notify_are_ignored() {
     });
 }
 
+/// An application-data record header and 64 bytes of noise: a record that
+/// fails to decrypt.
+fn corrupt_record() -> Vec<u8> {
+    let mut junk = vec![0x17, 0x03, 0x03, 0x00, 0x40];
+    junk.extend((0..64u8).map(|i| i.wrapping_mul(37)));
+    junk
+}
+
 /// Encrypts `plain` into records without sending them.
 fn records(c: &mut TlsConn, plain: &[u8]) -> Vec<u8> {
     let mut wire = Vec::new();
@@ -1094,10 +1106,7 @@ fn records(c: &mut TlsConn, plain: &[u8]) -> Vec<u8> {
 #[test]
 fn close_delimited_body_cut_inside_a_record_is_an_error() {
     within(TEST_LIMIT, "fin inside a record", || {
-        let srv = TlsServer::start(pki().1.server_config(), |mut c| {
-            if c.read_head().is_none() {
-                return;
-            }
+        let srv = on_request_head(|mut c| {
             let mut plain = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n".to_vec();
             plain.extend_from_slice(&[b'r'; 40_000]);
             let wire = records(&mut c, &plain);
@@ -1127,14 +1136,8 @@ fn close_delimited_body_cut_inside_a_record_is_an_error() {
 #[test]
 fn corrupt_record_instead_of_a_response_is_a_tls_error() {
     within(TEST_LIMIT, "corrupt record in head", || {
-        let srv = TlsServer::start(pki().1.server_config(), |mut c| {
-            if c.read_head().is_none() {
-                return;
-            }
-            // An application-data record header and 64 bytes of noise.
-            let mut junk = vec![0x17, 0x03, 0x03, 0x00, 0x40];
-            junk.extend((0..64u8).map(|i| i.wrapping_mul(37)));
-            let _ = c.sock.write_all(&junk);
+        let srv = on_request_head(|mut c| {
+            let _ = c.sock.write_all(&corrupt_record());
             c.fin();
         });
         let t = transport();
@@ -1152,16 +1155,11 @@ fn corrupt_record_instead_of_a_response_is_a_tls_error() {
 #[test]
 fn corrupt_record_inside_a_body_fails_the_read() {
     within(TEST_LIMIT, "corrupt record in body", || {
-        let srv = TlsServer::start(pki().1.server_config(), |mut c| {
-            if c.read_head().is_none() {
-                return;
-            }
+        let srv = on_request_head(|mut c| {
             let mut plain = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".to_vec();
             plain.extend_from_slice(&[b'b'; 30_000]);
             let mut wire = records(&mut c, &plain);
-            let mut junk = vec![0x17, 0x03, 0x03, 0x00, 0x40];
-            junk.extend((0..64u8).map(|i| i.wrapping_mul(37)));
-            wire.extend_from_slice(&junk);
+            wire.extend_from_slice(&corrupt_record());
             let _ = c.sock.write_all(&wire);
             let _ = c.wait_client_close(LIMIT);
         });
@@ -1185,13 +1183,7 @@ fn corrupt_record_inside_a_body_fails_the_read() {
 fn key_updates_while_the_upload_is_blocked() {
     const UPLOAD: u64 = 20 * MB;
     const PIECES: usize = 20;
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let go_rx = Mutex::new(Some(go_rx));
-    let (got_tx, got_rx) = mpsc::channel::<(u64, usize)>();
-    let got_tx = Mutex::new(got_tx);
-    let srv = TlsServer::start(pki().1.server_config(), move |mut c| {
-        let Some(head) = c.read_head() else { return };
-        let n = content_length(&head).unwrap_or(0);
+    let (srv, go_tx, got_rx) = answers_before_reading("key updates while blocked", |c| {
         let _ = c.write_all(
             format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", PIECES * 5).as_bytes(),
         );
@@ -1200,13 +1192,6 @@ fn key_updates_while_the_upload_is_blocked() {
             let _ = c.write_all(format!("{i:04}.").as_bytes());
             thread::sleep(Duration::from_millis(2));
         }
-        let go = go_rx.lock().unwrap().take();
-        if let Some(go) = go {
-            let _ = go.recv_timeout(HEAVY_LIMIT);
-        }
-        let got = c.discard(n);
-        let _ = got_tx.lock().unwrap().send((got, c.key_updates));
-        serve_keep_alive(c, |c, _, _| ok(c, b"after"));
     });
     let t = transport();
     let _leak = LeakCheck::new(&t);
@@ -1246,24 +1231,12 @@ fn key_updates_while_the_upload_is_blocked() {
                 at_body as f64 / MB as f64,
                 UPLOAD / MB
             );
-            assert!(wait_until(LIMIT, || trace
-                .rec
-                .events()
-                .iter()
-                .any(|e| e == "wrote_request ok")));
+            assert_request_written(&trace);
             let mut last = Vec::new();
             resp.read_to_end(&mut last).expect("last byte");
             assert_eq!(last, b".");
-            let trace2 = TlsTrace::new();
-            let after = c
-                .get(srv.url("/after"))
-                .trace(trace2.clone())
-                .send()
-                .expect("after")
-                .text()
-                .expect("after body");
-            assert_eq!(after, "after");
-            assert!(trace2.rec.conns()[0].reused);
+            let after = get_after(&c, srv.url("/after"));
+            assert!(after.reused, "{after:?}");
         },
     );
 }
@@ -1305,17 +1278,9 @@ fn idle_close_sends_close_notify() {
             ("idle timeout", 0, Some(Duration::from_millis(300))),
         ] {
             let (srv, ends) = end_reporting_server(updates);
-            let t = Transport::builder()
-                .tls_config(pki().0.client_config())
-                .idle_conn_timeout(idle_timeout)
-                .proxy(Proxy::none())
-                .build();
+            let t = tls_builder().idle_conn_timeout(idle_timeout).build();
             let _leak = LeakCheck::new(&t);
-            let body = client(&t)
-                .get(srv.url("/"))
-                .send()
-                .and_then(|r| r.text())
-                .expect(what);
+            let body = fetch_text(client(&t).get(srv.url("/")), what);
             assert_eq!(body, "bye");
             wait_stats(&t, LIMIT, |s| s.idle == 1);
             if updates > 0 {
@@ -1340,10 +1305,7 @@ fn idle_close_sends_close_notify() {
 #[test]
 fn deadline_during_a_blocked_tls_body_read() {
     within(TEST_LIMIT, "deadline in body", || {
-        let srv = TlsServer::start(pki().1.server_config(), |mut c| {
-            if c.read_head().is_none() {
-                return;
-            }
+        let srv = on_request_head(|mut c| {
             let mut out = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n".to_vec();
             out.extend_from_slice(&[b'd'; 1000]);
             let _ = c.write_all(&out);
@@ -1386,10 +1348,7 @@ fn response_released_while_the_upload_is_blocked_closes_both_threads() {
         for read_to_end in [false, true] {
             let (done_tx, done_rx) = mpsc::channel::<()>();
             let done_rx = Mutex::new(Some(done_rx));
-            let srv = TlsServer::start(pki().1.server_config(), move |mut c| {
-                if c.read_head().is_none() {
-                    return;
-                }
+            let srv = on_request_head(move |mut c| {
                 let _ = c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
                 // Never read; hold the socket until the test is done.
                 let done = done_rx.lock().unwrap().take();
@@ -1426,11 +1385,7 @@ fn response_released_while_the_upload_is_blocked_closes_both_threads() {
 fn parallel_requests_share_a_tls_pool() {
     within(TEST_LIMIT, "parallel", || {
         let srv = fixed_server(pki().1.server_config(), b"parallel");
-        let t = Transport::builder()
-            .tls_config(pki().0.client_config())
-            .max_idle_conns_per_host(4)
-            .proxy(Proxy::none())
-            .build();
+        let t = tls_builder().max_idle_conns_per_host(4).build();
         let _leak = LeakCheck::new(&t);
         let trace = TlsTrace::new();
         let workers: Vec<_> = (0..4)
@@ -1438,12 +1393,7 @@ fn parallel_requests_share_a_tls_pool() {
                 let (c, tr, url) = (client(&t), trace.clone(), srv.url("/"));
                 thread::spawn(move || {
                     for _ in 0..25 {
-                        let body = c
-                            .get(&url)
-                            .trace(tr.clone())
-                            .send()
-                            .and_then(|r| r.text())
-                            .expect("request");
+                        let body = fetch_text(c.get(&url).trace(tr.clone()), "request");
                         assert_eq!(body, "parallel");
                     }
                 })
@@ -1472,10 +1422,7 @@ fn parallel_requests_share_a_tls_pool() {
 #[test]
 fn server_rejects_an_upload_early_and_closes() {
     within(TEST_LIMIT, "413 and close", || {
-        let srv = TlsServer::start(pki().1.server_config(), |mut c| {
-            if c.read_head().is_none() {
-                return;
-            }
+        let srv = on_request_head(|mut c| {
             let _ = c.write_all(
                 b"HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 7\r\n\r\ntoo big",
             );
@@ -1525,12 +1472,8 @@ fn server_choosing_h2_is_refused() {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let t = transport_with(Arc::new(config));
         let _leak = LeakCheck::new(&t);
-        let (kind, msg, trace) = failing_get(&t, srv.url("/"));
-        eprintln!("server chose h2: {msg}");
-        assert_eq!(kind, ErrorKind::Tls, "{msg}");
-        assert!(msg.contains("h2"), "{msg}");
-        assert_handshake_failed(&trace, ErrorKind::Tls);
-        assert_all_closed(&t);
+        let msg = assert_tls_error("server chose h2", &t, srv.url("/"));
+        assert!(msg.contains("h2"), "server chose h2: {msg}");
     });
 }
 
@@ -1549,11 +1492,7 @@ fn no_alpn_on_either_side_works() {
             }
             let t = transport_with(Arc::new(config));
             let _leak = LeakCheck::new(&t);
-            let body = client(&t)
-                .get(srv.url("/"))
-                .send()
-                .and_then(|r| r.text())
-                .expect("request");
+            let body = fetch_text(client(&t).get(srv.url("/")), "request");
             assert_eq!(body, "no alpn");
         }
     });
@@ -1579,11 +1518,7 @@ fn plain_http_server_on_an_https_url_is_a_tls_error() {
         });
         let t = transport();
         let _leak = LeakCheck::new(&t);
-        let (kind, msg, trace) = failing_get(&t, format!("https://{addr}/"));
-        eprintln!("plain http server: {msg}");
-        assert_eq!(kind, ErrorKind::Tls, "{msg}");
-        assert_handshake_failed(&trace, ErrorKind::Tls);
-        assert_all_closed(&t);
+        assert_tls_error("plain http server", &t, format!("https://{addr}/"));
         server.join().expect("server");
     });
 }
@@ -1601,11 +1536,7 @@ fn server_closing_during_the_handshake_is_a_tls_error() {
         });
         let t = transport();
         let _leak = LeakCheck::new(&t);
-        let (kind, msg, trace) = failing_get(&t, srv.url("/"));
-        eprintln!("server closed during the handshake: {msg}");
-        assert_eq!(kind, ErrorKind::Tls, "{msg}");
-        assert_handshake_failed(&trace, ErrorKind::Tls);
-        assert_all_closed(&t);
+        assert_tls_error("server closed during the handshake", &t, srv.url("/"));
     });
 }
 
@@ -1626,20 +1557,12 @@ fn server_closing_an_idle_tls_connection_removes_it_from_the_pool() {
                 }
                 ok(&mut c, b"once");
                 thread::sleep(Duration::from_millis(50));
-                match end {
-                    End::Fin => c.fin(),
-                    End::CloseNotify => c.close_notify(),
-                }
+                end.end(c);
             });
             let t = transport();
             let _leak = LeakCheck::new(&t);
             let c = client(&t);
-            let get = || {
-                c.get(srv.url("/"))
-                    .send()
-                    .and_then(|r| r.text())
-                    .unwrap_or_else(|e| panic!("{end:?}: {e}"))
-            };
+            let get = || fetch_text(c.get(srv.url("/")), &format!("{end:?}"));
             assert_eq!(get(), "once");
             assert_all_closed(&t);
             assert_eq!(get(), "once");
@@ -1666,10 +1589,7 @@ fn dead_reused_tls_connection_is_retried() {
                     if c.read_request().is_none() {
                         return;
                     }
-                    match end {
-                        End::Fin => c.fin(),
-                        End::CloseNotify => c.close_notify(),
-                    }
+                    end.end(c);
                     return;
                 }
                 serve_keep_alive(c, |c, _, _| ok(c, b"answer"));
@@ -1679,11 +1599,10 @@ fn dead_reused_tls_connection_is_retried() {
             let c = client(&t);
             let trace = TlsTrace::new();
             let get = || {
-                c.get(srv.url("/"))
-                    .trace(trace.clone())
-                    .send()
-                    .and_then(|r| r.text())
-                    .unwrap_or_else(|e| panic!("{end:?}: {e}"))
+                fetch_text(
+                    c.get(srv.url("/")).trace(trace.clone()),
+                    &format!("{end:?}"),
+                )
             };
             assert_eq!(get(), "answer");
             wait_stats(&t, LIMIT, |s| s.idle == 1);
@@ -1717,17 +1636,11 @@ fn idle_timeout_holds_while_key_updates_trickle_in() {
             }
             let _ = c.read_end(Duration::from_secs(20));
         });
-        let t = Transport::builder()
-            .tls_config(pki().0.client_config())
+        let t = tls_builder()
             .idle_conn_timeout(Some(Duration::from_millis(300)))
-            .proxy(Proxy::none())
             .build();
         let _leak = LeakCheck::new(&t);
-        let body = client(&t)
-            .get(srv.url("/"))
-            .send()
-            .and_then(|r| r.text())
-            .expect("request");
+        let body = fetch_text(client(&t).get(srv.url("/")), "request");
         assert_eq!(body, "idle");
         let idle_since = Instant::now();
         let closed = wait_until(Duration::from_secs(6), || t.stats().conns == 0);
