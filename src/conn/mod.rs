@@ -422,11 +422,7 @@ impl PersistConn {
                     // before its first response byte (Go's
                     // errServerClosedIdle / transportReadFromServerError).
                     // Our own cancels and timeouts return below, not here.
-                    let class = if self.inner.nwrite.load(Ordering::SeqCst) == start_written {
-                        Failure::NothingWritten
-                    } else {
-                        Failure::BeforeResponse
-                    };
+                    let class = self.failure_since(start_written, Failure::BeforeResponse);
                     return Err(self.closed_error(class));
                 }
                 Err(Wake::Canceled) => (ErrorKind::Canceled, "request canceled"),
@@ -469,13 +465,20 @@ impl PersistConn {
                 return Ok(parts);
             }
         }
-        let class = if self.inner.nwrite.load(Ordering::SeqCst) == start_written {
-            Failure::NothingWritten
-        } else {
-            Failure::Other
-        };
+        let class = self.failure_since(start_written, Failure::Other);
         self.close(err.duplicate());
         Err(ConnError { err, class })
+    }
+
+    /// `NothingWritten` if no byte reached the socket since it had written
+    /// `start_written` (Go's `nothingWrittenError`: safe to retry), else
+    /// `otherwise`.
+    fn failure_since(&self, start_written: u64, otherwise: Failure) -> Failure {
+        if self.inner.nwrite.load(Ordering::SeqCst) == start_written {
+            Failure::NothingWritten
+        } else {
+            otherwise
+        }
     }
 
     /// The error for a request that found the connection closed under it.
