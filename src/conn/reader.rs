@@ -435,11 +435,7 @@ fn with_framing(
 /// HEAD, zero for 1xx/204/304, the framing's length otherwise.
 fn content_length(method: &Method, head: &ResponseHead, framing: BodyFraming) -> Option<u64> {
     if method == Method::HEAD {
-        return head
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|s| s.trim().parse().ok());
+        return framing::content_length(&head.headers).ok();
     }
     match framing {
         BodyFraming::Length(n) => Some(n),

@@ -116,7 +116,7 @@ pub(crate) fn response_framing(
 
 /// The one value of every Content-Length field and list member, all of which
 /// must be the same decimal number.
-fn content_length(headers: &HeaderMap) -> Result<u64, String> {
+pub(crate) fn content_length(headers: &HeaderMap) -> Result<u64, String> {
     let mut found: Option<u64> = None;
     for value in headers.get_all(CONTENT_LENGTH) {
         for member in value.as_bytes().split(|&b| b == b',') {
