@@ -119,17 +119,11 @@ fn dropped_unread(srv: &Server) -> Result<Row, BoxError> {
         ],
     );
     let (t, client) = transport_and_client(Transport::builder())?;
-    let accepted = srv.accepted();
-    let mut got = Vec::new();
-    for i in 1..=4 {
-        println!("request {i}: GET /");
-        let trace = Trace::verbose();
-        let resp = client.get(srv.url("/")).trace(trace.clone()).send()?;
+    let (got, dialled) = four_gets(srv, &client, |resp| {
         println!("  -> {}; response dropped unread", resp.status());
         drop(resp);
-        got.extend(trace.got_conns());
-    }
-    let dialled = srv.accepted() - accepted;
+        Ok(())
+    })?;
     let settled = settle(&t);
     let threads = t.stats().threads;
     println!(
@@ -159,20 +153,11 @@ fn read_to_eof(srv: &Server) -> Result<Row, BoxError> {
         &["The connection goes back to the pool at EOF; the next request takes it from there."],
     );
     let (t, client) = transport_and_client(Transport::builder())?;
-    let accepted = srv.accepted();
-    let mut got = Vec::new();
-    for i in 1..=4 {
-        println!("request {i}: GET /");
-        let trace = Trace::verbose();
-        let body = client
-            .get(srv.url("/"))
-            .trace(trace.clone())
-            .send()?
-            .text()?;
+    let (got, dialled) = four_gets(srv, &client, |resp| {
+        let body = resp.text()?;
         println!("  -> read {} bytes: {:?}", body.len(), body);
-        got.extend(trace.got_conns());
-    }
-    let dialled = srv.accepted() - accepted;
+        Ok(())
+    })?;
     let settled = settle(&t);
     let reused = got.iter().filter(|g| g.reused && g.was_idle).count();
     println!(
@@ -246,9 +231,7 @@ fn max_conns_per_host(srv: &Server) -> Result<Row, BoxError> {
     // (b) The same request again, from another thread; drop a held response
     // while it waits.
     println!("request 4: GET /  (from another thread; one held response will be dropped)");
-    let waiter = spawn_request(&client, srv.url("/"), 4);
-    let queued = wait_until(Duration::from_secs(2), || t.stats().waiting == 1);
-    println!("  {}", t.stats().show());
+    let (waiter, queued) = spawn_queued(&t, &client, srv.url("/"), 4);
     thread::sleep(Duration::from_millis(50));
     println!("  dropping held response 1 (early close: its connection and 2 threads go)");
     drop(held.remove(0));
@@ -269,9 +252,7 @@ fn max_conns_per_host(srv: &Server) -> Result<Row, BoxError> {
     println!("request 5: GET /  (takes the idle connection; response held)");
     let fifth = client.get(srv.url("/")).trace(Trace::tagged(5)).send()?;
     println!("request 6: GET /  (from another thread; held response 2 will be read to EOF)");
-    let waiter = spawn_request(&client, srv.url("/"), 6);
-    let queued_again = wait_until(Duration::from_secs(2), || t.stats().waiting == 1);
-    println!("  {}", t.stats().show());
+    let (waiter, queued_again) = spawn_queued(&t, &client, srv.url("/"), 6);
     println!("  reading held response 2 to EOF (its connection goes straight to request 6)");
     let body2 = held.remove(0).text()?;
     println!("  -> held response 2: read {} bytes", body2.len());
@@ -331,8 +312,7 @@ fn how_many_threads(srv: &Server) -> Result<Row, BoxError> {
         ],
     );
     let (t, client) = transport_and_client(Transport::builder())?;
-    let live_before = nethttp::live_threads();
-    let proc_before = proc_nethttp_threads();
+    let before = Threads::now();
     for i in 1..=6 {
         let trace = Trace::quiet();
         let body = client
@@ -350,24 +330,14 @@ fn how_many_threads(srv: &Server) -> Result<Row, BoxError> {
     }
     // The dial thread (nethttp-d<id>) finishes a moment after its
     // connection is handed over: wait for it, with a deadline.
-    let target = live_before + 2;
-    let settled = wait_until(SETTLE, || {
-        nethttp::live_threads() == target
-            && proc_nethttp_threads().is_none_or(|n| Some(n) == proc_before.map(|b| b + 2))
-    });
+    let settled = wait_until(SETTLE, || Threads::now() == before.plus(2));
 
-    let live = nethttp::live_threads() - live_before;
+    let live = nethttp::live_threads() - before.live;
     let names = proc_thread_names();
-    let ours: Vec<&String> = names
+    let (ours, others): (Vec<&String>, Vec<&String>) = names
         .iter()
         .flatten()
-        .filter(|n| n.starts_with("nethttp-"))
-        .collect();
-    let others: Vec<&String> = names
-        .iter()
-        .flatten()
-        .filter(|n| !n.starts_with("nethttp-"))
-        .collect();
+        .partition(|n| n.starts_with("nethttp-"));
     println!("  {}", t.stats().show());
     println!("  nethttp::live_threads() = {live}");
     match &names {
@@ -385,7 +355,7 @@ fn how_many_threads(srv: &Server) -> Result<Row, BoxError> {
         None => println!("  /proc/self/task is not available here: skipped"),
     }
     let proc_delta = proc_nethttp_threads()
-        .zip(proc_before)
+        .zip(before.proc)
         .map(|(now, before)| now - before);
     println!("result: {live} connection threads + main (Go: readLoop + writeLoop + main)");
 
@@ -415,12 +385,11 @@ fn leak_loop(srv: &Server) -> Result<Row, BoxError> {
         ],
     );
     let (t, client) = transport_and_client(Transport::builder())?;
-    let live_before = nethttp::live_threads();
-    let proc_before = proc_nethttp_threads();
+    let before = Threads::now();
     let accepted = srv.accepted();
     let trace = Trace::quiet();
     let start = Instant::now();
-    let mut peak = live_before;
+    let mut peak = before.live;
     let mut kinds = [0usize; 3];
     for i in 0..N {
         match i % 3 {
@@ -462,26 +431,27 @@ fn leak_loop(srv: &Server) -> Result<Row, BoxError> {
     println!("  before close_idle_connections: {}", t.stats().show());
     t.close_idle_connections();
     let settled = wait_until(SETTLE, || {
-        nethttp::live_threads() == live_before
-            && proc_nethttp_threads() == proc_before
-            && t.stats().threads == 0
+        Threads::now() == before && t.stats().threads == 0
     });
-    let live_after = nethttp::live_threads();
-    let proc_after = proc_nethttp_threads();
+    let after = Threads::now();
     println!("  after:  {}", t.stats().show());
     println!(
-        "result: live_threads {live_before} -> peak {peak} -> {live_after}; /proc nethttp-* {} -> {}",
-        opt(proc_before),
-        opt(proc_after)
+        "result: live_threads {} -> peak {peak} -> {}; /proc nethttp-* {} -> {}",
+        before.live,
+        after.live,
+        opt(before.proc),
+        opt(after.proc)
     );
 
-    let ok = settled && got.len() == N && live_after == live_before && proc_after == proc_before;
+    let ok = settled && got.len() == N && after == before;
     Ok(Row {
         expected: "threads back to start".into(),
         observed: format!(
-            "{live_before} -> peak {peak} -> {live_after} (/proc {} -> {})",
-            opt(proc_before),
-            opt(proc_after)
+            "{} -> peak {peak} -> {} (/proc {} -> {})",
+            before.live,
+            after.live,
+            opt(before.proc),
+            opt(after.proc)
         ),
         ok,
     })
@@ -524,39 +494,38 @@ impl Trace {
     fn got_conns(&self) -> Vec<GotConnInfo> {
         self.got.lock().map(|g| g.clone()).unwrap_or_default()
     }
+
+    /// Prints one hook line, indented and tagged, when verbose.
+    fn say(&self, line: fmt::Arguments<'_>) {
+        if self.verbose {
+            println!("  {}{line}", self.tag);
+        }
+    }
 }
 
 impl ClientTrace for Trace {
     fn get_conn(&self, host_port: &str) {
-        if self.verbose {
-            println!("  {}get_conn: {host_port}", self.tag);
-        }
+        self.say(format_args!("get_conn: {host_port}"));
     }
 
     fn connect_done(&self, addr: SocketAddr, err: Option<&io::Error>) {
-        if self.verbose {
-            match err {
-                None => println!("  {}connect_done: {addr}", self.tag),
-                Some(e) => println!("  {}connect_done: {addr} err={e}", self.tag),
-            }
+        match err {
+            None => self.say(format_args!("connect_done: {addr}")),
+            Some(e) => self.say(format_args!("connect_done: {addr} err={e}")),
         }
     }
 
     fn got_conn(&self, info: &GotConnInfo) {
-        if self.verbose {
-            println!("  {}got_conn: {}", self.tag, ConnLine(info));
-        }
+        self.say(format_args!("got_conn: {}", ConnLine(info)));
         if let Ok(mut got) = self.got.lock() {
             got.push(info.clone());
         }
     }
 
     fn put_idle_conn(&self, err: Option<&Error>) {
-        if self.verbose {
-            match err {
-                None => println!("  {}put_idle_conn: ok", self.tag),
-                Some(e) => println!("  {}put_idle_conn: err={e}", self.tag),
-            }
+        match err {
+            None => self.say(format_args!("put_idle_conn: ok")),
+            Some(e) => self.say(format_args!("put_idle_conn: err={e}")),
         }
     }
 }
@@ -601,19 +570,9 @@ impl Row {
 }
 
 fn print_summary(rows: &[(&str, Row)], took: Duration) {
-    let w0 = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(10);
-    let w1 = rows
-        .iter()
-        .map(|(_, r)| r.expected.len())
-        .max()
-        .unwrap_or(0)
-        .max(8);
-    let w2 = rows
-        .iter()
-        .map(|(_, r)| r.observed.len())
-        .max()
-        .unwrap_or(0)
-        .max(8);
+    let w0 = width("experiment", rows.iter().map(|(n, _)| *n));
+    let w1 = width("expected", rows.iter().map(|(_, r)| r.expected.as_str()));
+    let w2 = width("observed", rows.iter().map(|(_, r)| r.observed.as_str()));
     println!();
     println!("== Summary ({}) ==", ms(took));
     println!(
@@ -639,6 +598,11 @@ fn print_summary(rows: &[(&str, Row)], took: Duration) {
     }
 }
 
+/// A summary column: as wide as its widest cell, or its header.
+fn width<'a>(header: &str, cells: impl Iterator<Item = &'a str>) -> usize {
+    cells.map(str::len).fold(header.len(), usize::max)
+}
+
 fn heading(title: &str, lines: &[&str]) {
     println!();
     println!("== {title} ==");
@@ -654,6 +618,26 @@ fn transport_and_client(b: nethttp::TransportBuilder) -> Result<(Transport, Clie
         .timeout(REQUEST_TIMEOUT)
         .build()?;
     Ok((t, client))
+}
+
+/// Experiments 1 and 2: `GET /` four times, one after the other, each with
+/// a verbose trace; `done` reads or drops the response and prints its line.
+/// Returns what `got_conn` reported and how many connections the server
+/// accepted meanwhile.
+fn four_gets(
+    srv: &Server,
+    client: &Client,
+    mut done: impl FnMut(Response) -> Result<(), BoxError>,
+) -> Result<(Vec<GotConnInfo>, usize), BoxError> {
+    let accepted = srv.accepted();
+    let mut got = Vec::new();
+    for i in 1..=4 {
+        println!("request {i}: GET /");
+        let trace = Trace::verbose();
+        done(client.get(srv.url("/")).trace(trace.clone()).send()?)?;
+        got.extend(trace.got_conns());
+    }
+    Ok((got, srv.accepted() - accepted))
 }
 
 /// Closes the idle connections and waits (bounded) until every thread the
@@ -672,11 +656,18 @@ fn settle(t: &Transport) -> bool {
 
 type Outcome = (Option<GotConnInfo>, Result<String, Error>);
 
-/// Sends `GET url` on another thread, reads the body to EOF, and returns
-/// what `got_conn` reported with the outcome.
-fn spawn_request(client: &Client, url: String, n: usize) -> thread::JoinHandle<Outcome> {
+/// Sends `GET url` as request `n` on another thread, reads the body to EOF,
+/// and returns what `got_conn` reported with the outcome. Meanwhile waits
+/// (bounded) until the request queues for a connection, prints the pool's
+/// stats, and says whether it queued.
+fn spawn_queued(
+    t: &Transport,
+    client: &Client,
+    url: String,
+    n: usize,
+) -> (thread::JoinHandle<Outcome>, bool) {
     let client = client.clone();
-    thread::spawn(move || {
+    let waiter = thread::spawn(move || {
         let trace = Trace::tagged(n);
         let res = client
             .get(url)
@@ -684,7 +675,10 @@ fn spawn_request(client: &Client, url: String, n: usize) -> thread::JoinHandle<O
             .send()
             .and_then(Response::text);
         (trace.got_conns().first().cloned(), res)
-    })
+    });
+    let queued = wait_until(Duration::from_secs(2), || t.stats().waiting == 1);
+    println!("  {}", t.stats().show());
+    (waiter, queued)
 }
 
 fn join(h: thread::JoinHandle<Outcome>) -> Result<Outcome, BoxError> {
@@ -732,6 +726,31 @@ fn proc_thread_names() -> Option<Vec<String>> {
     names.sort();
     main.extend(names);
     Some(main)
+}
+
+/// nethttp's threads, counted twice: by `nethttp::live_threads()` and, where
+/// `/proc` exists, by name.
+#[derive(Clone, Copy, PartialEq)]
+struct Threads {
+    live: usize,
+    proc: Option<usize>,
+}
+
+impl Threads {
+    fn now() -> Threads {
+        Threads {
+            live: nethttp::live_threads(),
+            proc: proc_nethttp_threads(),
+        }
+    }
+
+    /// `n` more threads on both counts.
+    fn plus(self, n: usize) -> Threads {
+        Threads {
+            live: self.live + n,
+            proc: self.proc.map(|p| p + n),
+        }
+    }
 }
 
 /// Threads of this process whose name starts with `nethttp-`.
