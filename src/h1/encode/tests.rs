@@ -63,6 +63,38 @@ impl Writes {
     }
 }
 
+/// `copy_body` from `src` into a fresh `Writes`, with an empty scratch (so
+/// of the default size): the outcome and what was written.
+fn copy<R: Read + ?Sized>(
+    src: &mut R,
+    framing: RequestFraming,
+) -> (Result<u64, EncodeError>, Writes) {
+    copy_through(src, framing, 0)
+}
+
+/// [`copy`] through a scratch buffer of `scratch` bytes.
+fn copy_through<R: Read + ?Sized>(
+    src: &mut R,
+    framing: RequestFraming,
+    scratch: usize,
+) -> (Result<u64, EncodeError>, Writes) {
+    let mut dst = Writes::default();
+    let res = copy_body(src, framing, &mut dst, &mut vec![0; scratch]);
+    (res, dst)
+}
+
+/// Asserts that `res` is the Content-Length mismatch `declared` / `actual`,
+/// and returns the error.
+#[track_caller]
+fn assert_length_error(res: Result<u64, EncodeError>, declared: u64, actual: u64) -> EncodeError {
+    let err = res.expect_err("want a Length error");
+    assert!(
+        matches!(err, EncodeError::Length { declared: d, actual: a } if (d, a) == (declared, actual)),
+        "{err:?}"
+    );
+    err
+}
+
 #[test]
 fn size_line_extremes() {
     let mut line = [0; SIZE_LINE_ROOM];
@@ -74,68 +106,26 @@ fn size_line_extremes() {
 
 #[test]
 fn copy_length_exact() {
-    let mut src = Chunks::new(&[b"hel", b"lo"]);
-    let mut dst = Writes::default();
-    let n = copy_body(
-        &mut src,
+    let (n, dst) = copy(
+        &mut Chunks::new(&[b"hel", b"lo"]),
         RequestFraming::Length(5),
-        &mut dst,
-        &mut Vec::new(),
-    )
-    .unwrap();
-    assert_eq!(n, 5);
+    );
+    assert_eq!(n.unwrap(), 5);
     assert_eq!(dst.bytes(), b"hello");
 }
 
 #[test]
 fn copy_length_zero_reads_for_extra_bytes() {
-    let mut dst = Writes::default();
-    let n = copy_body(
-        &mut Chunks::new(&[]),
-        RequestFraming::Length(0),
-        &mut dst,
-        &mut Vec::new(),
-    );
+    let (n, _) = copy(&mut Chunks::new(&[]), RequestFraming::Length(0));
     assert_eq!(n.unwrap(), 0);
-    let err = copy_body(
-        &mut Chunks::new(&[b"x"]),
-        RequestFraming::Length(0),
-        &mut dst,
-        &mut Vec::new(),
-    );
-    assert!(
-        matches!(
-            err,
-            Err(EncodeError::Length {
-                declared: 0,
-                actual: 1
-            })
-        ),
-        "{err:?}"
-    );
+    let (res, _) = copy(&mut Chunks::new(&[b"x"]), RequestFraming::Length(0));
+    assert_length_error(res, 0, 1);
 }
 
 #[test]
 fn copy_length_short() {
-    let mut src = Chunks::new(&[b"hel"]);
-    let mut dst = Writes::default();
-    let err = copy_body(
-        &mut src,
-        RequestFraming::Length(5),
-        &mut dst,
-        &mut Vec::new(),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EncodeError::Length {
-                declared: 5,
-                actual: 3
-            }
-        ),
-        "{err:?}"
-    );
+    let (res, _) = copy(&mut Chunks::new(&[b"hel"]), RequestFraming::Length(5));
+    let err = assert_length_error(res, 5, 3);
     assert_eq!(
         err.to_string(),
         "request body of 3 bytes shorter than its Content-Length 5"
@@ -145,24 +135,8 @@ fn copy_length_short() {
 #[test]
 fn copy_length_long() {
     let mut src = Chunks::new(&[b"hello", b" world"]);
-    let mut dst = Writes::default();
-    let err = copy_body(
-        &mut src,
-        RequestFraming::Length(5),
-        &mut dst,
-        &mut Vec::new(),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            EncodeError::Length {
-                declared: 5,
-                actual: 6
-            }
-        ),
-        "{err:?}"
-    );
+    let (res, dst) = copy(&mut src, RequestFraming::Length(5));
+    assert_length_error(res, 5, 6);
     assert_eq!(
         dst.bytes(),
         b"hello",
@@ -177,27 +151,19 @@ fn copy_length_long() {
 #[test]
 fn copy_length_through_small_scratch() {
     let body: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
-    let mut src = &body[..];
-    let mut dst = Writes::default();
-    let mut scratch = vec![0; 1000];
-    let n = copy_body(
-        &mut src,
-        RequestFraming::Length(100_000),
-        &mut dst,
-        &mut scratch,
-    )
-    .unwrap();
-    assert_eq!(n, 100_000);
+    let (n, dst) = copy_through(&mut &body[..], RequestFraming::Length(100_000), 1000);
+    assert_eq!(n.unwrap(), 100_000);
     assert_eq!(dst.bytes(), body);
     assert!(dst.calls.iter().all(|c| c.len() <= 1000));
 }
 
 #[test]
 fn copy_chunked_exact_bytes() {
-    let mut src = Chunks::new(&[b"abc", b"de", b"0123456789abcdefg"]);
-    let mut dst = Writes::default();
-    let n = copy_body(&mut src, RequestFraming::Chunked, &mut dst, &mut Vec::new()).unwrap();
-    assert_eq!(n, 22);
+    let (n, dst) = copy(
+        &mut Chunks::new(&[b"abc", b"de", b"0123456789abcdefg"]),
+        RequestFraming::Chunked,
+    );
+    assert_eq!(n.unwrap(), 22);
     assert_eq!(
         dst.bytes(),
         b"3\r\nabc\r\n2\r\nde\r\n11\r\n0123456789abcdefg\r\n0\r\n\r\n"
@@ -209,21 +175,13 @@ fn copy_chunked_exact_bytes() {
 
 #[test]
 fn copy_chunked_empty_and_small_scratch() {
-    let mut dst = Writes::default();
-    let n = copy_body(
-        &mut Chunks::new(&[]),
-        RequestFraming::Chunked,
-        &mut dst,
-        &mut Vec::new(),
-    );
+    let (n, dst) = copy(&mut Chunks::new(&[]), RequestFraming::Chunked);
     assert_eq!(n.unwrap(), 0);
     assert_eq!(dst.bytes(), LAST_CHUNK);
 
     // A scratch of 40 leaves 20 bytes of data per chunk.
-    let mut dst = Writes::default();
-    let mut scratch = vec![0; 40];
-    let mut src = &[b'z'; 45][..];
-    copy_body(&mut src, RequestFraming::Chunked, &mut dst, &mut scratch).unwrap();
+    let (n, dst) = copy_through(&mut &[b'z'; 45][..], RequestFraming::Chunked, 40);
+    n.unwrap();
     let z = |n| "z".repeat(n);
     let want = format!(
         "14\r\n{}\r\n14\r\n{}\r\n5\r\n{}\r\n0\r\n\r\n",
@@ -237,9 +195,8 @@ fn copy_chunked_empty_and_small_scratch() {
 #[test]
 fn copy_none_reads_nothing() {
     let mut src = Chunks::new(&[b"abc"]);
-    let mut dst = Writes::default();
-    let n = copy_body(&mut src, RequestFraming::None, &mut dst, &mut Vec::new()).unwrap();
-    assert_eq!(n, 0);
+    let (n, dst) = copy(&mut src, RequestFraming::None);
+    assert_eq!(n.unwrap(), 0);
     assert!(dst.calls.is_empty());
     assert_eq!(src.pieces, vec![&b"abc"[..]]);
 }
@@ -248,12 +205,7 @@ fn copy_none_reads_nothing() {
 fn read_and_write_errors_are_told_apart() {
     let mut src = Chunks::new(&[b"abc"]);
     src.fail = Some(io::ErrorKind::TimedOut);
-    let err = copy_body(
-        &mut src,
-        RequestFraming::Chunked,
-        &mut Writes::default(),
-        &mut Vec::new(),
-    );
+    let (err, _) = copy(&mut src, RequestFraming::Chunked);
     assert!(
         matches!(&err, Err(EncodeError::Read(e)) if e.kind() == io::ErrorKind::TimedOut),
         "{err:?}"
@@ -287,13 +239,7 @@ fn interrupted_reads_are_retried() {
             self.1.read(buf)
         }
     }
-    let mut dst = Writes::default();
-    let n = copy_body(
-        &mut Flaky(false, b"abc"),
-        RequestFraming::Length(3),
-        &mut dst,
-        &mut Vec::new(),
-    );
+    let (n, dst) = copy(&mut Flaky(false, b"abc"), RequestFraming::Length(3));
     assert_eq!(n.unwrap(), 3);
     assert_eq!(dst.bytes(), b"abc");
 }
