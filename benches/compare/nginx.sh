@@ -6,7 +6,8 @@
 # missing); start_nginx [PREFIX...] (PREFIX, e.g. `taskset -c 0`, runs
 # nginx) sets $tmp, $port, $tls_port, $nginx_pid, $base (http://...),
 # $tls_base (https://...) and exports COMPARE_CA (the CA's PEM file, which
-# every client trusts in the -tls modes).
+# every client trusts in the -tls modes); then mode_url MODE prints the URL
+# a benchmark mode fetches.
 
 apt_install() {
     export DEBIAN_FRONTEND=noninteractive
@@ -153,6 +154,17 @@ EOF
     base="http://127.0.0.1:$port"
     tls_base="https://127.0.0.1:$tls_port"
     export COMPARE_CA="$tmp/tls/ca.pem"
+}
+
+# mode_url MODE: the URL MODE fetches from this nginx: /256m for download,
+# /13b for the others, on the TLS port for the -tls modes.
+mode_url() {
+    local url=$base
+    case "$1" in *-tls) url=$tls_base ;; esac
+    case "${1%-tls}" in
+        download) echo "$url/256m" ;;
+        *) echo "$url/13b" ;;
+    esac
 }
 
 # tls_probe: what the TLS port negotiates with `openssl s_client`, e.g.

@@ -54,13 +54,13 @@ export COMPARE_NO_SAMPLER=1
 
 # mode -> "url threads small big"
 params() {
+    local url
+    url="$(mode_url "$1")"
     case "$1" in
-        seq) echo "$base/13b 1 2000 10000" ;;
-        conc) echo "$base/13b 16 200 1000" ;;
-        fresh) echo "$base/13b 1 300 1300" ;;
-        seq-tls) echo "$tls_base/13b 1 2000 10000" ;;
-        conc-tls) echo "$tls_base/13b 16 200 1000" ;;
-        fresh-tls) echo "$tls_base/13b 1 100 400" ;;
+        seq|seq-tls) echo "$url 1 2000 10000" ;;
+        conc|conc-tls) echo "$url 16 200 1000" ;;
+        fresh) echo "$url 1 300 1300" ;;
+        fresh-tls) echo "$url 1 100 400" ;;
         *) echo "profile.sh: mode $1 not profiled" >&2; return 1 ;;
     esac
 }

@@ -129,17 +129,17 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 results="$out/results-$stamp.jsonl"
 : >"$results"
 
+# mode -> "url threads count"
 args_for() {
+    local url
+    url="$(mode_url "$1")"
     case "$1" in
-        seq) echo "$base/13b 1 $SEQ_N" ;;
-        conc) echo "$base/13b $CONC_T $CONC_N" ;;
-        fresh) echo "$base/13b 1 $FRESH_N" ;;
-        download) echo "$base/256m 1 $DL_N" ;;
-        idle) echo "$base/13b $IDLE_N 1" ;;
-        seq-tls) echo "$tls_base/13b 1 $SEQ_N" ;;
-        conc-tls) echo "$tls_base/13b $CONC_T $CONC_N" ;;
-        fresh-tls) echo "$tls_base/13b 1 $FRESH_TLS_N" ;;
-        download-tls) echo "$tls_base/256m 1 $DL_N" ;;
+        seq|seq-tls) echo "$url 1 $SEQ_N" ;;
+        conc|conc-tls) echo "$url $CONC_T $CONC_N" ;;
+        fresh) echo "$url 1 $FRESH_N" ;;
+        fresh-tls) echo "$url 1 $FRESH_TLS_N" ;;
+        download|download-tls) echo "$url 1 $DL_N" ;;
+        idle) echo "$url $IDLE_N 1" ;;
         *) echo "unknown mode $1" >&2; return 1 ;;
     esac
 }

@@ -55,6 +55,15 @@ fn is_download(m: &str) -> bool {
     m == "download" || m == "download-tls"
 }
 
+/// The unit of a mode's throughput, and the field of a run that holds it.
+fn unit(m: &str) -> (&'static str, &'static str) {
+    if is_download(m) {
+        ("MB/s", "mb_per_s")
+    } else {
+        ("req/s", "req_per_s")
+    }
+}
+
 fn placement_short(p: &str) -> &str {
     match p {
         "two-cpu" => "2 CPUs",
@@ -100,21 +109,23 @@ struct Data {
 }
 
 impl Data {
-    fn values(&self, p: &str, m: &str, c: &str, field: &str) -> Vec<f64> {
+    /// The runs of one (placement, mode, client).
+    fn runs(&self, p: &str, m: &str, c: &str) -> &[Value] {
         self.rows
             .get(&(p.to_string(), m.to_string(), c.to_string()))
-            .map(|rows| rows.iter().filter_map(|r| r[field].as_f64()).collect())
-            .unwrap_or_default()
+            .map_or(&[], Vec::as_slice)
+    }
+
+    fn values(&self, p: &str, m: &str, c: &str, field: &str) -> Vec<f64> {
+        self.runs(p, m, c)
+            .iter()
+            .filter_map(|r| r[field].as_f64())
+            .collect()
     }
 
     /// The throughput figure of a mode: MB/s for download, req/s otherwise.
     fn speed(&self, p: &str, m: &str, c: &str) -> Option<Stats> {
-        let field = if is_download(m) {
-            "mb_per_s"
-        } else {
-            "req_per_s"
-        };
-        stats(self.values(p, m, c, field))
+        stats(self.values(p, m, c, unit(m).1))
     }
 
     fn ratio(&self, p: &str, m: &str, c: &str) -> Option<f64> {
@@ -126,20 +137,10 @@ impl Data {
     /// Ratios of each run to raw's run of the same round (interleaved, so
     /// both saw the same background load): median and min–max.
     fn paired(&self, p: &str, m: &str, c: &str) -> Option<Stats> {
-        let field = if is_download(m) {
-            "mb_per_s"
-        } else {
-            "req_per_s"
-        };
-        let get = |client: &str| {
-            self.rows
-                .get(&(p.to_string(), m.to_string(), client.to_string()))
-                .cloned()
-                .unwrap_or_default()
-        };
-        let raw = get("raw");
+        let field = unit(m).1;
+        let raw = self.runs(p, m, "raw");
         let mut ratios = Vec::new();
-        for r in get(c) {
+        for r in self.runs(p, m, c) {
             let round = r["round"].as_u64();
             if let (Some(v), Some(base)) = (
                 r[field].as_f64(),
@@ -271,6 +272,34 @@ fn modes_present(d: &Data, p: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// Appends a Markdown table: a header of `first` and one column per `cols`,
+/// its `|---|` line, a row per (label, cells) with "–" for a missing cell,
+/// then a blank line.
+fn table<C: std::fmt::Display>(
+    s: &mut String,
+    first: &str,
+    cols: &[C],
+    rows: impl IntoIterator<Item = (String, Vec<Option<String>>)>,
+) {
+    let _ = write!(s, "| {first} |");
+    for c in cols {
+        let _ = write!(s, " {c} |");
+    }
+    let _ = write!(s, "\n|---|");
+    for _ in cols {
+        let _ = write!(s, "---|");
+    }
+    s.push('\n');
+    for (label, cells) in rows {
+        let _ = write!(s, "| {label} |");
+        for cell in cells {
+            let _ = write!(s, " {} |", cell.as_deref().unwrap_or("–"));
+        }
+        s.push('\n');
+    }
+    s.push('\n');
+}
+
 fn markdown(d: &Data, meta: &Value) -> String {
     let mut s = String::new();
     if !meta.is_null() {
@@ -304,39 +333,24 @@ fn markdown(d: &Data, meta: &Value) -> String {
             "#### Throughput, {}\n\nMedian (min–max) req/s, MB/s for download; **ratio to raw** in bold.\n",
             placement_title(p)
         );
-        let _ = write!(s, "| mode |");
-        for c in &d.clients {
-            let _ = write!(s, " {c} |");
-        }
-        let _ = write!(s, "\n|---|");
-        for _ in &d.clients {
-            let _ = write!(s, "---|");
-        }
-        s.push('\n');
-        for m in modes_present(d, p) {
-            let unit = if is_download(m) { "MB/s" } else { "req/s" };
-            let _ = write!(s, "| {m} ({unit}) |");
-            for c in &d.clients {
-                match d.speed(p, m, c) {
-                    Some(st) => {
-                        let ratio = d
-                            .ratio(p, m, c)
-                            .map(|r| format!(" **{r:.2}×**"))
-                            .unwrap_or_default();
-                        let _ = write!(
-                            s,
-                            " {} ({}–{}){ratio} |",
-                            human(st.median),
-                            human(st.min),
-                            human(st.max)
-                        );
-                    }
-                    None => s.push_str(" – |"),
-                }
-            }
-            s.push('\n');
-        }
-        s.push('\n');
+        let rows = modes_present(d, p).into_iter().map(|m| {
+            let unit = unit(m).0;
+            let cells = d.clients.iter().map(|c| {
+                let st = d.speed(p, m, c)?;
+                let ratio = d
+                    .ratio(p, m, c)
+                    .map(|r| format!(" **{r:.2}×**"))
+                    .unwrap_or_default();
+                Some(format!(
+                    "{} ({}–{}){ratio}",
+                    human(st.median),
+                    human(st.min),
+                    human(st.max)
+                ))
+            });
+            (format!("{m} ({unit})"), cells.collect())
+        });
+        table(&mut s, "mode", &d.clients, rows);
     }
     // Paired ratios.
     if d.placements.iter().any(|p| p != "none") && d.clients.iter().any(|c| c == "raw") {
@@ -345,33 +359,20 @@ fn markdown(d: &Data, meta: &Value) -> String {
             "#### Ratio to raw, round by round\n\nEach run divided by raw's run of the same round (interleaved, so both saw the same background load): median (min–max).\n"
         );
         let others: Vec<&String> = d.clients.iter().filter(|c| *c != "raw").collect();
-        let _ = write!(s, "| mode, placement |");
-        for c in &others {
-            let _ = write!(s, " {c} |");
-        }
-        let _ = write!(s, "\n|---|");
-        for _ in &others {
-            let _ = write!(s, "---|");
-        }
-        s.push('\n');
+        let mut rows = Vec::new();
         for m in MODE_ORDER {
             for p in &d.placements {
                 if d.speed(p, m, "raw").is_none() {
                     continue;
                 }
-                let _ = write!(s, "| {m}, {} |", placement_short(p));
-                for c in &others {
-                    match d.paired(p, m, c) {
-                        Some(st) => {
-                            let _ = write!(s, " {:.2} ({:.2}–{:.2}) |", st.median, st.min, st.max);
-                        }
-                        None => s.push_str(" – |"),
-                    }
-                }
-                s.push('\n');
+                let cells = others.iter().map(|c| {
+                    let st = d.paired(p, m, c)?;
+                    Some(format!("{:.2} ({:.2}–{:.2})", st.median, st.min, st.max))
+                });
+                rows.push((format!("{m}, {}", placement_short(p)), cells.collect()));
             }
         }
-        s.push('\n');
+        table(&mut s, "mode, placement", &others, rows);
     }
     // Resources.
     if let Some(p) = d.placements.first() {
@@ -380,30 +381,19 @@ fn markdown(d: &Data, meta: &Value) -> String {
             "#### Peak RSS and peak threads, {} (medians)\n",
             placement_title(p)
         );
-        let _ = write!(s, "| mode |");
-        for c in &d.clients {
-            let _ = write!(s, " {c} |");
-        }
-        let _ = write!(s, "\n|---|");
-        for _ in &d.clients {
-            let _ = write!(s, "---|");
-        }
-        s.push('\n');
-        for m in modes_present(d, p) {
-            let _ = write!(s, "| {m} |");
-            for c in &d.clients {
-                let rss = stats(d.values(p, m, c, "peak_rss_kib"));
-                let thr = stats(d.values(p, m, c, "peak_threads"));
-                match (rss, thr) {
-                    (Some(r), Some(t)) => {
-                        let _ = write!(s, " {:.1} MiB, {:.0} thr |", r.median / 1024.0, t.median);
-                    }
-                    _ => s.push_str(" – |"),
-                }
-            }
-            s.push('\n');
-        }
-        s.push('\n');
+        let rows = modes_present(d, p).into_iter().map(|m| {
+            let cells = d.clients.iter().map(|c| {
+                let rss = stats(d.values(p, m, c, "peak_rss_kib"))?;
+                let thr = stats(d.values(p, m, c, "peak_threads"))?;
+                Some(format!(
+                    "{:.1} MiB, {:.0} thr",
+                    rss.median / 1024.0,
+                    thr.median
+                ))
+            });
+            (m.to_string(), cells.collect())
+        });
+        table(&mut s, "mode", &d.clients, rows);
     }
     // Idle.
     if d.clients
@@ -538,7 +528,7 @@ fn summary(d: &Data, meta: &Value) -> Value {
                     let thr = stats(d.values(p, m, c, "peak_threads"));
                     speed.push(json!({
                         "placement": p, "mode": m, "client": c,
-                        "unit": if is_download(m) { "MB/s" } else { "req/s" },
+                        "unit": unit(m).0,
                         "median": st.median, "min": st.min, "max": st.max, "runs": st.n,
                         "ratio_to_raw": d.ratio(p, m, c),
                         "paired_ratio": d.paired(p, m, c).map(|s| json!({"median": s.median, "min": s.min, "max": s.max})),
