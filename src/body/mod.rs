@@ -39,7 +39,9 @@ pub use request::Body;
 /// a cancel `Other` ([`Canceled`](ErrorKind::Canceled)).
 pub struct ResponseBody {
     inner: Inner,
-    trailers: Option<HeaderMap>,
+    // Boxed, as in ConnBody: rare, and the body moves by value from the
+    // reader thread to the caller.
+    trailers: Option<Box<HeaderMap>>,
 }
 
 enum Inner {
@@ -62,9 +64,9 @@ impl ResponseBody {
         matches!(self.inner, Inner::Empty)
     }
 
-    pub(crate) fn from_conn(body: ConnBody) -> ResponseBody {
+    pub(crate) fn from_conn(body: Box<ConnBody>) -> ResponseBody {
         ResponseBody {
-            inner: Inner::Conn(Box::new(body)),
+            inner: Inner::Conn(body),
             trailers: None,
         }
     }
@@ -84,7 +86,7 @@ impl ResponseBody {
 
     /// The chunked trailers, once the body has been read to its end.
     pub fn trailers(&self) -> Option<&HeaderMap> {
-        self.trailers.as_ref()
+        self.trailers.as_deref()
     }
 }
 
@@ -136,7 +138,8 @@ pub(crate) struct ConnBody {
     /// The response allows reuse (framing and `Connection` headers).
     alive: bool,
     trace: Option<Arc<dyn ClientTrace>>,
-    trailers: Option<HeaderMap>,
+    /// Boxed: few bodies have trailers, and every body moves by value.
+    trailers: Option<Box<HeaderMap>>,
     /// A read failed: later reads fail the same way.
     failed: Option<Error>,
 }
@@ -159,8 +162,8 @@ impl ConnBody {
         done_tx: Sender<BodyDone>,
         alive: bool,
         trace: Option<Arc<dyn ClientTrace>>,
-    ) -> ConnBody {
-        ConnBody {
+    ) -> Box<ConnBody> {
+        Box::new(ConnBody {
             held: Some(held),
             decoder,
             conn,
@@ -169,7 +172,7 @@ impl ConnBody {
             trace,
             trailers: None,
             failed: None,
-        }
+        })
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -194,7 +197,7 @@ impl ConnBody {
                     if let Some(err) = self.interrupted() {
                         return Err(self.fail(err));
                     }
-                    self.trailers = self.decoder.take_trailers();
+                    self.trailers = self.decoder.take_trailers().map(Box::new);
                     self.finish();
                 }
                 Ok(n)

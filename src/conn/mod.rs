@@ -150,9 +150,9 @@ impl PersistConn {
         stream: Stream,
         pool: Pool,
     ) -> Result<PersistConn, Error> {
-        let (writech, writech_rx) = crossbeam_channel::bounded(1);
-        let (reqch, reqch_rx) = crossbeam_channel::bounded(1);
-        let (wrote_tx, wrote) = crossbeam_channel::bounded(1);
+        let (writech, writech_rx) = bounded(1);
+        let (reqch, reqch_rx) = bounded(1);
+        let (wrote_tx, wrote) = bounded(1);
         let Stream {
             read,
             write,
@@ -511,6 +511,16 @@ impl PersistConn {
             None => Error::new(ErrorKind::Io, format!("connection closed {when}")),
         }
     }
+}
+
+/// `crossbeam_channel::bounded`, in a frame of its own: it builds the
+/// channel (over 600 bytes, cache-line aligned) on the stack before moving
+/// it to the heap, and inlined into a connection thread's loop that frame
+/// would sit under all its work. A thread's deepest stack stays resident
+/// for as long as its connection lives.
+#[inline(never)]
+pub(crate) fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    crossbeam_channel::bounded(cap)
 }
 
 /// How often a hot-path wait yields its CPU before it blocks.

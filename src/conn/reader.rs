@@ -50,10 +50,12 @@ enum Peek {
     Err(io::Error),
 }
 
+// Not inlined into the thread's start closure: one frame of its own.
+#[inline(never)]
 pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRequest>) {
     let cfg = conn.pool().config().clone();
     // How each response body ends: one body at a time, one message each.
-    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let (done_tx, done_rx) = super::bounded(1);
     // A body copied out of our buffer is out: its caller may still hold it,
     // and with it the connection (in use until the body ends).
     let mut copied_out = false;
@@ -70,17 +72,8 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
             return;
         }
         let Ok(rr) = reqch.try_recv() else {
-            // Nothing was asked of the server (Go's `readLoopPeekFailLocked`):
-            // it closed an idle connection, or spoke out of turn (a 408,
-            // say). Either way: done.
-            conn.close(match peek {
-                Peek::Data => Error::new(ErrorKind::Io, "server sent data on an idle connection"),
-                Peek::Eof => Error::new(ErrorKind::Io, "server closed idle connection"),
-                Peek::Err(e) => Error::new(
-                    io_error_kind(&e),
-                    format!("idle connection read failed: {e}"),
-                ),
-            });
+            // Nothing was asked of the server: done.
+            conn.close(unasked(peek));
             return;
         };
         // Two calls kept apart, so neither's locals sit on the stack under
@@ -115,30 +108,48 @@ fn response_head(
     cfg: &Config,
     peek: Peek,
 ) -> Result<(ResponseHead, BodyFraming), ConnError> {
-    let head = match peek {
-        Peek::Data => {
-            if let Some(t) = &rr.trace {
-                t.got_first_response_byte();
-            }
-            read_final_head(rd, rr, cfg)?
-        }
-        Peek::Eof => {
-            return Err(ConnError {
-                err: Error::new(
-                    ErrorKind::Io,
-                    "server closed the connection before sending a response",
-                ),
-                class: Failure::BeforeResponse,
-            });
-        }
-        Peek::Err(e) => {
-            return Err(ConnError {
-                err: Error::new(io_error_kind(&e), format!("read response: {e}")).with_source(e),
-                class: Failure::BeforeResponse,
-            });
-        }
-    };
+    if !matches!(peek, Peek::Data) {
+        return Err(no_response(peek));
+    }
+    if let Some(t) = &rr.trace {
+        t.got_first_response_byte();
+    }
+    let head = read_final_head(rd, rr, cfg)?;
     with_framing(head, &rr.method)
+}
+
+/// Why the server said nothing when nothing was asked of it (Go's
+/// `readLoopPeekFailLocked`): it closed an idle connection, or spoke out
+/// of turn (a 408, say).
+#[cold]
+#[inline(never)]
+fn unasked(peek: Peek) -> Error {
+    match peek {
+        Peek::Data => Error::new(ErrorKind::Io, "server sent data on an idle connection"),
+        Peek::Eof => Error::new(ErrorKind::Io, "server closed idle connection"),
+        Peek::Err(e) => Error::new(
+            io_error_kind(&e),
+            format!("idle connection read failed: {e}"),
+        ),
+    }
+}
+
+/// Why a request got no response: the peek for its first byte saw EOF or
+/// an error.
+#[cold]
+#[inline(never)]
+fn no_response(peek: Peek) -> ConnError {
+    let err = match peek {
+        Peek::Err(e) => Error::new(io_error_kind(&e), format!("read response: {e}")).with_source(e),
+        Peek::Data | Peek::Eof => Error::new(
+            ErrorKind::Io,
+            "server closed the connection before sending a response",
+        ),
+    };
+    ConnError {
+        err,
+        class: Failure::BeforeResponse,
+    }
 }
 
 /// Answers `rr` with its response (or its failure), then gets the read half
@@ -193,38 +204,36 @@ fn respond(
         return Next::Read(rd, false);
     }
 
-    let done_tx = done_tx.clone();
-    let body_conn = conn.clone();
-    let reply = move |held| {
-        let body = ConnBody::new(
-            held,
-            Decoder::new(framing),
-            body_conn,
-            done_tx,
-            alive,
-            trace,
-        );
-        // If the caller already left, the body drops right here: early
-        // close.
-        let _ = rr.reply.try_send(Reply::Response(Ok(ResponseParts {
-            head,
-            content_length,
-            body: ResponseBody::from_conn(body),
-        })));
-    };
     // The whole body came with the head (a small response): hand the caller
     // a copy and keep the read half, so the next peek is a plain read and
     // the body's end wakes nobody. Not with a cancel or deadline to watch:
     // a copied body cannot be interrupted.
     let buffered = crate::h1::Source::buffered(&rd).len() as u64;
-    if framing == BodyFraming::Length(buffered) && rr.cancel.is_none() && rr.deadline.is_none() {
-        reply(Held::Copied {
-            bytes: rd.take_buffered(),
-            pos: 0,
-        });
+    let copy =
+        framing == BodyFraming::Length(buffered) && rr.cancel.is_none() && rr.deadline.is_none();
+    let (held, next) = if copy {
+        let bytes = rd.take_buffered();
+        (Held::Copied { bytes, pos: 0 }, Some(rd))
+    } else {
+        (Held::Lent(rd), None)
+    };
+    let body = ConnBody::new(
+        held,
+        Decoder::new(framing),
+        conn.clone(),
+        done_tx.clone(),
+        alive,
+        trace,
+    );
+    send_response(
+        &rr.reply,
+        head,
+        content_length,
+        ResponseBody::from_conn(body),
+    );
+    if let Some(rd) = next {
         return Next::Read(rd, true);
     }
-    reply(Held::Lent(rd));
     let back = if rr.cancel.is_none() && rr.deadline.is_none() {
         wait_on_socket(conn, done_rx)
     } else {
@@ -236,10 +245,30 @@ fn respond(
     }
 }
 
+/// Hands the caller its response. If the caller already left, the body
+/// drops right here: early close. Out of line, like the waits below: each
+/// connection thread's deepest stack stays resident for as long as the
+/// connection lives, so large values get frames of their own instead of
+/// piling up in one.
+#[inline(never)]
+fn send_response(
+    reply: &Sender<Reply>,
+    head: ResponseHead,
+    content_length: Option<u64>,
+    body: ResponseBody,
+) {
+    let _ = reply.try_send(Reply::Response(Ok(ResponseParts {
+        head,
+        content_length,
+        body,
+    })));
+}
+
 /// Waits for the body to give the read half back (Go's `waitForBodyRead`)
 /// while watching the request's cancel signal and deadline: when one fires,
 /// shutting the socket down wakes the caller's blocked read. `None` when
 /// the body ended early or the connection closed.
+#[inline(never)]
 fn wait_for_body(
     conn: &PersistConn,
     done_rx: &Receiver<BodyDone>,
@@ -272,6 +301,7 @@ fn wait_for_body(
 /// closing the idle connection, and only then takes the half back: waiting
 /// for it if the bytes were the body's own. TLS waits on the channel (bytes
 /// on its socket may be records without plaintext).
+#[inline(never)]
 fn wait_on_socket(conn: &PersistConn, done_rx: &Receiver<BodyDone>) -> Option<BufReadHalf> {
     loop {
         match done_rx.try_recv() {
@@ -382,6 +412,8 @@ fn read_final_head(
     }
 }
 
+#[cold]
+#[inline(never)]
 fn head_error(e: HeadError, max: usize) -> ConnError {
     let err = match e {
         HeadError::EmptyEof => Error::new(
@@ -424,10 +456,16 @@ fn with_framing(
 ) -> Result<(ResponseHead, BodyFraming), ConnError> {
     match framing::response_framing(method, head.status, &head.headers) {
         Ok(f) => Ok((head, f)),
-        Err(m) => Err(ConnError {
-            err: Error::new(ErrorKind::Protocol, format!("malformed response: {m}")),
-            class: Failure::Other,
-        }),
+        Err(m) => Err(malformed(&m)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn malformed(what: &str) -> ConnError {
+    ConnError {
+        err: Error::new(ErrorKind::Protocol, format!("malformed response: {what}")),
+        class: Failure::Other,
     }
 }
 

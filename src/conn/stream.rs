@@ -44,7 +44,7 @@ impl Stream {
     /// A TLS session whose handshake is done.
     pub(crate) fn tls(parts: TlsParts, local_addr: SocketAddr, remote_addr: SocketAddr) -> Stream {
         Stream {
-            read: ReadHalf::Tls(parts.read),
+            read: ReadHalf::Tls(Box::new(parts.read)),
             write: WriteHalf::Tls(parts.write),
             closer: Closer::Tls(parts.closer),
             local_addr,
@@ -58,7 +58,10 @@ impl Stream {
 #[derive(Debug)]
 pub(crate) enum ReadHalf {
     Plain(Arc<TcpStream>),
-    Tls(TlsReadHalf),
+    // Boxed: the half moves between the reader thread and the body, and
+    // lives in every reader frame; plain connections need not carry
+    // TLS's size around.
+    Tls(Box<TlsReadHalf>),
 }
 
 impl ReadHalf {

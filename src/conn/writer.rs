@@ -27,6 +27,8 @@ const COALESCE_LIMIT: usize = 64 * 1024;
 /// Copy buffer for streamed bodies: one chunk per fill.
 const COPY_BUF: usize = 32 * 1024;
 
+// Not inlined into the thread's start closure: one frame of its own.
+#[inline(never)]
 pub(super) fn run(
     conn: PersistConn,
     mut w: WriteHalf,

@@ -19,7 +19,7 @@
 //! - whitespace between a field name and the colon is rejected (`Malformed`),
 //!   as is whitespace before the first header line.
 
-use std::fmt;
+use std::{cell::Cell, fmt};
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, USER_AGENT};
@@ -176,9 +176,28 @@ impl fmt::Display for HeadError {
     }
 }
 
-/// The first parse gets this many header slots on the stack; more headers
-/// retry with a larger `Vec` (there is no fixed header-count limit).
-const STACK_HEADERS: usize = 64;
+/// Header slots a thread's first parse gets; a head with more fields
+/// retries with four times as many, and the thread keeps the larger set
+/// (there is no fixed header-count limit).
+const FIRST_SLOTS: usize = 16;
+
+thread_local! {
+    /// This thread's header slots between parses: capacity only, always
+    /// empty here. On the heap rather than in a frame: a reader thread's
+    /// deepest stack stays resident for as long as its connection lives,
+    /// and this is its deepest path. One set per thread, so a parse
+    /// allocates nothing once the thread has parsed a head.
+    static SLOTS: Cell<Vec<httparse::Header<'static>>> = const { Cell::new(Vec::new()) };
+}
+
+/// `v`'s allocation, emptied, for headers borrowing another buffer. The
+/// collect reuses the allocation in place (same element layout).
+// The filter_map changes the element's lifetime, which `filter` cannot.
+#[allow(clippy::unnecessary_filter_map)]
+fn recycle<'b>(mut v: Vec<httparse::Header<'_>>) -> Vec<httparse::Header<'b>> {
+    v.clear();
+    v.into_iter().filter_map(|_| None).collect()
+}
 
 /// Reads exactly one response head from `src` and consumes exactly its bytes:
 /// whatever follows stays buffered in `src` for the body decoder.
@@ -203,9 +222,19 @@ pub(crate) fn read_response_head<S: Source>(
     if window.len() == max_bytes {
         return Err(HeadError::TooLarge);
     }
-    let mut acc = window.to_vec();
-    let taken = acc.len();
-    src.consume(taken);
+    let acc = window.to_vec();
+    src.consume(acc.len());
+    read_head_rest(src, max_bytes, acc)
+}
+
+/// [`read_response_head`] for a head that did not arrive in one read:
+/// gathers it in `acc` (which holds its first bytes, already consumed).
+#[inline(never)]
+fn read_head_rest<S: Source>(
+    src: &mut S,
+    max_bytes: usize,
+    mut acc: Vec<u8>,
+) -> Result<ResponseHead, HeadError> {
     let mut parsed_len = acc.len();
 
     loop {
@@ -245,34 +274,66 @@ fn may_end_head(bytes: &[u8]) -> bool {
     bytes.windows(2).any(|w| w == b"\n\n") || bytes.windows(3).any(|w| w == b"\n\r\n")
 }
 
-/// Outcome of one `httparse` attempt with a given number of header slots.
+/// Outcome of one `httparse` pass with a given number of header slots.
 enum Attempt {
-    Complete(usize, ResponseHead),
+    /// The head is `len` bytes; its fields are the first `fields` slots.
+    Complete {
+        len: usize,
+        version: Version,
+        status: StatusCode,
+        fields: usize,
+    },
     Partial,
     TooManyHeaders,
 }
 
 /// Parses `buf` as a response head: `Some((head length, head))` when
 /// complete, `None` when more bytes are needed.
+///
+/// The `httparse` pass and the building of the head run in sibling frames
+/// below this one, not nested, for the same reason the slots live on the
+/// heap (see [`SLOTS`]).
 fn parse(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, HeadError> {
-    let mut slots = STACK_HEADERS;
-    let mut attempt = try_parse(buf, &mut [httparse::EMPTY_HEADER; STACK_HEADERS])?;
+    let mut slots = recycle(SLOTS.take());
+    let parsed = parse_with(buf, &mut slots);
+    SLOTS.set(recycle(slots));
+    parsed
+}
+
+/// [`parse`] with `slots` as the slot store, grown as the head needs.
+fn parse_with<'b>(
+    buf: &'b [u8],
+    slots: &mut Vec<httparse::Header<'b>>,
+) -> Result<Option<(usize, ResponseHead)>, HeadError> {
     // A field line takes at least 3 bytes ("a:\n"), so `buf` cannot hold more
     // than len/3 of them: the loop ends.
     let most = buf.len() / 3 + 1;
-    while let Attempt::TooManyHeaders = attempt {
-        if slots >= most {
-            return Err(HeadError::Malformed("too many header fields".to_owned()));
+    let mut n = slots.capacity().max(FIRST_SLOTS);
+    loop {
+        slots.resize(n, httparse::EMPTY_HEADER);
+        match try_parse(buf, slots)? {
+            Attempt::Complete {
+                len,
+                version,
+                status,
+                fields,
+            } => {
+                return Ok(Some((
+                    len,
+                    build(buf, len, version, status, &slots[..fields])?,
+                )));
+            }
+            Attempt::Partial => return Ok(None),
+            Attempt::TooManyHeaders if n >= most => {
+                return Err(malformed(format_args!("too many header fields")));
+            }
+            Attempt::TooManyHeaders => n = (n * 4).min(most),
         }
-        slots = (slots * 4).min(most);
-        attempt = try_parse(buf, &mut vec![httparse::EMPTY_HEADER; slots])?;
     }
-    Ok(match attempt {
-        Attempt::Complete(len, head) => Some((len, head)),
-        Attempt::Partial | Attempt::TooManyHeaders => None,
-    })
 }
 
+/// One `httparse` pass over `buf`, filling `slots`.
+#[inline(never)]
 fn try_parse<'b>(buf: &'b [u8], slots: &mut [httparse::Header<'b>]) -> Result<Attempt, HeadError> {
     let mut res = httparse::Response::new(slots);
     let status = httparse::ParserConfig::default()
@@ -282,23 +343,40 @@ fn try_parse<'b>(buf: &'b [u8], slots: &mut [httparse::Header<'b>]) -> Result<At
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(Attempt::Partial),
         Err(httparse::Error::TooManyHeaders) => return Ok(Attempt::TooManyHeaders),
-        Err(e) => return Err(HeadError::Malformed(describe(e).to_owned())),
+        Err(e) => return Err(malformed(format_args!("{}", describe(e)))),
     };
     let version = match res.version {
         Some(0) => Version::HTTP_10,
         Some(1) => Version::HTTP_11,
-        _ => return Err(HeadError::Malformed("unsupported HTTP version".to_owned())),
+        _ => return Err(malformed(format_args!("unsupported HTTP version"))),
     };
     let code = res.code.unwrap_or(0);
     let status = StatusCode::from_u16(code)
-        .map_err(|_| HeadError::Malformed(format!("invalid status code {code:03}")))?;
+        .map_err(|_| malformed(format_args!("invalid status code {code:03}")))?;
+    Ok(Attempt::Complete {
+        len,
+        version,
+        status,
+        fields: res.headers.len(),
+    })
+}
+
+/// The head of `buf[..len]` from its parsed fields.
+#[inline(never)]
+fn build(
+    buf: &[u8],
+    len: usize,
+    version: Version,
+    status: StatusCode,
+    fields: &[httparse::Header<'_>],
+) -> Result<ResponseHead, HeadError> {
     // One copy of the head; every field value is a shared slice of it
     // rather than a copy of its own (one allocation per head, not per field).
     let head = Bytes::copy_from_slice(&buf[..len]);
-    let mut headers = HeaderMap::with_capacity(res.headers.len());
-    for h in res.headers.iter() {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for h in fields {
         let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| HeadError::Malformed(format!("invalid header name {:?}", h.name)))?;
+            .map_err(|_| malformed(format_args!("invalid header name {:?}", h.name)))?;
         // httparse hands out subslices of `buf`, so the same bytes sit at
         // the same offset in `head` (checked; a copy otherwise).
         let start = (h.value.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
@@ -308,17 +386,14 @@ fn try_parse<'b>(buf: &'b [u8], slots: &mut [httparse::Header<'b>]) -> Result<At
             _ => Bytes::copy_from_slice(h.value),
         };
         let value = header_value(raw)
-            .ok_or_else(|| HeadError::Malformed(format!("invalid value for header {name}")))?;
+            .ok_or_else(|| malformed(format_args!("invalid value for header {name}")))?;
         headers.append(name, value);
     }
-    Ok(Attempt::Complete(
-        len,
-        ResponseHead {
-            version,
-            status,
-            headers,
-        },
-    ))
+    Ok(ResponseHead {
+        version,
+        status,
+        headers,
+    })
 }
 
 /// A field value as `http` holds it, with each obs-fold (CRLF or LF followed
@@ -334,6 +409,14 @@ fn header_value(raw: Bytes) -> Option<HeaderValue> {
     } else {
         HeaderValue::from_maybe_shared(raw).ok()
     }
+}
+
+/// A `Malformed` error, built out of line: formatting takes stack, and
+/// the parse path is the deepest a reader thread goes.
+#[cold]
+#[inline(never)]
+fn malformed(what: std::fmt::Arguments<'_>) -> HeadError {
+    HeadError::Malformed(what.to_string())
 }
 
 fn describe(e: httparse::Error) -> &'static str {
