@@ -181,6 +181,11 @@ impl fmt::Display for HeadError {
 /// (there is no fixed header-count limit).
 const FIRST_SLOTS: usize = 16;
 
+/// A thread keeps at most this many slots (8 KiB) between parses: a server
+/// sending a head of many thousand fields must not leave each reader
+/// holding their slots for the rest of its life.
+const KEEP_SLOTS: usize = 256;
+
 thread_local! {
     /// This thread's header slots between parses: capacity only, always
     /// empty here. On the heap rather than in a frame: a reader thread's
@@ -296,7 +301,9 @@ enum Attempt {
 fn parse(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, HeadError> {
     let mut slots = recycle(SLOTS.take());
     let parsed = parse_with(buf, &mut slots);
-    SLOTS.set(recycle(slots));
+    if slots.capacity() <= KEEP_SLOTS {
+        SLOTS.set(recycle(slots));
+    }
     parsed
 }
 

@@ -345,3 +345,21 @@ fn header_slots_are_kept_between_parses() {
         s.set(v);
     });
 }
+
+#[test]
+fn huge_heads_do_not_leave_their_slots_behind() {
+    let mut input = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..1000 {
+        input.extend_from_slice(format!("h{i}: {i}\r\n").as_bytes());
+    }
+    input.extend_from_slice(b"\r\n");
+    let head = read_response_head(&mut &input[..], 1 << 20).unwrap();
+    assert_eq!(head.headers.len(), 1000);
+    let kept = SLOTS.with(|s| {
+        let v = s.take();
+        let cap = v.capacity();
+        s.set(v);
+        cap
+    });
+    assert!(kept <= KEEP_SLOTS, "kept {kept} slots");
+}
