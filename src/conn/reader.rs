@@ -428,9 +428,7 @@ fn head_error(e: HeadError, max: usize) -> ConnError {
             ErrorKind::HeaderTooLarge,
             format!("server response head exceeded {max} bytes"),
         ),
-        HeadError::Malformed(m) => {
-            Error::new(ErrorKind::Protocol, format!("malformed response: {m}"))
-        }
+        HeadError::Malformed(m) => return malformed(&m),
         HeadError::Io(e) => {
             Error::new(ErrorKind::Io, format!("read response head: {e}")).with_source(e)
         }
@@ -460,6 +458,7 @@ fn with_framing(
     }
 }
 
+/// A response that breaks the protocol (a bad head or framing).
 #[cold]
 #[inline(never)]
 fn malformed(what: &str) -> ConnError {

@@ -261,12 +261,28 @@ fn read_head_every_split_point() {
     }
 }
 
-#[test]
-fn many_headers_all_parsed() {
-    let (_, input, _, _) = head_cases()
+/// The head case with more fields than a thread's first slot set.
+fn many_fields() -> Vec<u8> {
+    head_cases()
         .into_iter()
         .find(|c| c.0 == "more headers than the first slots")
-        .unwrap();
+        .map(|c| c.1)
+        .unwrap()
+}
+
+/// This thread's kept header slots: (address, capacity, length).
+fn kept_slots() -> (usize, usize, usize) {
+    SLOTS.with(|s| {
+        let v = s.take();
+        let kept = (v.as_ptr() as usize, v.capacity(), v.len());
+        s.set(v);
+        kept
+    })
+}
+
+#[test]
+fn many_headers_all_parsed() {
+    let input = many_fields();
     let head = read_response_head(&mut &input[..], 1 << 20).unwrap();
     assert_eq!(head.headers.len(), 100);
     assert_eq!(head.headers["h99"], "99");
@@ -323,27 +339,14 @@ fn head_io_errors_pass_through() {
 fn header_slots_are_kept_between_parses() {
     // A head with many fields grows this thread's slots; the next parse
     // starts with the grown set, in the same allocation.
-    let (_, input, _, _) = head_cases()
-        .into_iter()
-        .find(|c| c.0 == "more headers than the first slots")
-        .unwrap();
+    let input = many_fields();
     read_response_head(&mut &input[..], 1 << 20).unwrap();
-    let (ptr, cap) = SLOTS.with(|s| {
-        let v = s.take();
-        let kept = (v.as_ptr() as usize, v.capacity());
-        s.set(v);
-        kept
-    });
+    let (ptr, cap, _) = kept_slots();
     assert!(cap >= 100, "slots kept: {cap}");
     let small =
         read_response_head(&mut &b"HTTP/1.1 204 No Content\r\nA: 1\r\n\r\n"[..], MAX).unwrap();
     assert_eq!(small.headers["a"], "1");
-    SLOTS.with(|s| {
-        let v = s.take();
-        assert_eq!((v.as_ptr() as usize, v.capacity()), (ptr, cap));
-        assert!(v.is_empty());
-        s.set(v);
-    });
+    assert_eq!(kept_slots(), (ptr, cap, 0));
 }
 
 #[test]
@@ -355,11 +358,6 @@ fn huge_heads_do_not_leave_their_slots_behind() {
     input.extend_from_slice(b"\r\n");
     let head = read_response_head(&mut &input[..], 1 << 20).unwrap();
     assert_eq!(head.headers.len(), 1000);
-    let kept = SLOTS.with(|s| {
-        let v = s.take();
-        let cap = v.capacity();
-        s.set(v);
-        cap
-    });
+    let (_, kept, _) = kept_slots();
     assert!(kept <= KEEP_SLOTS, "kept {kept} slots");
 }
