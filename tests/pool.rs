@@ -19,8 +19,8 @@ use std::{
 use nethttp::{ErrorKind, PoolStats, Response, Transport};
 use support::{
     LeakCheck, Recorder, ScriptedServer, assert_times_out, client, get_traced, header_value,
-    ok_server, silent_server, spawn_result, spawn_traced_get, traced_get_served, wait_stats,
-    wait_until,
+    ok_server, pattern_vec, silent_server, spawn_result, spawn_traced_get, traced_get_served,
+    wait_stats, wait_until,
 };
 
 const LIMIT: Duration = Duration::from_secs(5);
@@ -575,6 +575,48 @@ fn response_header_timeout_does_not_limit_the_body() {
     assert_eq!(read_all(r), b"0123456789");
     assert!(start.elapsed() >= Duration::from_millis(390));
     assert_eq!(t.stats().idle, 1, "{:?}", t.stats());
+}
+
+/// A connection quiet for over a second gives its read buffer back (the
+/// reader's idle wait) and is still reused: what comes next, a head in
+/// pieces and bodies larger than the buffer, arrives intact.
+#[test]
+fn a_quiet_connection_is_reused_after_giving_its_buffer_back() {
+    let pat = Arc::new(pattern_vec(40_000));
+    let body = pat.clone();
+    let server = ScriptedServer::start(move |mut c| {
+        let mut n = 0;
+        while let Some((head, _)) = c.read_request() {
+            n += 1;
+            if head.starts_with("GET /split ") {
+                // The head and body in pieces, each its own read.
+                for piece in ["HTTP/1.1 200 OK\r\nContent-Le", "ngth: 5\r\n\r\nhel", "lo"] {
+                    c.write(piece);
+                    thread::sleep(Duration::from_millis(20));
+                }
+            } else {
+                let len = 9_000 * n;
+                c.write(format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n"));
+                c.write(&body[..len]);
+            }
+        }
+    });
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let c = client(&t);
+
+    let (r, rec) = get_traced(&c, &server.url("/"));
+    assert_eq!(read_all(r), pat[..9_000]);
+    let first = conn_id(&rec);
+    for (path, want) in [("/split", &b"hello"[..]), ("/", &pat[..27_000])] {
+        // Past the reader's one-second hold on its buffer.
+        thread::sleep(Duration::from_millis(1_300));
+        let (r, rec) = get_traced(&c, &server.url(path));
+        assert!(rec.conns()[0].reused, "{path}: {:?}", rec.events());
+        assert_eq!(conn_id(&rec), first, "{path}");
+        assert_eq!(read_all(r), want, "{path}");
+    }
+    assert_eq!(server.accepted(), 1);
 }
 
 #[test]

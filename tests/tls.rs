@@ -252,6 +252,28 @@ fn idle_connection_that_received_session_tickets_stays_pooled() {
     });
 }
 
+/// An idle TLS connection quiet for over a second gives its read buffer
+/// back (the reader's idle wait) and is still reused.
+#[test]
+fn a_quiet_tls_connection_is_reused_after_giving_its_buffer_back() {
+    within(TEST_LIMIT, "quiet connection", || {
+        let srv = fixed_server(pki().1.server_config(), b"quiet");
+        let t = transport();
+        let _leak = LeakCheck::new(&t);
+        let c = client(&t);
+        let trace = TlsTrace::new();
+        let get = || fetch_text(c.get(srv.url("/")).trace(trace.clone()), "request");
+        assert_eq!(get(), "quiet");
+        // Past the reader's one-second hold on its buffer.
+        thread::sleep(Duration::from_millis(1_300));
+        assert_eq!(get(), "quiet");
+        let conns = trace.rec.conns();
+        assert!(conns[1].reused && conns[1].was_idle, "{conns:?}");
+        assert_eq!(conns[0].conn_id, conns[1].conn_id);
+        assert_eq!(srv.accepted(), 1);
+    });
+}
+
 /// A connection dialled for a request that another connection served goes
 /// to the idle list straight from the handshake, so its session tickets
 /// arrive while it is idle and was never used. It must stay and be reused.

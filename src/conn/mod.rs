@@ -37,6 +37,7 @@
 //!   body-done channel only once the socket has something for it.
 
 pub(crate) mod msg;
+mod page;
 mod reader;
 pub(crate) mod stream;
 mod writer;
@@ -160,6 +161,8 @@ impl PersistConn {
             local_addr,
             remote_addr,
         } = stream;
+        let rd = BufReadHalf::new(read)
+            .map_err(|e| Error::new(ErrorKind::Connect, format!("map read buffer: {e}")))?;
         let stack = pool.config().thread_stack_size;
         let counter = pool.threads().clone();
         let pc = PersistConn {
@@ -183,7 +186,6 @@ impl PersistConn {
             Error::new(ErrorKind::Connect, format!("spawn connection thread: {e}"))
         };
         let r = pc.clone();
-        let rd = BufReadHalf::new(read);
         threads::spawn(format!("nethttp-r{id}"), stack, &counter, move || {
             let _closes = CloseOnExit(r.clone());
             reader::run(r, rd, reqch_rx)

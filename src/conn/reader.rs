@@ -310,8 +310,8 @@ fn wait_on_socket(conn: &PersistConn, done_rx: &Receiver<BodyDone>) -> Option<Bu
             Err(TryRecvError::Empty) => {}
         }
         match conn.inner.closer.wait_readable() {
-            // The idle timeout stays set on the socket: look again, and if
-            // the half is back the idle peek takes over the timing.
+            // The idle wait's timeout stays set on the socket: look again,
+            // and if the half is back the idle peek takes over the timing.
             Some(Err(e)) if stream::is_timeout(&e) => {
                 if conn.is_closed() {
                     return None;
@@ -328,15 +328,31 @@ fn wait_on_socket(conn: &PersistConn, done_rx: &Receiver<BodyDone>) -> Option<Bu
     None
 }
 
+/// How long a quiet connection keeps its read buffer's page: after this
+/// long with nothing to read, the reader gives the page back to the OS
+/// ([`BufReadHalf::release`]) and the next response fills a fresh one.
+/// Connections in a request loop never pay for that; a pool of idle ones
+/// costs no buffer memory. The socket's read timeout stays at most this
+/// while the page is held (head and body reads retry on it: a stalled
+/// response costs one wake-up per second).
+const KEEP_PAGE: Duration = Duration::from_secs(1);
+
 /// The idle wait: blocks until the next byte, EOF or an error. The idle
 /// timeout is this read's timeout; when it fires on a connection that is
-/// still idle, the connection closes (Go's `closeConnIfStillIdle`).
+/// still idle, the connection closes (Go's `closeConnIfStillIdle`). While
+/// the read buffer holds a page, the wait is [`KEEP_PAGE`] at most, and a
+/// quiet connection then gives the page back before it waits on.
 /// Returns `None` when the connection closed meanwhile.
 fn peek(conn: &PersistConn, rd: &mut BufReadHalf, idle_timeout: Option<Duration>) -> Option<Peek> {
     let idle_timeout = idle_timeout.filter(|d| !d.is_zero());
     let mut timeout = idle_timeout;
     loop {
-        if let Err(e) = rd.set_timeout(timeout) {
+        let wait = if rd.holds_page() {
+            Some(timeout.map_or(KEEP_PAGE, |t| t.min(KEEP_PAGE)))
+        } else {
+            timeout
+        };
+        if let Err(e) = rd.set_timeout(wait) {
             return Some(Peek::Err(e));
         }
         match rd.peek() {
@@ -351,6 +367,7 @@ fn peek(conn: &PersistConn, rd: &mut BufReadHalf, idle_timeout: Option<Duration>
                 if conn.is_closed() {
                     return None;
                 }
+                rd.release();
                 let Some(limit) = idle_timeout else {
                     continue;
                 };

@@ -13,6 +13,7 @@ use std::{
 
 use crossbeam_channel::Receiver;
 
+use super::page::Page;
 use crate::dial::tls::{TlsCloser, TlsParts, TlsReadHalf, TlsWriteHalf};
 
 /// A freshly dialled connection, split into its halves.
@@ -169,10 +170,15 @@ impl Closer {
 /// The read half with its buffer: the reader thread's peek, the head parser
 /// and the body decoders all read through it. It moves with the read half
 /// to the response body and back, so bytes read ahead are never lost.
+///
+/// The buffer is a [`Page`] of its own, which [`release`] can give back to
+/// the OS while the connection sits idle.
+///
+/// [`release`]: BufReadHalf::release
 #[derive(Debug)]
 pub(crate) struct BufReadHalf {
     inner: ReadHalf,
-    buf: Box<[u8]>,
+    buf: Page,
     /// Unread bytes are `buf[pos..end]`.
     pos: usize,
     end: usize,
@@ -181,20 +187,28 @@ pub(crate) struct BufReadHalf {
     timeout: Option<Duration>,
 }
 
-/// Read buffer per connection, as Go's bufio: big enough for typical heads
-/// in one read, small enough to keep an idle connection cheap. Large body
-/// reads bypass it (`read_direct`), so it does not limit throughput.
-const READ_BUF: usize = 4 * 1024;
-
 impl BufReadHalf {
-    pub(crate) fn new(inner: ReadHalf) -> BufReadHalf {
-        BufReadHalf {
+    /// Fails only if the OS refuses to map the buffer (see [`Page::take`]).
+    pub(crate) fn new(inner: ReadHalf) -> io::Result<BufReadHalf> {
+        Ok(BufReadHalf {
             inner,
-            buf: vec![0; READ_BUF].into_boxed_slice(),
+            buf: Page::take()?,
             pos: 0,
             end: 0,
             timeout: None,
-        }
+        })
+    }
+
+    /// The buffer's page is resident (see [`Page::is_resident`]).
+    pub(crate) fn holds_page(&self) -> bool {
+        self.buf.is_resident()
+    }
+
+    /// Gives the buffer's page back to the OS if it holds no unread byte
+    /// (see [`Page::release`]); for the reader thread's idle wait. Returns
+    /// whether it did.
+    pub(crate) fn release(&mut self) -> bool {
+        self.pos == self.end && self.buf.release()
     }
 
     /// Takes every buffered byte out of the buffer.
@@ -221,10 +235,11 @@ impl BufReadHalf {
         self.fill(false)
     }
 
-    /// The idle timeout stays set on the socket between peeks (setting and
-    /// clearing it per request cost two syscalls). Outside the peek a read
-    /// timeout means nothing, so reads just go on waiting: a slow response
-    /// is bounded by the request's deadline, not by the idle timeout.
+    /// The idle wait's timeout stays set on the socket between peeks
+    /// (setting and clearing it per request cost two syscalls). Outside the
+    /// peek a read timeout means nothing, so reads just go on waiting: a
+    /// slow response is bounded by the request's deadline, not by the idle
+    /// timeout.
     fn fill(&mut self, retry_timeouts: bool) -> io::Result<&[u8]> {
         if self.pos == self.end {
             self.pos = 0;
@@ -237,6 +252,9 @@ impl BufReadHalf {
                 }
             };
             self.end = n;
+            if n > 0 {
+                self.buf.written();
+            }
         }
         Ok(&self.buf[self.pos..self.end])
     }
@@ -294,5 +312,53 @@ impl crate::h1::Source for BufReadHalf {
                 other => break other,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{BufRead, Write},
+        net::{TcpListener, TcpStream},
+        time::Duration,
+    };
+
+    use super::*;
+
+    /// A read half on a real socket, and the server's end of it.
+    fn pair() -> (BufReadHalf, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (s, _) = l.accept().expect("accept");
+        let mut rd = BufReadHalf::new(ReadHalf::Plain(Arc::new(c))).expect("buffer");
+        // Bounded: a test that waits for bytes that never come fails.
+        rd.set_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        (rd, s)
+    }
+
+    #[test]
+    fn an_emptied_buffer_gives_its_page_back_and_reads_on() {
+        let (mut rd, mut server) = pair();
+        server.write_all(b"hello").expect("write");
+        assert_eq!(rd.fill_buf().expect("read"), b"hello");
+        rd.consume(5);
+        assert!(rd.holds_page());
+        assert!(rd.release());
+        assert!(!rd.holds_page());
+        assert!(!rd.release(), "nothing left to give back");
+        server.write_all(b"world").expect("write");
+        assert_eq!(rd.fill_buf().expect("read"), b"world");
+        assert!(rd.holds_page());
+    }
+
+    #[test]
+    fn a_buffer_with_unread_bytes_keeps_them() {
+        let (mut rd, mut server) = pair();
+        server.write_all(b"ab").expect("write");
+        assert_eq!(rd.fill_buf().expect("read"), b"ab");
+        rd.consume(1);
+        assert!(!rd.release());
+        assert_eq!(rd.fill_buf().expect("read"), b"b");
     }
 }
