@@ -468,6 +468,9 @@ fn timed<C: Client>(client: &C, args: &Args, fresh: bool) -> Res<Outcome> {
     })
 }
 
+/// How long the idle connections sit before they are measured.
+const IDLE_SETTLE: Duration = Duration::from_secs(2);
+
 /// Opens `threads` connections at once, lets them go idle, and measures what
 /// each idle connection costs.
 fn idle<C: Client>(client: &C, args: &Args) -> Res<Outcome> {
@@ -509,8 +512,11 @@ fn idle<C: Client>(client: &C, args: &Args) -> Res<Outcome> {
         Ok(())
     })?;
     let secs = t0.elapsed().as_secs_f64();
-    // Let the pool settle (connections handed back, threads parked).
-    thread::sleep(Duration::from_millis(300));
+    // Measure idle connections, not the end of a burst: handed back, their
+    // threads parked, and quiet for a while (nethttp gives a quiet
+    // connection's read buffer back after a second; every client gets the
+    // same wait).
+    thread::sleep(IDLE_SETTLE);
     let rss1 = proc_status("VmRSS");
     let thr1 = proc_status("Threads");
     let map1 = smaps_by_kind();
