@@ -85,11 +85,20 @@ trap cleanup EXIT
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-start_nginx() {
-    port=$((20000 + RANDOM % 20000))
+# pick_ports: a free pair below the kernel's ephemeral range, so that no
+# client connection's local port can hold ours (bind() would fail with
+# "Address already in use" although nothing listens there).
+pick_ports() {
+    local lo
+    lo="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+    [ "$lo" -gt 12000 ] 2>/dev/null || lo=32768
+    port=$((10000 + RANDOM % (lo - 12000)))
     while port_busy "$port"; do port=$((port + 1)); done
     tls_port=$((port + 1))
     while port_busy "$tls_port"; do tls_port=$((tls_port + 1)); done
+}
+
+start_nginx() {
     make_certs "$tmp/tls"
 
     # nginx's worker runs as an unprivileged user: it must reach the files.
@@ -97,6 +106,31 @@ start_nginx() {
     mkdir -p "$tmp/www" "$tmp/tmp"
     truncate -s 256M "$tmp/www/256m"
     cat "$tmp/www/256m" >/dev/null   # into the page cache before any client reads it
+    # A port can still be taken between the check and nginx's bind: then
+    # try another pair.
+    local attempt
+    for attempt in 1 2 3; do
+        pick_ports
+        write_nginx_conf
+        rm -f "$tmp/nginx.pid"
+        "$@" "$nginx_bin" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" && break
+        say "nginx could not start on $port/$tls_port (attempt $attempt)"
+    done
+    for _ in $(seq 100); do
+        [ -s "$tmp/nginx.pid" ] && port_busy "$port" && port_busy "$tls_port" && break
+        sleep 0.05
+    done
+    nginx_pid="$(cat "$tmp/nginx.pid")"
+    { port_busy "$port" && port_busy "$tls_port"; } ||
+        { cat "$tmp/error.log" >&2; echo "nginx did not start" >&2; exit 1; }
+    say "nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$port, TLS on 127.0.0.1:$tls_port (pid $nginx_pid)"
+    base="http://127.0.0.1:$port"
+    tls_base="https://127.0.0.1:$tls_port"
+    export COMPARE_CA="$tmp/tls/ca.pem"
+}
+
+# write_nginx_conf: the benchmark's nginx configuration for $port/$tls_port.
+write_nginx_conf() {
     cat >"$tmp/nginx.conf" <<EOF
     worker_processes 1;
     pid $tmp/nginx.pid;
@@ -142,18 +176,6 @@ start_nginx() {
         }
     }
 EOF
-    "$@" "$nginx_bin" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log"
-    for _ in $(seq 100); do
-        [ -s "$tmp/nginx.pid" ] && port_busy "$port" && port_busy "$tls_port" && break
-        sleep 0.05
-    done
-    nginx_pid="$(cat "$tmp/nginx.pid")"
-    { port_busy "$port" && port_busy "$tls_port"; } ||
-        { cat "$tmp/error.log" >&2; echo "nginx did not start" >&2; exit 1; }
-    say "nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$port, TLS on 127.0.0.1:$tls_port (pid $nginx_pid)"
-    base="http://127.0.0.1:$port"
-    tls_base="https://127.0.0.1:$tls_port"
-    export COMPARE_CA="$tmp/tls/ca.pem"
 }
 
 # mode_url MODE: the URL MODE fetches from this nginx: /256m for download,
