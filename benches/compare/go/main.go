@@ -23,6 +23,10 @@ import (
 const bufSize = 64 * 1024
 const kernelStackKiB = 16.0
 
+// How long the idle connections sit before they are measured (the Rust
+// harness's IDLE_SETTLE).
+const idleSettle = 2 * time.Second
+
 func procStatus(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -282,7 +286,7 @@ func main() {
 			fail(mode, url, err)
 		default:
 		}
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(idleSettle)
 		rss1, thr1, sock1 := procStatus("VmRSS"), procStatus("Threads"), openSockets()
 		conns := sock1 - sock0
 		nf := float64(n)
