@@ -523,6 +523,63 @@ fn early_response_during_large_upload() {
     assert_eq!(server.accepted(), 1);
 }
 
+/// The server answers before it reads the upload, then reads all of it. The
+/// writer's success report (sent because a response header timer runs)
+/// then comes after the response it belongs to, and is still in the
+/// connection's reply channel when the next request goes out on it: that
+/// request and the one after it get their own responses.
+#[test]
+fn early_response_then_the_upload_completes_and_the_connection_serves_on() {
+    // More than the socket buffers on both sides hold.
+    const TOTAL: u64 = 48 << 20;
+    let (drained_tx, drained_rx) = std::sync::mpsc::channel();
+    let server = ScriptedServer::start(move |mut c| {
+        if c.read_head().is_none() {
+            return;
+        }
+        c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly");
+        let got = io::copy(&mut (&mut c.reader).take(TOTAL), &mut io::sink());
+        let _ = drained_tx.send(got.unwrap_or(0));
+        for body in ["second", "third!"] {
+            if c.read_request().is_none() {
+                return;
+            }
+            c.write(format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n{body}"
+            ));
+        }
+        c.close();
+    });
+    let t = Transport::builder()
+        .response_header_timeout(Some(5 * SEC))
+        .build();
+    let _leaks = LeakCheck::new(&t);
+    let client = client(&t);
+
+    let (body, produced) = gen_body(TOTAL, Some(TOTAL));
+    let resp = client
+        .post(server.url("/upload"))
+        .body(body)
+        .send()
+        .unwrap();
+    assert!(
+        produced.load(Ordering::SeqCst) < TOTAL,
+        "the response should come before the whole upload was produced"
+    );
+    // Let the upload finish before the body ends, so the writer's verdict
+    // is in when the connection goes back.
+    let drained = drained_rx
+        .recv_timeout(10 * SEC)
+        .expect("the server read the upload");
+    assert_eq!(drained, TOTAL);
+    assert_eq!(resp.text().unwrap(), "early");
+    assert_eq!(t.stats().idle, 1, "{:?}", t.stats());
+
+    assert_eq!(get_text(&client, server.url("/2")), "second");
+    assert_eq!(get_text(&client, server.url("/3")), "third!");
+    assert_eq!(server.accepted(), 1, "one connection served all three");
+}
+
 // ---------------------------------------------------------------------------
 // 8: Expect: 100-continue
 

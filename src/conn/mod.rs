@@ -26,10 +26,12 @@
 //!   unregisters from every channel it watched, including the one whose
 //!   sender still holds that channel's lock while waking it, and on a busy
 //!   CPU the two then ping-pong through futex calls (12 per request before).
-//! - Closing is a disconnection, not a message: the caller's reply channel
-//!   disconnects when both threads have dropped their senders unanswered,
-//!   and the writer's `writech` when `close` drops its only sender (and
-//!   `reqch`'s, so a request still queued there is destroyed with it).
+//! - Closing is a disconnection, not a message: the writer's `writech`
+//!   disconnects when `close` drops its only sender, the reader's socket is
+//!   shut down, and the reply channel disconnects once both threads have
+//!   exited.
+//! - Nothing is allocated for the hand-offs: the reply channel is the
+//!   connection's, made with it and answered into by number ([`msg::Reply`]).
 //! - The body's end wakes nobody: a small body that arrived whole with its
 //!   head is copied out, and the reader keeps the read half and peeks on;
 //!   while a longer body holds the read half, the reader waits on the socket
@@ -61,7 +63,9 @@ use crate::{
     Error, ErrorKind, body::request::Kind as BodyKind, h1::head::RequestFraming, pool::Pool,
     threads, trace::ClientTrace, transport::key::ConnKey,
 };
-use msg::{ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure, WriteRequest};
+use msg::{
+    Answer, ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure, WriteRequest,
+};
 use stream::{BufReadHalf, Closer, Stream};
 
 /// How long a finished response waits for the writer's verdict before the
@@ -114,19 +118,31 @@ struct Shared {
     requests_written: AtomicU64,
 }
 
-/// The caller's ends of the two request channels. Dropping them is how a
+/// The caller's ends of the connection's channels. Dropping them is how a
 /// connection closes towards its threads: the writer's wait on `writech`
-/// ends with a disconnection (this is Go's `closech`), and once the reader
-/// has dropped its receiver too, a request still queued in `reqch` is
-/// destroyed with the channel, and with it its reply sender, so its caller
-/// sees the reply channel disconnect.
+/// ends with a disconnection (this is Go's `closech`), the reader finds the
+/// socket shut down, and both exit, which disconnects `replies` for a
+/// caller still waiting there.
 struct Requests {
     /// Caller → writer thread; read only by the writer.
     writech: Sender<WriteRequest>,
     /// Caller → reader thread; read only by the reader, which never blocks
     /// on it (it takes a request when the response's first byte arrives).
     reqch: Sender<ReadRequest>,
+    /// Reader and writer threads → caller: the one reply channel, for every
+    /// request on this connection in turn. A caller waits on a clone of it.
+    /// Only receivers live here: once the connection has closed and its
+    /// caller has gone, a late response finds no receiver and drops (early
+    /// close) instead of waiting in a channel that its own body keeps alive.
+    replies: Receiver<Reply>,
+    /// The number of the next request (see [`Reply`]).
+    seq: u64,
 }
+
+/// Room in the reply channel: a request's two answers (the writer's and
+/// the reader's) and one late [`Answer::Written`] from the request before.
+/// A send into it never blocks and never finds it full.
+const REPLY_SLOTS: usize = 3;
 
 /// One request as the connection sends it.
 pub(crate) struct Outgoing {
@@ -154,6 +170,7 @@ impl PersistConn {
         let (writech, writech_rx) = bounded(1);
         let (reqch, reqch_rx) = bounded(1);
         let (wrote_tx, wrote) = bounded(1);
+        let (reply, replies) = bounded(REPLY_SLOTS);
         let Stream {
             read,
             write,
@@ -172,7 +189,12 @@ impl PersistConn {
                 local_addr,
                 remote_addr,
                 pool,
-                requests: Mutex::new(Some(Requests { writech, reqch })),
+                requests: Mutex::new(Some(Requests {
+                    writech,
+                    reqch,
+                    replies,
+                    seq: 0,
+                })),
                 wrote,
                 closer,
                 close_reason: Mutex::new(None),
@@ -186,9 +208,10 @@ impl PersistConn {
             Error::new(ErrorKind::Connect, format!("spawn connection thread: {e}"))
         };
         let r = pc.clone();
+        let r_reply = reply.clone();
         threads::spawn(format!("nethttp-r{id}"), stack, &counter, move || {
             let _closes = CloseOnExit(r.clone());
-            reader::run(r, rd, reqch_rx)
+            reader::run(r, rd, reqch_rx, r_reply)
         })
         .map_err(|e| {
             pc.close(spawn_err(e));
@@ -197,7 +220,7 @@ impl PersistConn {
         let w = pc.clone();
         threads::spawn(format!("nethttp-w{id}"), stack, &counter, move || {
             let _closes = CloseOnExit(w.clone());
-            writer::run(w, write, writech_rx, wrote_tx)
+            writer::run(w, write, writech_rx, wrote_tx, reply)
         })
         .map_err(|e| {
             pc.close(spawn_err(e));
@@ -340,43 +363,48 @@ impl PersistConn {
         let start_written = self.inner.nwrite.load(Ordering::SeqCst);
         let fresh = start_written == 0;
         let start_requests = self.inner.requests_written.load(Ordering::SeqCst);
-        let (reply, reply_rx) = crossbeam_channel::bounded(2);
         let (continue_tx, continue_rx) = if out.expect_continue {
             let (tx, rx) = crossbeam_channel::bounded(1);
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
-        let rr = ReadRequest {
+        let mut rr = ReadRequest {
             method: out.method,
             close: out.close,
-            reply: reply.clone(),
+            seq: 0,
             continue_tx,
             cancel: out.cancel.clone(),
             deadline: out.deadline,
             trace: out.trace.clone(),
         };
-        let wr = WriteRequest {
+        let mut wr = WriteRequest {
             head: out.head,
             body: out.body,
             framing: out.framing,
             continue_rx,
-            reply,
+            seq: 0,
             report_success: self.inner.pool.config().response_header_timeout.is_some(),
             last: out.close,
-            trace: out.trace,
+            trace: out.trace.clone(),
         };
         // Neither send blocks (one request at a time per connection). The
         // reader's goes first: it must know the request before the response
         // can arrive. They fail only once the connection has closed.
-        let sent = match self.inner.requests.lock().as_ref() {
-            Some(chans) => chans.reqch.try_send(rr).is_ok() && chans.writech.try_send(wr).is_ok(),
-            None => false,
+        let sent = match self.inner.requests.lock().as_mut() {
+            Some(chans) => {
+                let seq = chans.seq;
+                chans.seq += 1;
+                (rr.seq, wr.seq) = (seq, seq);
+                let sent = chans.reqch.try_send(rr).is_ok() && chans.writech.try_send(wr).is_ok();
+                sent.then(|| (seq, chans.replies.clone()))
+            }
+            None => None,
         };
-        if !sent {
+        let Some((seq, reply_rx)) = sent else {
             self.close(Error::new(ErrorKind::Io, "connection thread gone"));
             return Err(self.closed_error(Failure::NothingWritten));
-        }
+        };
 
         let mut header_deadline = None;
         loop {
@@ -405,9 +433,15 @@ impl PersistConn {
                     }
                 }
             };
+            let got = match got {
+                // A late answer to the request before this one.
+                Ok(Reply { seq: s, .. }) if s != seq => continue,
+                Ok(Reply { answer, .. }) => Ok(answer),
+                Err(wake) => Err(wake),
+            };
             let (kind, what) = match got {
-                Ok(Reply::Response(res)) => return res,
-                Ok(Reply::Written(Ok(()))) => {
+                Ok(Answer::Response(res)) => return self.took(res, out.trace.as_deref()),
+                Ok(Answer::Written(Ok(()))) => {
                     header_deadline = self
                         .inner
                         .pool
@@ -416,8 +450,9 @@ impl PersistConn {
                         .map(|t| Instant::now() + t);
                     continue;
                 }
-                Ok(Reply::Written(Err(err))) => {
-                    return self.after_write_error(err, start_written, &reply_rx);
+                Ok(Answer::Written(Err(err))) => {
+                    let res = self.after_write_error(err, start_written, &reply_rx, seq);
+                    return self.took(res, out.trace.as_deref());
                 }
                 Err(Wake::Closed) => {
                     // Neither thread answered: the server closed or failed
@@ -453,6 +488,19 @@ impl PersistConn {
         }
     }
 
+    /// The caller's share of a response it took: one without a body puts
+    /// the connection back now (see [`ResponseParts::release`]).
+    fn took(
+        &self,
+        res: Result<ResponseParts, ConnError>,
+        trace: Option<&dyn ClientTrace>,
+    ) -> Result<ResponseParts, ConnError> {
+        if res.as_ref().is_ok_and(|parts| parts.release) {
+            self.release(true, true, trace);
+        }
+        res
+    }
+
     /// The writer failed. A socket error may mean the server answered early
     /// and closed: give that answer a moment to arrive, then close.
     fn after_write_error(
@@ -460,11 +508,20 @@ impl PersistConn {
         failure: WriteFailure,
         start_written: u64,
         reply_rx: &Receiver<Reply>,
+        seq: u64,
     ) -> Result<ResponseParts, ConnError> {
         let WriteFailure { err, on_socket } = failure;
         if on_socket {
-            if let Ok(Reply::Response(Ok(parts))) = reply_rx.recv_timeout(WRITE_ERROR_GRACE) {
-                return Ok(parts);
+            // This request's only other answer is the reader's.
+            let answer = reply_rx.recv_timeout(WRITE_ERROR_GRACE);
+            if let Ok(Reply {
+                seq: s,
+                answer: Answer::Response(Ok(parts)),
+            }) = answer
+            {
+                if s == seq {
+                    return Ok(parts);
+                }
             }
         }
         let class = self.failure_since(start_written, Failure::Other);

@@ -25,12 +25,12 @@ pub(crate) struct WriteRequest {
     /// answered without `100 Continue`, do not. Sent by the reader; it
     /// disconnects when the reader exits.
     pub(crate) continue_rx: Option<Receiver<bool>>,
-    /// The outcome, to the caller (Go's `wr.ch`) as [`Reply::Written`]:
-    /// failures always; success only when `report_success` (the caller then
-    /// starts its response header timer). Otherwise the caller is not woken
-    /// for a write that went well: one wake-up per response, not two. The
-    /// writer drops it once the request is written.
-    pub(crate) reply: Sender<Reply>,
+    /// The request's number on this connection, echoed in its [`Reply`].
+    pub(crate) seq: u64,
+    /// Report a write that went well as [`Answer::Written`] (the caller
+    /// then starts its response header timer). Failures are always
+    /// reported (Go's `wr.ch`); otherwise the caller is not woken for a
+    /// write that went well: one wake-up per response, not two.
     pub(crate) report_success: bool,
     /// The request carries `Connection: close`: no request follows it on
     /// this connection.
@@ -44,10 +44,9 @@ pub(crate) struct ReadRequest {
     pub(crate) method: Method,
     /// The request asked for `Connection: close`.
     pub(crate) close: bool,
-    /// The response head and body, or why there is none, as
-    /// [`Reply::Response`] (Go's `resc`). Capacity 2, one message from each
-    /// thread: a send never blocks, and fails only if the caller left.
-    pub(crate) reply: Sender<Reply>,
+    /// The request's number on this connection; its response goes back as
+    /// [`Answer::Response`] with it (Go's `resc`).
+    pub(crate) seq: u64,
     /// Set when the request waits for `100 Continue`.
     pub(crate) continue_tx: Option<Sender<bool>>,
     pub(crate) cancel: Option<Receiver<()>>,
@@ -55,15 +54,31 @@ pub(crate) struct ReadRequest {
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
 }
 
-/// Reader or writer thread → caller: what became of one request. Both
-/// threads send into the request's one reply channel, so the caller waits
-/// with a plain `recv` on it alone. The channel disconnects when both have
-/// dropped their senders without answering: the connection closed under the
-/// request (this is how the caller sees Go's `closech`).
-// Each reply moves once through a two-slot channel; boxing the large
-// variant would cost an allocation per request to save a few hundred bytes.
+/// Reader or writer thread → caller: what became of request `seq`.
+///
+/// Both threads answer into the connection's one reply channel, made with
+/// the connection and used by one request at a time, so a request costs no
+/// channel of its own and the caller waits with a plain `recv` on it alone.
+/// The channel disconnects when both threads have exited: the connection
+/// closed under the request (this is how the caller sees Go's `closech`).
+///
+/// `seq` tells a request's answers from a late one meant for the request
+/// before it. Only one kind can come late on a connection that is reused:
+/// a successful [`Answer::Written`] that lost the race to its response
+/// (the server answered before the body was all sent). Every other answer
+/// either reaches its caller or finds the connection closing (a caller
+/// leaves without its response only after closing the connection).
+pub(crate) struct Reply {
+    pub(crate) seq: u64,
+    pub(crate) answer: Answer,
+}
+
+/// What a [`Reply`] says.
+// Each answer moves once through the connection's two-slot channel; boxing
+// the large variant would cost an allocation per request to save a few
+// hundred bytes.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum Reply {
+pub(crate) enum Answer {
     /// From the reader: the response head with its body, or why none came.
     Response(Result<ResponseParts, ConnError>),
     /// From the writer: the request could not be written, or (when the
@@ -86,6 +101,10 @@ pub(crate) struct ResponseParts {
     pub(crate) head: ResponseHead,
     pub(crate) content_length: Option<u64>,
     pub(crate) body: ResponseBody,
+    /// A response without a body on a reusable connection: the caller puts
+    /// the connection back when it takes this, before it returns. (A body
+    /// does that at its end.)
+    pub(crate) release: bool,
 }
 
 /// Why a round trip failed, classified for the retry rule.

@@ -21,7 +21,7 @@ use http::Method;
 
 use super::{
     PersistConn,
-    msg::{BodyDone, ConnError, Failure, ReadRequest, Reply, ResponseParts},
+    msg::{Answer, BodyDone, ConnError, Failure, ReadRequest, Reply, ResponseParts},
     stream::{self, BufReadHalf},
 };
 use crate::{
@@ -52,7 +52,12 @@ enum Peek {
 
 // Not inlined into the thread's start closure: one frame of its own.
 #[inline(never)]
-pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRequest>) {
+pub(super) fn run(
+    conn: PersistConn,
+    mut rd: BufReadHalf,
+    reqch: Receiver<ReadRequest>,
+    reply: Sender<Reply>,
+) {
     let cfg = conn.pool().config().clone();
     // How each response body ends: one body at a time, one message each.
     let (done_tx, done_rx) = super::bounded(1);
@@ -81,7 +86,7 @@ pub(super) fn run(conn: PersistConn, mut rd: BufReadHalf, reqch: Receiver<ReadRe
         // as long as the connection lives.
         let head = response_head(&mut rd, &rr, &cfg, peek);
         let done = (&done_tx, &done_rx);
-        match respond(&conn, &cfg, rd, rr, head, done) {
+        match respond(&conn, &cfg, rd, rr, head, &reply, done) {
             Next::Read(back, copied) => {
                 rd = back;
                 copied_out = copied;
@@ -162,14 +167,17 @@ fn respond(
     mut rd: BufReadHalf,
     rr: ReadRequest,
     head: Result<(ResponseHead, BodyFraming), ConnError>,
+    reply: &Sender<Reply>,
     (done_tx, done_rx): (&Sender<BodyDone>, &Receiver<BodyDone>),
 ) -> Next {
+    let seq = rr.seq;
     let (head, framing) = match head {
         Ok(hf) => hf,
         Err(ce) => {
             // Answer first, then close: the caller prefers the answer.
             let why = ce.err.duplicate();
-            let _ = rr.reply.try_send(Reply::Response(Err(ce)));
+            let answer = Answer::Response(Err(ce));
+            let _ = reply.try_send(Reply { seq, answer });
             conn.close(why);
             return Next::Exit;
         }
@@ -185,20 +193,20 @@ fn respond(
 
     if matches!(framing, BodyFraming::None | BodyFraming::Length(0)) {
         // No body: a reusable connection goes back before the caller sees
-        // the response, as in Go; one that cannot closes only after the
-        // caller has its answer.
-        let released = conn.try_release(alive, true, trace.as_deref());
+        // the response, as in Go. The caller puts it back on receipt
+        // (`release`): not we, before the reply, or the next request's
+        // caller could wait on the reply channel beside this one's. One
+        // that cannot be reused closes only after the caller has its answer.
         let parts = ResponseParts {
             head,
             content_length,
             body: ResponseBody::empty(),
+            release: alive,
         };
-        let _ = rr.reply.try_send(Reply::Response(Ok(parts)));
-        if let Err(why) = released {
-            conn.close(why);
-            return Next::Exit;
-        }
-        if conn.is_closed() {
+        let answer = Answer::Response(Ok(parts));
+        let _ = reply.try_send(Reply { seq, answer });
+        if !alive {
+            conn.close(Error::new(ErrorKind::Io, "connection not reusable"));
             return Next::Exit;
         }
         return Next::Read(rd, false);
@@ -226,7 +234,8 @@ fn respond(
         trace,
     );
     send_response(
-        &rr.reply,
+        reply,
+        seq,
         head,
         content_length,
         ResponseBody::from_conn(body),
@@ -245,23 +254,27 @@ fn respond(
     }
 }
 
-/// Hands the caller its response. If the caller already left, the body
-/// drops right here: early close. Out of line, like the waits below: each
+/// Hands the caller its response. If the caller already left (it closes
+/// the connection before it goes), the body drops right here, or with the
+/// reply channel once both threads have exited: early close. Out of line, like the waits below: each
 /// connection thread's deepest stack stays resident for as long as the
 /// connection lives, so large values get frames of their own instead of
 /// piling up in one.
 #[inline(never)]
 fn send_response(
     reply: &Sender<Reply>,
+    seq: u64,
     head: ResponseHead,
     content_length: Option<u64>,
     body: ResponseBody,
 ) {
-    let _ = reply.try_send(Reply::Response(Ok(ResponseParts {
+    let answer = Answer::Response(Ok(ResponseParts {
         head,
         content_length,
         body,
-    })));
+        release: false,
+    }));
+    let _ = reply.try_send(Reply { seq, answer });
 }
 
 /// Waits for the body to give the read half back (Go's `waitForBodyRead`)

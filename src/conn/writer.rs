@@ -12,7 +12,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
 
 use super::{
     PersistConn,
-    msg::{Reply, WriteFailure, WriteRequest},
+    msg::{Answer, Reply, WriteFailure, WriteRequest},
     stream::WriteHalf,
 };
 use crate::{
@@ -34,6 +34,7 @@ pub(super) fn run(
     mut w: WriteHalf,
     writech: Receiver<WriteRequest>,
     wrote: Sender<bool>,
+    reply: Sender<Reply>,
 ) {
     let poked = w.poked();
     let mut scratch = Vec::new();
@@ -67,7 +68,7 @@ pub(super) fn run(
         let Ok(wr) = wr else {
             return;
         };
-        let reply = wr.reply.clone();
+        let seq = wr.seq;
         let report_success = wr.report_success;
         let last = wr.last;
         let trace = wr.trace.clone();
@@ -81,13 +82,13 @@ pub(super) fn run(
         }
         // Both channels have room for this one message: never blocks.
         let _ = wrote.try_send(result.is_ok() && body_sent);
-        if result.is_err() || report_success {
-            let _ = reply.try_send(Reply::Written(result));
-        }
         // A success nobody waits for is not sent: the caller is woken once,
         // by the response. After a failure the connection is never reused;
         // the caller or the body closes it, and that ends this loop.
-        drop(reply);
+        if result.is_err() || report_success {
+            let answer = Answer::Written(result);
+            let _ = reply.try_send(Reply { seq, answer });
+        }
         if scratch.capacity() > COALESCE_LIMIT * 2 {
             scratch = Vec::new();
         }
