@@ -54,7 +54,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, never, select};
 use http::Method;
 use parking_lot::Mutex;
@@ -146,7 +145,7 @@ const REPLY_SLOTS: usize = 3;
 
 /// One request as the connection sends it.
 pub(crate) struct Outgoing {
-    pub(crate) head: Bytes,
+    pub(crate) head: Vec<u8>,
     pub(crate) body: BodyKind,
     pub(crate) framing: RequestFraming,
     pub(crate) method: Method,

@@ -3,7 +3,6 @@
 
 use std::{sync::Arc, time::Instant};
 
-use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
 use http::Method;
 
@@ -18,7 +17,7 @@ use crate::{
 /// Caller → writer thread: one request to put on the wire.
 pub(crate) struct WriteRequest {
     /// The encoded request head.
-    pub(crate) head: Bytes,
+    pub(crate) head: Vec<u8>,
     pub(crate) body: BodyKind,
     pub(crate) framing: RequestFraming,
     /// `Expect: 100-continue`: `true` = send the body, `false` = the server

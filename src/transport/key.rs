@@ -86,8 +86,9 @@ impl ConnKey {
                 ));
             }
         };
-        let host = match url.host() {
-            Some(h) => h.to_string(),
+        // The URL's own serialization of its host: one exact copy.
+        let host = match url.host_str() {
+            Some(h) => h.to_owned(),
             None => return Err(Error::new(ErrorKind::InvalidUrl, "no host in request URL")),
         };
         let port = match url.port_or_known_default() {
@@ -138,6 +139,10 @@ mod tests {
             (v6.to_string().as_str(), v6.bare_host()),
             ("[::1]:8080", "::1")
         );
+        // The host as the URL serializes it: IPv4 spellings agree.
+        let v4 = k("http://127.1:8080/").unwrap();
+        assert_eq!((v4.host.as_str(), v4.port), ("127.0.0.1", 8080));
+        assert_eq!(v4, k("http://0x7f.0.0.1:8080/").unwrap());
         assert_eq!(k("ftp://x/").unwrap_err().kind(), ErrorKind::InvalidUrl);
         assert_eq!(k("file:///etc").unwrap_err().kind(), ErrorKind::InvalidUrl);
     }

@@ -139,7 +139,6 @@ impl Transport {
                 && !headers.contains_key(header::ACCEPT_ENCODING)
                 && !headers.contains_key(header::RANGE)
                 && method != Method::HEAD;
-            let mut head = Vec::with_capacity(256);
             let target = request_target(&url, key.is_proxied_http());
             // Plain http through a proxy carries the proxy's credentials.
             let mut headers = headers;
@@ -148,19 +147,15 @@ impl Transport {
                     headers.insert(header::PROXY_AUTHORIZATION, auth);
                 }
             }
-            write_request_head(
-                &RequestHead {
-                    method: &method,
-                    target: &target,
-                    host: &url[url::Position::BeforeHost..url::Position::AfterPort],
-                    headers: &headers,
-                    framing: req_framing,
-                    close,
-                    accept_gzip,
-                },
-                &mut head,
-            );
-            let head = bytes::Bytes::from(head);
+            let request_head = RequestHead {
+                method: &method,
+                target: &target,
+                host: &url[url::Position::BeforeHost..url::Position::AfterPort],
+                headers: &headers,
+                framing: req_framing,
+                close,
+                accept_gzip,
+            };
 
             let replayable = body.is_replayable();
             let mut body = Some(body);
@@ -197,9 +192,12 @@ impl Transport {
                         "request body already consumed",
                     ));
                 };
+                // Encoded per attempt (a retry sends the same bytes), into a
+                // buffer the writer thread takes over: no shared copy.
+                let mut head = Vec::with_capacity(256);
+                write_request_head(&request_head, &mut head);
                 let out = Outgoing {
-                    // Shared, not copied: a retry sends the same bytes.
-                    head: head.clone(),
+                    head,
                     body: attempt_body.into_kind(),
                     framing: req_framing,
                     method: method.clone(),
