@@ -73,9 +73,9 @@ pub(crate) struct Reply {
 }
 
 /// What a [`Reply`] says.
-// Each answer moves once through the connection's two-slot channel; boxing
-// the large variant would cost an allocation per request to save a few
-// hundred bytes.
+// Each answer moves once through the connection's three-slot channel
+// (160 bytes a slot); boxing the large variant would cost an allocation per
+// request to save about 0.4 KiB per connection.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Answer {
     /// From the reader: the response head with its body, or why none came.
