@@ -102,128 +102,131 @@ impl Transport {
     /// Every error carries the request's URL (Go's `url.Error`).
     pub(crate) fn round_trip_until(
         &self,
-        req: Request,
+        mut req: Request,
         deadline: Option<Instant>,
     ) -> crate::Result<Response> {
+        // The exchange borrows the URL; it moves into the response (or labels
+        // the error) only once the exchange is over: no copy per request.
+        match self.exchange(&mut req, deadline) {
+            Ok(parts) => Ok(Response::new(parts, req.url)),
+            Err(e) => Err(e.with_url(&req.url)),
+        }
+    }
+
+    /// One request, retried on a new connection when Go's rule allows:
+    /// the response head with its body. Takes the request's body.
+    fn exchange(
+        &self,
+        req: &mut Request,
+        deadline: Option<Instant>,
+    ) -> crate::Result<ResponseParts> {
         let cfg = self.inner.pool.config();
-        let key = ConnKey::new(&req.url, &cfg.proxy).map_err(|e| e.with_url(&req.url))?;
+        let key = ConnKey::new(&req.url, &cfg.proxy)?;
+        if req.cancel.as_ref().is_some_and(|c| c.is_canceled()) {
+            return Err(Error::new(
+                ErrorKind::Canceled,
+                "request canceled before it started",
+            ));
+        }
+        // Plain http through a proxy carries the proxy's credentials.
+        if key.is_proxied_http() && !req.headers.contains_key(header::PROXY_AUTHORIZATION) {
+            if let Some(auth) = key.proxy.as_ref().and_then(|p| p.authorization.clone()) {
+                req.headers.insert(header::PROXY_AUTHORIZATION, auth);
+            }
+        }
+        let body = std::mem::take(&mut req.body);
         let Request {
             method,
             url,
             headers,
-            body,
             trace,
             cancel,
             ..
-        } = req;
-        // The exchange borrows the URL; it moves into the response (or labels
-        // the error) only once the exchange is over: no copy per request.
-        let sent = (|| {
-            if cancel.as_ref().is_some_and(|c| c.is_canceled()) {
-                return Err(Error::new(
-                    ErrorKind::Canceled,
-                    "request canceled before it started",
-                ));
-            }
+        } = &*req;
 
-            let close =
-                cfg.disable_keep_alives || has_token(&headers, &header::CONNECTION, "close");
-            let req_framing = framing::request_framing(&method, body.size());
-            let expect_continue =
-                !body.is_empty() && has_token(&headers, &header::EXPECT, "100-continue");
-            // Go's rule: ask for gzip unless told not to, unless the caller chose
-            // an encoding, asked for a range (a gzip slice cannot be decoded) or
-            // sent HEAD.
-            let accept_gzip = cfg!(feature = "gzip")
-                && !cfg.disable_compression
-                && !headers.contains_key(header::ACCEPT_ENCODING)
-                && !headers.contains_key(header::RANGE)
-                && method != Method::HEAD;
-            let target = request_target(&url, key.is_proxied_http());
-            // Plain http through a proxy carries the proxy's credentials.
-            let mut headers = headers;
-            if key.is_proxied_http() && !headers.contains_key(header::PROXY_AUTHORIZATION) {
-                if let Some(auth) = key.proxy.as_ref().and_then(|p| p.authorization.clone()) {
-                    headers.insert(header::PROXY_AUTHORIZATION, auth);
-                }
-            }
-            let request_head = RequestHead {
-                method: &method,
-                target: &target,
-                host: &url[url::Position::BeforeHost..url::Position::AfterPort],
-                headers: &headers,
-                framing: req_framing,
-                close,
-                accept_gzip,
-            };
+        let close = cfg.disable_keep_alives || has_token(headers, &header::CONNECTION, "close");
+        let req_framing = framing::request_framing(method, body.size());
+        let expect_continue =
+            !body.is_empty() && has_token(headers, &header::EXPECT, "100-continue");
+        // Go's rule: ask for gzip unless told not to, unless the caller chose
+        // an encoding, asked for a range (a gzip slice cannot be decoded) or
+        // sent HEAD.
+        let accept_gzip = cfg!(feature = "gzip")
+            && !cfg.disable_compression
+            && !headers.contains_key(header::ACCEPT_ENCODING)
+            && !headers.contains_key(header::RANGE)
+            && method != Method::HEAD;
+        let target = request_target(url, key.is_proxied_http());
+        let request_head = RequestHead {
+            method,
+            target: &target,
+            host: &url[url::Position::BeforeHost..url::Position::AfterPort],
+            headers,
+            framing: req_framing,
+            close,
+            accept_gzip,
+        };
 
-            let replayable = body.is_replayable();
-            let mut body = Some(body);
-            loop {
-                if let Some(t) = &trace {
-                    t.get_conn(&key.to_string());
-                }
-                let got = self.inner.pool.get_conn(
-                    &key,
-                    &WaitCtx {
-                        cancel: cancel.as_ref().map(|c| c.receiver()),
-                        deadline,
-                        trace: trace.clone(),
-                    },
-                )?;
-                if let Some(t) = &trace {
-                    t.got_conn(&GotConnInfo {
-                        conn_id: got.conn.id(),
-                        reused: got.reused,
-                        was_idle: got.was_idle,
-                        idle_time: got.idle_time,
-                        local_addr: got.conn.local_addr(),
-                        remote_addr: got.conn.remote_addr(),
-                    });
-                }
-                // A replayable body is cloned per attempt (cheap: shared bytes).
-                let attempt_body = match &body {
-                    Some(b) if replayable => b.try_clone(),
-                    _ => body.take(),
-                };
-                let Some(attempt_body) = attempt_body else {
-                    return Err(Error::new(
-                        ErrorKind::InvalidRequest,
-                        "request body already consumed",
-                    ));
-                };
-                // Encoded per attempt (a retry sends the same bytes), into a
-                // buffer the writer thread takes over: no shared copy.
-                let mut head = Vec::with_capacity(256);
-                write_request_head(&request_head, &mut head);
-                let out = Outgoing {
-                    head,
-                    body: attempt_body.into_kind(),
-                    framing: req_framing,
-                    method: method.clone(),
-                    close,
-                    expect_continue,
-                    cancel: cancel.as_ref().map(|c| c.receiver().clone()),
+        let replayable = body.is_replayable();
+        let mut body = Some(body);
+        loop {
+            if let Some(t) = trace {
+                t.get_conn(&key.to_string());
+            }
+            let got = self.inner.pool.get_conn(
+                &key,
+                &WaitCtx {
+                    cancel: cancel.as_ref().map(|c| c.receiver()),
                     deadline,
                     trace: trace.clone(),
-                };
-                match got.conn.round_trip(out) {
-                    Ok(parts) => return Ok(decode_gzip(parts, accept_gzip)),
-                    Err(ConnError { err, class }) => {
-                        if should_retry(got.reused, class, &method, &headers, replayable) {
-                            log::debug!(
-                                "nethttp: retrying {method} {url} on a new connection: {err}"
-                            );
-                            continue;
-                        }
-                        return Err(err);
+                },
+            )?;
+            if let Some(t) = trace {
+                t.got_conn(&GotConnInfo {
+                    conn_id: got.conn.id(),
+                    reused: got.reused,
+                    was_idle: got.was_idle,
+                    idle_time: got.idle_time,
+                    local_addr: got.conn.local_addr(),
+                    remote_addr: got.conn.remote_addr(),
+                });
+            }
+            // A replayable body is cloned per attempt (cheap: shared bytes).
+            let attempt_body = match &body {
+                Some(b) if replayable => b.try_clone(),
+                _ => body.take(),
+            };
+            let Some(attempt_body) = attempt_body else {
+                return Err(Error::new(
+                    ErrorKind::InvalidRequest,
+                    "request body already consumed",
+                ));
+            };
+            // Encoded per attempt (a retry sends the same bytes), into a
+            // buffer the writer thread takes over: no shared copy.
+            let mut head = Vec::with_capacity(256);
+            write_request_head(&request_head, &mut head);
+            let out = Outgoing {
+                head,
+                body: attempt_body.into_kind(),
+                framing: req_framing,
+                method: method.clone(),
+                close,
+                expect_continue,
+                cancel: cancel.as_ref().map(|c| c.receiver().clone()),
+                deadline,
+                trace: trace.clone(),
+            };
+            match got.conn.round_trip(out) {
+                Ok(parts) => return Ok(decode_gzip(parts, accept_gzip)),
+                Err(ConnError { err, class }) => {
+                    if should_retry(got.reused, class, method, headers, replayable) {
+                        log::debug!("nethttp: retrying {method} {url} on a new connection: {err}");
+                        continue;
                     }
+                    return Err(err);
                 }
             }
-        })();
-        match sent {
-            Ok(parts) => Ok(Response::new(parts, url)),
-            Err(e) => Err(e.with_url(&url)),
         }
     }
 }
