@@ -56,6 +56,11 @@ impl CancelToken {
 
     /// A receiver that becomes ready (disconnected) once the token is
     /// cancelled; for use in `select!`.
+    ///
+    /// It also disconnects when the last clone of the token is dropped, so
+    /// a wait must hold the token, never the receiver alone: only
+    /// [`cancel`](CancelToken::cancel) may cancel (API.md, "Safety rules").
+    /// Hence the borrow.
     pub(crate) fn receiver(&self) -> &Receiver<()> {
         &self.inner.rx
     }

@@ -409,3 +409,48 @@ fn cancel_or_deadline_after_eof_leaves_the_pooled_connection_alone() {
     assert_eq!(r.text().expect("text"), "hello");
     assert_eq!(server.accepted(), 1);
 }
+
+/// A token nobody cancels may be dropped at any time: only `cancel()`
+/// cancels (API.md, "Safety rules"). Here the request owns the only clone,
+/// so it is gone once `send` returns, and the body is read afterwards: a
+/// large one streamed, and a small one read after a pause.
+#[test]
+fn a_dropped_token_that_was_never_canceled_cancels_nothing() {
+    let server = ScriptedServer::start(|mut c| {
+        while let Some((head, _)) = c.read_request() {
+            let n = if head.contains("/big") { 1 << 20 } else { 5 };
+            c.write(format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n"));
+            c.write(vec![b'x'; n]);
+        }
+    });
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let c = client(&t);
+
+    let big = c.get(server.url("/big")).cancel(CancelToken::new()).send();
+    let big = big.expect("send").bytes().expect("1 MiB body");
+    assert_eq!(big.len(), 1 << 20);
+
+    let small = c
+        .get(server.url("/small"))
+        .cancel(CancelToken::new())
+        .send();
+    let small = small.expect("send");
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(small.bytes().expect("small body after a pause"), b"xxxxx");
+
+    // A token kept (but never canceled) by the caller, dropped mid-body.
+    let token = CancelToken::new();
+    let mut resp = c
+        .get(server.url("/big"))
+        .cancel(token.clone())
+        .send()
+        .unwrap();
+    let mut first = [0; 1000];
+    resp.read_exact(&mut first).unwrap();
+    drop(token);
+    thread::sleep(Duration::from_millis(50));
+    let mut rest = Vec::new();
+    resp.read_to_end(&mut rest).expect("rest of the body");
+    assert_eq!(first.len() + rest.len(), 1 << 20);
+}

@@ -59,8 +59,8 @@ use http::Method;
 use parking_lot::Mutex;
 
 use crate::{
-    Error, ErrorKind, body::request::Kind as BodyKind, h1::head::RequestFraming, pool::Pool,
-    threads, trace::ClientTrace, transport::key::ConnKey,
+    CancelToken, Error, ErrorKind, body::request::Kind as BodyKind, h1::head::RequestFraming,
+    pool::Pool, threads, trace::ClientTrace, transport::key::ConnKey,
 };
 use msg::{
     Answer, ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure, WriteRequest,
@@ -153,7 +153,7 @@ pub(crate) struct Outgoing {
     pub(crate) close: bool,
     /// The request carries `Expect: 100-continue` and has a body.
     pub(crate) expect_continue: bool,
-    pub(crate) cancel: Option<Receiver<()>>,
+    pub(crate) cancel: Option<CancelToken>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
 }
@@ -427,7 +427,7 @@ impl PersistConn {
                     let timer = timer.map_or_else(never, crossbeam_channel::at);
                     select! {
                         recv(reply_rx) -> r => r.map_err(|_| Wake::Closed),
-                        recv(cancel) -> _ => Err(Wake::Canceled),
+                        recv(cancel.receiver()) -> _ => Err(Wake::Canceled),
                         recv(timer) -> _ => Err(Wake::Timer),
                     }
                 }

@@ -8,7 +8,7 @@ use http::Method;
 
 use super::stream::BufReadHalf;
 use crate::{
-    Error, ResponseBody,
+    CancelToken, Error, ResponseBody,
     body::request::Kind as BodyKind,
     h1::head::{RequestFraming, ResponseHead},
     trace::ClientTrace,
@@ -48,7 +48,9 @@ pub(crate) struct ReadRequest {
     pub(crate) seq: u64,
     /// Set when the request waits for `100 Continue`.
     pub(crate) continue_tx: Option<Sender<bool>>,
-    pub(crate) cancel: Option<Receiver<()>>,
+    /// Held (not just its receiver) for as long as the body may be read:
+    /// see [`CancelToken::receiver`].
+    pub(crate) cancel: Option<CancelToken>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
 }

@@ -25,7 +25,7 @@ use super::{
     stream::{self, BufReadHalf},
 };
 use crate::{
-    Error, ErrorKind, ResponseBody,
+    CancelToken, Error, ErrorKind, ResponseBody,
     body::{ConnBody, Held},
     config::Config,
     h1::{
@@ -285,10 +285,11 @@ fn send_response(
 fn wait_for_body(
     conn: &PersistConn,
     done_rx: &Receiver<BodyDone>,
-    cancel: Option<Receiver<()>>,
+    cancel: Option<CancelToken>,
     deadline: Option<Instant>,
 ) -> Option<BufReadHalf> {
-    let cancel = cancel.unwrap_or_else(never);
+    let not_set = never();
+    let cancel = cancel.as_ref().map_or(&not_set, CancelToken::receiver);
     let deadline = deadline.map_or_else(never, crossbeam_channel::at);
     let stop = select! {
         recv(done_rx) -> done => match done {

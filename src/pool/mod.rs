@@ -27,12 +27,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crossbeam_channel::{Receiver, never, select};
+use crossbeam_channel::{never, select};
 use parking_lot::Mutex;
 
 use crate::{
-    Error, ErrorKind, config::Config, conn::PersistConn, dial, threads, trace::ClientTrace,
-    transport::key::ConnKey,
+    CancelToken, Error, ErrorKind, config::Config, conn::PersistConn, dial, threads,
+    trace::ClientTrace, transport::key::ConnKey,
 };
 pub(crate) use want::{Got, Want};
 
@@ -125,7 +125,7 @@ struct Actions {
 
 /// What a request's wait for a connection may be cut short by.
 pub(crate) struct WaitCtx<'a> {
-    pub(crate) cancel: Option<&'a Receiver<()>>,
+    pub(crate) cancel: Option<&'a CancelToken>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
 }
@@ -223,7 +223,8 @@ impl Pool {
             want
         };
 
-        let cancel = ctx.cancel.cloned().unwrap_or_else(never);
+        let not_set = never();
+        let cancel = ctx.cancel.map_or(&not_set, CancelToken::receiver);
         let deadline = ctx.deadline.map_or_else(never, crossbeam_channel::at);
         let pool_wait = self
             .shared

@@ -176,7 +176,7 @@ impl Transport {
             let got = self.inner.pool.get_conn(
                 &key,
                 &WaitCtx {
-                    cancel: cancel.as_ref().map(|c| c.receiver()),
+                    cancel: cancel.as_ref(),
                     deadline,
                     trace: trace.clone(),
                 },
@@ -213,7 +213,7 @@ impl Transport {
                 method: method.clone(),
                 close,
                 expect_continue,
-                cancel: cancel.as_ref().map(|c| c.receiver().clone()),
+                cancel: cancel.clone(),
                 deadline,
                 trace: trace.clone(),
             };
