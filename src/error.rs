@@ -193,7 +193,7 @@ impl fmt::Debug for Error {
         d.field("kind", &self.inner.kind)
             .field("message", &self.inner.message);
         if let Some(url) = &self.inner.url {
-            d.field("url", &url.as_str());
+            d.field("url", &Redacted(url));
         }
         if let Some(src) = &self.inner.source {
             d.field("source", src);
@@ -209,7 +209,7 @@ impl fmt::Display for Error {
                 f,
                 "{} {}: {}",
                 kind_word(self.inner.kind),
-                url,
+                Redacted(url),
                 self.inner.message
             ),
             None => write!(f, "{}: {}", kind_word(self.inner.kind), self.inner.message),
@@ -255,6 +255,42 @@ impl From<Error> for io::Error {
     }
 }
 
+/// A URL as messages show it (Go's `redactedURL`): the password, if there
+/// is one, replaced by `***`; the user name stays. `Display` writes it
+/// bare, `Debug` quoted.
+pub(crate) struct Redacted<'a>(pub(crate) &'a Url);
+
+impl fmt::Display for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.password().is_none() {
+            return f.write_str(self.0.as_str());
+        }
+        let mut url = self.0.clone();
+        // Only fails for URLs that cannot have credentials, and this one has.
+        let _ = url.set_password(Some("***"));
+        f.write_str(url.as_str())
+    }
+}
+
+impl fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.to_string(), f)
+    }
+}
+
+/// A string that failed to parse as a URL, for messages: any userinfo
+/// (everything before the last `@`, after the scheme) is hidden, since
+/// nothing tells a user name from a password any more.
+pub(crate) fn redact_raw(value: &str) -> String {
+    match value.rsplit_once('@') {
+        Some((before, after)) => {
+            let scheme = before.find("://").map_or("", |i| &before[..i + 3]);
+            format!("{scheme}***@{after}")
+        }
+        None => value.to_owned(),
+    }
+}
+
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -284,6 +320,23 @@ mod tests {
         for (kind, io_kind) in cases {
             assert_eq!(io::Error::from(Error::new(kind, "x")).kind(), io_kind);
         }
+    }
+
+    #[test]
+    fn redaction() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let shown = |s: &str| Redacted(&url(s)).to_string();
+        assert_eq!(shown("http://ann:s3cret@h/p"), "http://ann:***@h/p");
+        assert_eq!(shown("http://:s3cret@h/"), "http://:***@h/");
+        assert_eq!(shown("http://ann@h/"), "http://ann@h/");
+        assert_eq!(shown("http://h/"), "http://h/");
+        assert_eq!(
+            format!("{:?}", Redacted(&url("http://a:b@h/"))),
+            "\"http://a:***@h/\""
+        );
+        assert_eq!(redact_raw("http://u:p@h:1"), "http://***@h:1");
+        assert_eq!(redact_raw("u:p@h:1"), "***@h:1");
+        assert_eq!(redact_raw("h:1"), "h:1");
     }
 
     #[test]

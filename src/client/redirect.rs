@@ -7,7 +7,10 @@ use std::{fmt, sync::Arc};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use url::Url;
 
-use crate::{Error, ErrorKind};
+use crate::{
+    Error, ErrorKind,
+    error::{Redacted, redact_raw},
+};
 
 /// Which redirects a [`Client`](crate::Client) follows.
 ///
@@ -93,8 +96,9 @@ impl fmt::Debug for RedirectPolicy {
     }
 }
 
-/// A redirect about to be followed, as a custom policy sees it.
-#[derive(Debug, Clone)]
+/// A redirect about to be followed, as a custom policy sees it. Its
+/// `Debug` output hides passwords in the URLs.
+#[derive(Clone)]
 pub struct Redirect {
     status: StatusCode,
     next: Url,
@@ -128,6 +132,17 @@ impl Redirect {
 
     pub(crate) fn into_parts(self) -> (Url, Vec<Url>) {
         (self.next, self.previous)
+    }
+}
+
+impl fmt::Debug for Redirect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let previous: Vec<_> = self.previous.iter().map(Redacted).collect();
+        f.debug_struct("Redirect")
+            .field("status", &self.status)
+            .field("next", &Redacted(&self.next))
+            .field("previous", &previous)
+            .finish()
     }
 }
 
@@ -179,7 +194,7 @@ pub(crate) fn next_hop(
     let mut url = current.join(loc).map_err(|e| {
         Error::new(
             ErrorKind::Redirect,
-            format!("failed to parse Location header {loc:?}: {e}"),
+            format!("failed to parse Location header {:?}: {e}", redact_raw(loc)),
         )
     })?;
     // A Location without a fragment inherits the current one (RFC 9110 §10.2.2);

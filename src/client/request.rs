@@ -6,7 +6,11 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use url::Url;
 
-use crate::{Body, CancelToken, Client, Error, ErrorKind, Response, trace::ClientTrace};
+use crate::{
+    Body, CancelToken, Client, Error, ErrorKind, Response,
+    error::{Redacted, redact_raw},
+    trace::ClientTrace,
+};
 
 /// Anything that names a URL: `&str`, `String`, `&String`, `Url`, `&Url`.
 /// A bad one is an error of kind [`ErrorKind::InvalidUrl`], never a panic.
@@ -20,8 +24,9 @@ mod into_url {
 }
 
 fn parse_url(s: &str) -> crate::Result<Url> {
-    Url::parse(s)
-        .map_err(|e| Error::new(ErrorKind::InvalidUrl, format!("parse {s:?}: {e}")).with_source(e))
+    Url::parse(s).map_err(|e| {
+        Error::new(ErrorKind::InvalidUrl, format!("parse {:?}", redact_raw(s))).with_source(e)
+    })
 }
 
 impl IntoUrl for &str {
@@ -120,7 +125,7 @@ impl fmt::Debug for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Request")
             .field("method", &self.method)
-            .field("url", &self.url.as_str())
+            .field("url", &Redacted(&self.url))
             .field("headers", &self.headers)
             .field("body", &self.body)
             .finish_non_exhaustive()

@@ -8,7 +8,7 @@ use std::{
 use http::{HeaderMap, StatusCode, Version};
 use url::Url;
 
-use crate::{Error, ErrorKind, ResponseBody, conn::msg::ResponseParts};
+use crate::{Error, ErrorKind, ResponseBody, conn::msg::ResponseParts, error::Redacted};
 
 /// A response: status and headers at once, the body through [`Read`].
 ///
@@ -121,7 +121,7 @@ impl fmt::Debug for Response {
         f.debug_struct("Response")
             .field("status", &self.status)
             .field("version", &self.version)
-            .field("url", &self.url.as_str())
+            .field("url", &Redacted(&self.url))
             .field("headers", &self.headers)
             .field("body", &self.body)
             .finish()

@@ -22,6 +22,7 @@ use crate::{
         Outgoing,
         msg::{ConnError, Failure, ResponseParts},
     },
+    error::Redacted,
     h1::{
         framing::{self, has_token},
         head::{RequestHead, write_request_head},
@@ -221,7 +222,10 @@ impl Transport {
                 Ok(parts) => return Ok(decode_gzip(parts, accept_gzip)),
                 Err(ConnError { err, class }) => {
                     if should_retry(got.reused, class, method, headers, replayable) {
-                        log::debug!("nethttp: retrying {method} {url} on a new connection: {err}");
+                        log::debug!(
+                            "nethttp: retrying {method} {} on a new connection: {err}",
+                            Redacted(url)
+                        );
                         continue;
                     }
                     return Err(err);

@@ -16,7 +16,10 @@ use http::HeaderValue;
 use percent_encoding::percent_decode_str;
 use url::{Host, Url};
 
-use crate::{Error, ErrorKind, IntoUrl};
+use crate::{
+    Error, ErrorKind, IntoUrl,
+    error::{Redacted, redact_raw},
+};
 
 /// Proxy URL schemes we accept when parsing. Only `http` proxies are dialled
 /// today; the transport rejects the others when a request would use them.
@@ -227,7 +230,7 @@ impl ProxyTarget {
                 ErrorKind::InvalidUrl,
                 format!(
                     "proxy {}: unsupported scheme {:?} (want http, https or socks5)",
-                    redact(&url),
+                    Redacted(&url),
                     url.scheme()
                 ),
             ));
@@ -235,7 +238,7 @@ impl ProxyTarget {
         if url.host_str().is_none_or(str::is_empty) {
             return Err(Error::new(
                 ErrorKind::InvalidUrl,
-                format!("proxy {}: no host", redact(&url)),
+                format!("proxy {}: no host", Redacted(&url)),
             ));
         }
         let authorization = basic_auth(&url);
@@ -324,27 +327,6 @@ fn parse_env_value(value: &str) -> crate::Result<ProxyTarget> {
             format!("proxy {:?}: {e}", redact_raw(value)),
         )
         .with_source(e)),
-    }
-}
-
-/// `url` for messages, with its password hidden.
-fn redact(url: &Url) -> String {
-    let mut url = url.clone();
-    if url.password().is_some() {
-        let _ = url.set_password(Some("***"));
-    }
-    url.to_string()
-}
-
-/// A string that failed to parse as a URL, for messages: any userinfo
-/// (everything before the last `@`, after the scheme) is hidden.
-fn redact_raw(value: &str) -> String {
-    match value.rsplit_once('@') {
-        Some((before, after)) => {
-            let scheme = before.find("://").map_or("", |i| &before[..i + 3]);
-            format!("{scheme}***@{after}")
-        }
-        None => value.to_owned(),
     }
 }
 

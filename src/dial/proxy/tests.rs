@@ -360,9 +360,6 @@ fn credentials_stay_out_of_debug_and_messages() {
     assert!(!err.to_string().contains("hunter2"), "{err}");
     let err = parse_env_value("http://u:hunter2@bad host").unwrap_err();
     assert!(!err.to_string().contains("hunter2"), "{err}");
-    assert_eq!(redact_raw("http://u:p@h:1"), "http://***@h:1");
-    assert_eq!(redact_raw("u:p@h:1"), "***@h:1");
-    assert_eq!(redact_raw("h:1"), "h:1");
 }
 
 #[test]
