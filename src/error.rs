@@ -27,7 +27,8 @@ pub enum ErrorKind {
     Connect,
     /// The TLS handshake or a TLS record failed.
     Tls,
-    /// The proxy refused or failed.
+    /// The proxy could not be reached, refused the tunnel or failed; the
+    /// message names the proxy (without its password).
     Proxy,
     /// A deadline passed: the request's or client's timeout, the connect
     /// timeout, or the response-header timeout.
@@ -56,7 +57,10 @@ pub enum ErrorKind {
 /// operation that failed, and the underlying cause when there is one.
 ///
 /// The `Display` text says what failed in words meant for people; do not
-/// parse it. Branch on [`kind`](Error::kind) instead.
+/// parse it. Branch on [`kind`](Error::kind) instead. The underlying cause
+/// (an `io::Error`, a TLS or JSON error) is [`source`](std::error::Error::source),
+/// and its text is not repeated in `Display` (the Rust API guidelines'
+/// convention), so a report that prints the chain shows each cause once.
 ///
 /// ```
 /// let err = nethttp::get("ftp://example.com/").unwrap_err();
@@ -105,6 +109,14 @@ impl Error {
         if self.inner.url.is_none() {
             self.inner.url = Some(url.clone());
         }
+        self
+    }
+
+    /// Reclassifies this error as `kind`, its message prefixed with
+    /// `context` (the source stays).
+    pub(crate) fn reclassify(mut self, kind: ErrorKind, context: impl fmt::Display) -> Error {
+        self.inner.kind = kind;
+        self.inner.message = format!("{context}: {}", self.inner.message);
         self
     }
 
@@ -183,7 +195,7 @@ impl Error {
                 _ => Error::new(kind, message.to_string()).with_io_kind(io_kind),
             };
         }
-        Error::new(kind, format!("{message}: {err}")).with_source(err)
+        Error::new(kind, message).with_source(err)
     }
 }
 

@@ -312,3 +312,21 @@ fn a_silent_proxy_is_a_timeout_not_a_proxy_error() {
     let err = c.get("https://secure.invalid/").send().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
 }
+
+#[test]
+fn an_unreachable_proxy_is_a_proxy_error_that_names_it() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let t = Transport::builder()
+        .proxy(Proxy::all(format!("http://ann:s3cret@{addr}")).unwrap())
+        .build();
+    let _leaks = LeakCheck::new(&t);
+    for url in ["http://target.invalid/", "https://target.invalid/"] {
+        let err = client(&t).get(url).send().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Proxy, "{url}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&addr.to_string()), "{url}: {msg}");
+        assert!(!msg.contains("s3cret"), "{url}: {msg}");
+    }
+}

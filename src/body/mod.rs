@@ -317,7 +317,7 @@ fn decode_error(e: DecodeError) -> Error {
             Error::new(ErrorKind::BodyRead, format!("malformed body: {m}"))
                 .with_io_kind(io::ErrorKind::InvalidData)
         }
-        DecodeError::Io(e) => Error::new(ErrorKind::BodyRead, format!("read body: {e}"))
+        DecodeError::Io(e) => Error::new(ErrorKind::BodyRead, "read body")
             .with_io_kind(e.kind())
             .with_source(e),
     }

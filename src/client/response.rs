@@ -88,7 +88,9 @@ impl Response {
         let url = self.url.clone();
         let bytes = self.bytes()?;
         serde_json::from_slice(&bytes).map_err(|e| {
-            Error::new(ErrorKind::BodyRead, format!("decode JSON body: {e}")).with_url(&url)
+            Error::new(ErrorKind::BodyRead, "decode JSON body")
+                .with_source(e)
+                .with_url(&url)
         })
     }
 

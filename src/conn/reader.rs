@@ -145,7 +145,7 @@ fn unasked(peek: Peek) -> Error {
 #[inline(never)]
 fn no_response(peek: Peek) -> ConnError {
     let err = match peek {
-        Peek::Err(e) => Error::new(io_error_kind(&e), format!("read response: {e}")).with_source(e),
+        Peek::Err(e) => Error::new(io_error_kind(&e), "read response").with_source(e),
         Peek::Data | Peek::Eof => Error::new(
             ErrorKind::Io,
             "server closed the connection before sending a response",
@@ -460,9 +460,7 @@ fn head_error(e: HeadError, max: usize) -> ConnError {
             format!("server response head exceeded {max} bytes"),
         ),
         HeadError::Malformed(m) => return malformed(&m),
-        HeadError::Io(e) => {
-            Error::new(ErrorKind::Io, format!("read response head: {e}")).with_source(e)
-        }
+        HeadError::Io(e) => Error::new(ErrorKind::Io, "read response head").with_source(e),
     };
     ConnError {
         err,

@@ -122,7 +122,7 @@ fn socket_failure(e: io::Error, what: &str) -> WriteFailure {
         ErrorKind::Io
     };
     WriteFailure {
-        err: Error::new(kind, format!("write {what}: {e}")).with_source(e),
+        err: Error::new(kind, format!("write {what}")).with_source(e),
         on_socket: true,
     }
 }
@@ -197,8 +197,7 @@ fn write_request(
                 Ok(_) => Ok(()),
                 Err(EncodeError::Write(e)) => Err(socket_failure(e, "request body")),
                 Err(EncodeError::Read(e)) => Err(WriteFailure {
-                    err: Error::new(ErrorKind::Io, format!("read request body: {e}"))
-                        .with_source(e),
+                    err: Error::new(ErrorKind::Io, "read request body").with_source(e),
                     on_socket: false,
                 }),
                 Err(EncodeError::Length { declared, actual }) => Err(WriteFailure {

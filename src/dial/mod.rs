@@ -49,12 +49,21 @@ pub(crate) fn dial(
         ))
     };
     let (host, port) = key.dial_host_port();
-    let addrs = resolve(key::bare(host), port, trace)?;
-    let tcp = connect(key, &addrs, bound(cfg.connect_timeout)?, trace)?;
+    let tcp = resolve(key::bare(host), port, trace)
+        .and_then(|addrs| connect(key, &addrs, bound(cfg.connect_timeout)?, trace))
+        .map_err(|e| match &key.proxy {
+            // A proxy that cannot be reached is the proxy's failure; a
+            // timeout stays a timeout.
+            Some(p) if e.kind() != ErrorKind::Timeout => e.reclassify(
+                ErrorKind::Proxy,
+                format_args!("proxy {} unreachable", p.url),
+            ),
+            _ => e,
+        })?;
     // Small request heads must not wait for Nagle's algorithm.
     let _ = tcp.set_nodelay(true);
     let sock_err =
-        |e: io::Error| Error::new(ErrorKind::Connect, format!("dial {key}: {e}")).with_source(e);
+        |e: io::Error| Error::new(ErrorKind::Connect, format!("dial {key}")).with_source(e);
     match key.scheme {
         Scheme::Http => Stream::plain(tcp).map_err(sock_err),
         Scheme::Https => {
@@ -106,7 +115,7 @@ fn resolve(
             ErrorKind::Dns,
             format!("lookup {host}: no addresses"),
         )),
-        Err(e) => Err(Error::new(ErrorKind::Dns, format!("lookup {host}: {e}")).with_source(e)),
+        Err(e) => Err(Error::new(ErrorKind::Dns, format!("lookup {host}")).with_source(e)),
     }
 }
 
@@ -143,7 +152,7 @@ fn connect(
     } else {
         ErrorKind::Connect
     };
-    Err(Error::new(kind, format!("dial tcp {key}: {e}")).with_source(e))
+    Err(Error::new(kind, format!("dial tcp {key}")).with_source(e))
 }
 
 /// Opens a tunnel to the https target through an HTTP proxy (RFC 9110

@@ -144,9 +144,8 @@ fn handshake(
     let host = key.bare_host().to_string();
     let name = ServerName::try_from(host.clone())
         .map_err(|e| Error::new(ErrorKind::Tls, format!("invalid server name {host:?}: {e}")))?;
-    let mut conn = ClientConnection::new(config.clone(), name).map_err(|e| {
-        Error::new(ErrorKind::Tls, format!("tls setup for {key}: {e}")).with_source(e)
-    })?;
+    let mut conn = ClientConnection::new(config.clone(), name)
+        .map_err(|e| Error::new(ErrorKind::Tls, format!("tls setup for {key}")).with_source(e))?;
     let deadline = timeout.filter(|t| !t.is_zero()).map(|t| Instant::now() + t);
     let timed_out = || {
         Error::new(
@@ -191,21 +190,47 @@ fn handshake(
         }
     }
     TlsParts::new(tcp, conn)
-        .map_err(|e| Error::new(ErrorKind::Tls, format!("tls setup for {key}: {e}")).with_source(e))
+        .map_err(|e| Error::new(ErrorKind::Tls, format!("tls setup for {key}")).with_source(e))
 }
 
+/// A failed handshake: what went wrong in our words (the rustls or I/O
+/// error stays reachable as the source, not repeated).
 fn handshake_error(key: &ConnKey, e: io::Error) -> Error {
-    let msg = match e
+    let why = match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
-        Some(tls) => format!("tls handshake with {key}: {tls}"),
-        None if e.kind() == io::ErrorKind::UnexpectedEof => {
-            format!("tls handshake with {key}: server closed the connection")
-        }
-        None => format!("tls handshake with {key}: {e}"),
+        Some(tls) => reason(tls),
+        None if e.kind() == io::ErrorKind::UnexpectedEof => "the server closed the connection",
+        None => "the connection failed",
     };
-    Error::new(ErrorKind::Tls, msg).with_source(e)
+    Error::new(ErrorKind::Tls, format!("tls handshake with {key}: {why}")).with_source(e)
+}
+
+/// Why a handshake failed, for the message (Go's x509 wording where it has
+/// one).
+fn reason(e: &rustls::Error) -> &'static str {
+    use rustls::{CertificateError as C, Error as E};
+    match e {
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "the server's certificate has expired"
+        }
+        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            "the server's certificate is not valid yet"
+        }
+        E::InvalidCertificate(C::UnknownIssuer) => {
+            "the server's certificate is signed by an unknown authority"
+        }
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "the server's certificate is not valid for this host name"
+        }
+        E::InvalidCertificate(C::Revoked) => "the server's certificate has been revoked",
+        E::InvalidCertificate(_) => "the server's certificate is invalid",
+        E::AlertReceived(_) => "the server refused the handshake (alert received)",
+        E::NoCertificatesPresented => "the server presented no certificate",
+        E::PeerIncompatible(_) => "the server supports no protocol version or cipher we offer",
+        _ => "the handshake failed",
+    }
 }
 
 /// True when an I/O error carries a rustls error (a TLS failure after the

@@ -626,8 +626,7 @@ impl Pool {
             },
         );
         if let Err(e) = spawned {
-            let err =
-                Error::new(ErrorKind::Connect, format!("spawn dial thread: {e}")).with_source(e);
+            let err = Error::new(ErrorKind::Connect, "spawn dial thread").with_source(e);
             self.dial_done(&want, Err(err));
         }
     }

@@ -324,7 +324,7 @@ fn parse_env_value(value: &str) -> crate::Result<ProxyTarget> {
         Ok(url) => ProxyTarget::from_url(url),
         Err(e) => Err(Error::new(
             ErrorKind::InvalidUrl,
-            format!("proxy {:?}: {e}", redact_raw(value)),
+            format!("proxy {:?} is not a URL", redact_raw(value)),
         )
         .with_source(e)),
     }
