@@ -167,3 +167,89 @@ fn corrupt_gzip_is_a_body_read_error_and_closes() {
         s.conns == 0 && s.threads == 0
     });
 }
+
+/// Answers each request with `Content-Encoding: gzip` and `body` framed by
+/// `Content-Length` (or chunked when `chunked`), keeping the connection.
+fn raw_gzip_server(body: Vec<u8>, chunked: bool) -> ScriptedServer {
+    ScriptedServer::start(move |mut c| {
+        while c.read_head().is_some() {
+            if chunked {
+                let mut out =
+                    b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+                        .to_vec();
+                if !body.is_empty() {
+                    out.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+                    out.extend_from_slice(&body);
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+                c.write(out);
+            } else {
+                c.write(format!(
+                    "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                ));
+                c.write(&body);
+            }
+        }
+    })
+}
+
+/// The `nethttp::Error` kind and the io kind of a body read error.
+fn kinds(e: &std::io::Error) -> (ErrorKind, std::io::ErrorKind) {
+    let inner = e
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<nethttp::Error>())
+        .unwrap_or_else(|| panic!("no nethttp::Error inside {e:?}"));
+    (inner.kind(), e.kind())
+}
+
+#[test]
+fn a_gzip_error_is_sticky() {
+    let mut z = gzip(&[b'q'; 4000]);
+    let mid = z.len() / 2;
+    z[mid] ^= 0xff;
+    z[mid + 1] ^= 0xff;
+    let server = raw_gzip_server(z, false);
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let mut resp = client(&t).get(server.url("/")).send().unwrap();
+    let mut out = Vec::new();
+    let first = resp.read_to_end(&mut out).unwrap_err();
+    let want = (ErrorKind::BodyRead, std::io::ErrorKind::InvalidData);
+    assert_eq!(kinds(&first), want, "{first}");
+    for _ in 0..3 {
+        let again = resp.read(&mut [0; 64]).unwrap_err();
+        assert_eq!(kinds(&again), want, "later reads fail the same way");
+    }
+}
+
+#[test]
+fn an_empty_gzip_body_is_an_empty_body() {
+    for chunked in [true, false] {
+        let server = raw_gzip_server(Vec::new(), chunked);
+        let t = Transport::new();
+        let _leaks = LeakCheck::new(&t);
+        let c = client(&t);
+        for _ in 0..2 {
+            let resp = c.get(server.url("/")).send().unwrap();
+            assert_eq!(resp.text().unwrap(), "", "chunked={chunked}");
+        }
+        assert_eq!(server.accepted(), 1, "chunked={chunked}: reused");
+    }
+}
+
+#[test]
+fn a_gzip_stream_cut_short_is_unexpected_eof() {
+    let z = gzip(&[b'r'; 4000]);
+    let server = raw_gzip_server(z[..z.len() / 2].to_vec(), true);
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let mut resp = client(&t).get(server.url("/")).send().unwrap();
+    let err = resp.read_to_end(&mut Vec::new()).unwrap_err();
+    assert_eq!(
+        kinds(&err),
+        (ErrorKind::BodyRead, std::io::ErrorKind::UnexpectedEof),
+        "{err}"
+    );
+}

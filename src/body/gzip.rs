@@ -1,6 +1,11 @@
 //! Transparent gzip (Go's `gzipReader`): a response the transport asked to
 //! be gzipped is decoded on the fly. The decoder reads the connection body
 //! to its end, so the connection is handed back as for any other body.
+//!
+//! API.md's rules: a gzip error is sticky (every later read fails the same
+//! way); an empty body (zero bytes) is an empty body, not a corrupt stream;
+//! a stream cut short is `UnexpectedEof` of kind `BodyRead`, corrupt data
+//! `InvalidData`.
 
 use std::io::{self, Read};
 
@@ -12,35 +17,85 @@ use crate::{Error, ErrorKind};
 /// Decodes a gzip body read from a connection.
 pub(crate) struct GzipBody {
     /// Multi-member, as Go's reader: it stops only at the body's end.
-    decoder: MultiGzDecoder<ConnBody>,
+    decoder: MultiGzDecoder<Counted>,
+    /// The first error; every later read returns it again.
+    failed: Option<Error>,
+    /// The body was empty: every read returns `Ok(0)`.
+    empty: bool,
+}
+
+/// The connection body with a count of the encoded bytes it gave the
+/// decoder, so an empty body can be told from a truncated stream.
+struct Counted {
+    body: ConnBody,
+    n: u64,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.body.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
 }
 
 impl GzipBody {
     pub(crate) fn new(body: ConnBody) -> GzipBody {
         GzipBody {
-            decoder: MultiGzDecoder::new(body),
+            decoder: MultiGzDecoder::new(Counted { body, n: 0 }),
+            failed: None,
+            empty: false,
         }
     }
 
     pub(crate) fn conn_body(&self) -> &ConnBody {
-        self.decoder.get_ref()
+        &self.decoder.get_ref().body
     }
 
     pub(crate) fn conn_body_mut(&mut self) -> &mut ConnBody {
-        self.decoder.get_mut()
+        &mut self.decoder.get_mut().body
     }
 
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.decoder.read(buf).map_err(|e| {
-            // Errors from the connection already carry a nethttp::Error.
-            if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-                return e;
+        if let Some(e) = &self.failed {
+            return Err(e.duplicate().into());
+        }
+        if self.empty {
+            return Ok(0);
+        }
+        let e = match self.decoder.read(buf) {
+            Ok(0) if !buf.is_empty() => {
+                // The gzip stream ended cleanly: now the connection may go.
+                self.conn_body_mut().release();
+                return Ok(0);
             }
-            let err = Error::new(ErrorKind::BodyRead, format!("corrupt gzip body: {e}"))
-                .with_io_kind(io::ErrorKind::InvalidData);
-            // The rest of the body is unreadable: never reuse the connection.
-            self.decoder.get_mut().abandon(err.duplicate());
-            err.into()
-        })
+            Ok(n) => return Ok(n),
+            Err(e) => e,
+        };
+        let err = if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+            // From the connection: already worded, and the connection
+            // already closed.
+            Error::from_io(e, ErrorKind::BodyRead, "read body")
+        } else if e.kind() == io::ErrorKind::UnexpectedEof && self.decoder.get_ref().n == 0 {
+            // Zero bytes are no gzip stream at all: an empty body.
+            self.empty = true;
+            self.conn_body_mut().release();
+            return Ok(0);
+        } else {
+            let (what, io_kind) = if e.kind() == io::ErrorKind::UnexpectedEof {
+                ("gzip body cut short", io::ErrorKind::UnexpectedEof)
+            } else {
+                ("corrupt gzip body", io::ErrorKind::InvalidData)
+            };
+            let err = Error::new(ErrorKind::BodyRead, what)
+                .with_io_kind(io_kind)
+                .with_source(e);
+            // The connection is held until the stream's clean end (see
+            // `ConnBody::hold`): it closes now, and is never reused.
+            self.conn_body_mut().abandon_unless_ended(&err);
+            err
+        };
+        self.failed = Some(err.duplicate());
+        Err(err.into())
     }
 }

@@ -76,8 +76,11 @@ impl ResponseBody {
     #[cfg(feature = "gzip")]
     pub(crate) fn into_gzip(self) -> ResponseBody {
         match self.inner {
-            Inner::Conn(b) => ResponseBody {
-                inner: Inner::Gzip(Box::new(gzip::GzipBody::new(*b))),
+            Inner::Conn(mut b) => ResponseBody {
+                inner: Inner::Gzip(Box::new({
+                    b.hold();
+                    gzip::GzipBody::new(*b)
+                })),
                 trailers: None,
             },
             inner => ResponseBody { inner, ..self },
@@ -142,6 +145,12 @@ pub(crate) struct ConnBody {
     trailers: Option<Box<HeaderMap>>,
     /// A read failed: later reads fail the same way.
     failed: Option<Error>,
+    /// A decoder (gzip) or a size limit sits above this body and may still
+    /// find fault with bytes it has delivered: the framing's end does not
+    /// hand the connection back; the layer above does, through
+    /// [`release`](ConnBody::release), once it reaches its own clean end.
+    /// A connection whose response failed any check is never reused.
+    hold: bool,
 }
 
 /// Where a [`ConnBody`]'s bytes come from.
@@ -172,7 +181,23 @@ impl ConnBody {
             trace,
             trailers: None,
             failed: None,
+            hold: false,
         })
+    }
+
+    /// From now on the connection waits for [`release`](Self::release)
+    /// (see `hold`).
+    pub(crate) fn hold(&mut self) {
+        self.hold = true;
+    }
+
+    /// The layer above reached its clean end: if the body's framing has
+    /// ended too, hand the connection back.
+    pub(crate) fn release(&mut self) {
+        if self.decoder.is_done() && self.failed.is_none() {
+            self.hold = false;
+            self.finish();
+        }
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -197,8 +222,12 @@ impl ConnBody {
                     if let Some(err) = self.interrupted() {
                         return Err(self.fail(err));
                     }
-                    self.trailers = self.decoder.take_trailers().map(Box::new);
-                    self.finish();
+                    if let Some(t) = self.decoder.take_trailers() {
+                        self.trailers = Some(Box::new(t));
+                    }
+                    if !self.hold {
+                        self.finish();
+                    }
                 }
                 Ok(n)
             }
@@ -264,9 +293,18 @@ impl ConnBody {
         err.into()
     }
 
+    /// [`abandon`](Self::abandon)s the body unless it already ended (its
+    /// connection handed back): for a decoder that failed on bytes the
+    /// body delivered.
+    pub(crate) fn abandon_unless_ended(&mut self, err: &Error) {
+        if self.held.is_some() {
+            self.abandon(err.duplicate());
+        }
+    }
+
     /// Gives up on the rest of the body: the connection closes, later
     /// reads fail with `err`.
-    pub(crate) fn abandon(&mut self, err: Error) {
+    fn abandon(&mut self, err: Error) {
         self.held = None;
         self.conn.close(err.duplicate());
         if let Some(done) = self.done_tx.take() {
