@@ -51,6 +51,9 @@ pub enum ErrorKind {
     Redirect,
     /// The response body could not be read to its end: truncated or malformed.
     BodyRead,
+    /// The response body (decoded) is larger than the bound set with
+    /// [`Response::limit`](crate::Response::limit).
+    BodyTooLarge,
 }
 
 /// A `nethttp` error: a [`kind`](Error::kind), the URL it happened on, the
@@ -166,7 +169,9 @@ impl Error {
         match self.inner.kind {
             ErrorKind::Timeout | ErrorKind::PoolTimeout => io::ErrorKind::TimedOut,
             ErrorKind::BodyRead => io::ErrorKind::UnexpectedEof,
-            ErrorKind::Protocol | ErrorKind::HeaderTooLarge => io::ErrorKind::InvalidData,
+            ErrorKind::Protocol | ErrorKind::HeaderTooLarge | ErrorKind::BodyTooLarge => {
+                io::ErrorKind::InvalidData
+            }
             ErrorKind::InvalidRequest | ErrorKind::InvalidUrl => io::ErrorKind::InvalidInput,
             ErrorKind::Io => match self.source_io_kind() {
                 Some(k) => k,
@@ -246,6 +251,7 @@ fn kind_word(kind: ErrorKind) -> &'static str {
         ErrorKind::TooManyRedirects => "too many redirects",
         ErrorKind::Redirect => "redirect error",
         ErrorKind::BodyRead => "body read error",
+        ErrorKind::BodyTooLarge => "response body too large",
     }
 }
 

@@ -42,6 +42,18 @@ pub struct ResponseBody {
     // Boxed, as in ConnBody: rare, and the body moves by value from the
     // reader thread to the caller.
     trailers: Option<Box<HeaderMap>>,
+    /// Set by [`Response::limit`](crate::Response::limit).
+    limit: Option<Limit>,
+}
+
+/// A bound on the (decoded) bytes a body may deliver.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    max: u64,
+    /// Bytes delivered since the limit was set.
+    seen: u64,
+    /// A read went past `max`: every later read fails again.
+    exceeded: bool,
 }
 
 enum Inner {
@@ -56,6 +68,7 @@ impl ResponseBody {
         ResponseBody {
             inner: Inner::Empty,
             trailers: None,
+            limit: None,
         }
     }
 
@@ -68,6 +81,7 @@ impl ResponseBody {
         ResponseBody {
             inner: Inner::Conn(body),
             trailers: None,
+            limit: None,
         }
     }
 
@@ -82,6 +96,7 @@ impl ResponseBody {
                     gzip::GzipBody::new(*b)
                 })),
                 trailers: None,
+                limit: self.limit,
             },
             inner => ResponseBody { inner, ..self },
         }
@@ -91,10 +106,85 @@ impl ResponseBody {
     pub fn trailers(&self) -> Option<&HeaderMap> {
         self.trailers.as_deref()
     }
-}
 
-impl Read for ResponseBody {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Fails any read past `max` more (decoded) bytes with
+    /// [`ErrorKind::BodyTooLarge`] and closes the connection. Unless the
+    /// body's `Content-Length` already keeps it within `max`, the
+    /// connection then goes back to the pool only when a read returns
+    /// `Ok(0)`: a body one byte too long must not be reused.
+    pub(crate) fn limit(&mut self, max: u64) {
+        self.limit = Some(Limit {
+            max,
+            seen: 0,
+            exceeded: false,
+        });
+        if let Inner::Conn(b) = &mut self.inner {
+            if b.may_exceed(max) {
+                b.hold();
+            }
+        }
+    }
+
+    /// The limited read: up to the limit as usual; at the limit, a read of
+    /// one byte tells "more" (the error) from "the end" (`Ok(0)`).
+    fn read_limited(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(Limit {
+            max,
+            seen,
+            exceeded,
+        }) = self.limit
+        else {
+            return self.read_inner(buf);
+        };
+        if exceeded {
+            return Err(too_large(max).into());
+        }
+        let left = max - seen;
+        let cap = match usize::try_from(left) {
+            Ok(0) => buf.len().min(1),
+            Ok(left) => buf.len().min(left),
+            Err(_) => buf.len(),
+        };
+        let n = self.read_inner(&mut buf[..cap])?;
+        if n as u64 > left {
+            let err = too_large(max);
+            self.abandon(&err);
+            if let Some(l) = &mut self.limit {
+                l.exceeded = true;
+            }
+            return Err(err.into());
+        }
+        if let Some(l) = &mut self.limit {
+            l.seen += n as u64;
+        }
+        if n == 0 && cap > 0 {
+            // The end, within the limit: the connection may go now.
+            self.release();
+        }
+        Ok(n)
+    }
+
+    /// Hands a held connection back at the body's clean end.
+    fn release(&mut self) {
+        match &mut self.inner {
+            Inner::Empty => {}
+            Inner::Conn(b) => b.release(),
+            #[cfg(feature = "gzip")]
+            Inner::Gzip(g) => g.conn_body_mut().release(),
+        }
+    }
+
+    /// Closes the connection unless the body already handed it back.
+    fn abandon(&mut self, err: &Error) {
+        match &mut self.inner {
+            Inner::Empty => {}
+            Inner::Conn(b) => b.abandon_unless_ended(err),
+            #[cfg(feature = "gzip")]
+            Inner::Gzip(g) => g.conn_body_mut().abandon_unless_ended(err),
+        }
+    }
+
+    fn read_inner(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.inner {
             Inner::Empty => Ok(0),
             Inner::Conn(b) => {
@@ -115,6 +205,19 @@ impl Read for ResponseBody {
             }
         }
     }
+}
+
+impl Read for ResponseBody {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_limited(buf)
+    }
+}
+
+fn too_large(max: u64) -> Error {
+    Error::new(
+        ErrorKind::BodyTooLarge,
+        format!("response body exceeds the limit of {max} bytes"),
+    )
 }
 
 impl fmt::Debug for ResponseBody {
@@ -198,6 +301,12 @@ impl ConnBody {
             self.hold = false;
             self.finish();
         }
+    }
+
+    /// Whether reading this body to its end can deliver more than `max`
+    /// bytes: only a `Content-Length` says it cannot.
+    pub(crate) fn may_exceed(&self, max: u64) -> bool {
+        self.decoder.length().is_none_or(|n| n > max)
     }
 
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {

@@ -101,6 +101,22 @@ impl Response {
             .map_err(|e| Error::from_io(e, ErrorKind::BodyRead, "discard body").with_url(&self.url))
     }
 
+    /// Bounds the body: any read past `max_bytes` of it (decoded bytes,
+    /// after gzip) fails with `io::ErrorKind::InvalidData` whose inner error
+    /// is [`ErrorKind::BodyTooLarge`], and the connection closes; later
+    /// reads fail the same way. It bounds a decompression bomb too.
+    /// [`text`](Self::text), [`bytes`](Self::bytes) and `json` have no
+    /// limit of their own (Go's `io.ReadAll`); chain them after this.
+    ///
+    /// ```no_run
+    /// let body = nethttp::get("http://127.0.0.1:8080/")?.limit(1 << 20).bytes()?;
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    pub fn limit(mut self, max_bytes: u64) -> Response {
+        self.body.limit(max_bytes);
+        self
+    }
+
     /// The chunked trailers, once the body has been read to its end.
     pub fn trailers(&self) -> Option<&HeaderMap> {
         self.body.trailers()

@@ -54,6 +54,8 @@ pub(crate) struct Decoder {
     /// An error met after some bytes were already copied in the same `read`;
     /// those bytes are returned first and this on the next call.
     pending: Option<DecodeError>,
+    /// The `Content-Length`, for a body framed by one.
+    length: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -84,11 +86,22 @@ impl Decoder {
             BodyFraming::Chunked => Kind::Chunked(Chunked::new()),
             BodyFraming::CloseDelimited => Kind::CloseDelimited,
         };
+        let length = match framing {
+            BodyFraming::Length(n) => Some(n),
+            _ => None,
+        };
         Decoder {
             kind,
             trailers: None,
             pending: None,
+            length,
         }
+    }
+
+    /// The whole body's length when the framing declares it up front
+    /// (`Content-Length`).
+    pub(crate) fn length(&self) -> Option<u64> {
+        self.length
     }
 
     /// True once the whole body, and for chunked its trailers, was consumed
