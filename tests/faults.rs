@@ -418,9 +418,9 @@ fn malformed_and_oversized_heads() {
     let server = answer_once(
         |head| match path_of(head).as_str() {
             "/status" => "HTTP/1.1 abc OK\r\nContent-Length: 0\r\n\r\n".to_string(),
-            "/header" => {
-                "HTTP/1.1 200 OK\r\nthis line has no colon\r\nContent-Length: 0\r\n\r\n".to_string()
-            }
+            // A line without a colon is dropped (see the quirks test); a
+            // NUL is never accepted.
+            "/header" => "HTTP/1.1 200 OK\r\nX-Nul: a\0b\r\nContent-Length: 0\r\n\r\n".to_string(),
             "/big" => format!(
                 "HTTP/1.1 200 OK\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
                 "a".repeat(4096)
@@ -1128,4 +1128,52 @@ fn bad_urls_are_invalid_url() {
     let err = nethttp::get("ftp://127.0.0.1/file").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{err}");
     assert_eq!(t.stats(), nethttp::PoolStats::default());
+}
+
+/// The quirks Go, curl and hyper all accept (API.md, "Framing where RFC
+/// 9112 and Go 1.19 differ"), over a real socket: each response is read
+/// whole and its connection serves the next request.
+#[test]
+fn quirks_that_go_curl_and_hyper_accept() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "/fold",
+            "HTTP/1.1 200 OK\r\nX-Fold: a\r\n\tb\r\n   c\r\nContent-Length: 2\r\n\r\nok",
+        ),
+        ("/v12", "HTTP/1.2 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        (
+            "/spaces",
+            "HTTP/1.1  200  OK\r\nContent-Length: 2\r\n\r\nok",
+        ),
+        (
+            "/colon",
+            "HTTP/1.1 200 OK\r\nX-Bad : 1\r\nContent-Length: 2\r\n\r\nok",
+        ),
+    ];
+    let replies: Vec<(String, String)> = cases
+        .iter()
+        .map(|(p, r)| (p.to_string(), r.to_string()))
+        .collect();
+    let server = ScriptedServer::start(move |mut c| {
+        while let Some((head, _)) = c.read_request() {
+            let path = path_of(&head);
+            let reply = replies.iter().find(|(p, _)| *p == path).map(|(_, r)| r);
+            c.write(reply.map_or("HTTP/1.1 404 X\r\nContent-Length: 0\r\n\r\n", |r| r));
+        }
+    });
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let c = client(&t);
+    for (path, _) in cases {
+        let resp = c.get(server.url(path)).send().unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        assert_eq!(resp.version(), nethttp::http::Version::HTTP_11, "{path}");
+        match *path {
+            "/fold" => assert_eq!(resp.headers()["x-fold"], "a b c"),
+            "/colon" => assert!(resp.headers().get("x-bad").is_none()),
+            _ => {}
+        }
+        assert_eq!(resp.text().unwrap(), "ok", "{path}");
+    }
+    assert_eq!(server.accepted(), 1, "one connection for every quirk");
 }

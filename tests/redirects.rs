@@ -235,3 +235,40 @@ fn bad_location_is_a_redirect_error() {
     assert_eq!(err.kind(), ErrorKind::Redirect, "{err}");
     assert_eq!(err.url().map(|u| u.path()), Some("/"));
 }
+
+#[test]
+fn raw_utf8_location_is_encoded_and_followed_and_an_empty_one_returns_the_3xx() {
+    let server = ScriptedServer::start(|mut c| {
+        while let Some((head, _)) = c.read_request() {
+            let target = head.split(' ').nth(1).unwrap_or("").to_string();
+            let mut out: Vec<u8> = Vec::new();
+            match target.as_str() {
+                "/utf8" => {
+                    out.extend_from_slice(b"HTTP/1.1 302 Found\r\nLocation: /caf");
+                    out.extend_from_slice("\u{e9}?q=\u{fc}".as_bytes());
+                    out.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+                }
+                "/empty" => out.extend_from_slice(
+                    b"HTTP/1.1 301 Moved\r\nLocation: \r\nContent-Length: 0\r\n\r\n",
+                ),
+                other => out.extend_from_slice(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{other}",
+                        other.len()
+                    )
+                    .as_bytes(),
+                ),
+            }
+            c.write(out);
+        }
+    });
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let c = client(&t, None);
+    let resp = c.get(server.url("/utf8")).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.url().path(), "/caf%C3%A9");
+    assert_eq!(resp.text().unwrap(), "/caf%C3%A9?q=%C3%BC");
+    let resp = c.get(server.url("/empty")).send().unwrap();
+    assert_eq!(resp.status(), 301);
+}

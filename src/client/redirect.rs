@@ -184,13 +184,13 @@ pub(crate) fn next_hop(
         307 | 308 if body_replayable => (method.clone(), true),
         _ => return Ok(None),
     };
-    // A 3xx without Location is seen in the wild (Go issues 17773, 49281).
-    let Some(loc) = headers.get(header::LOCATION) else {
+    // A 3xx without Location is seen in the wild (Go issues 17773, 49281);
+    // an empty one is returned as it is too (Go).
+    let Some(loc) = headers.get(header::LOCATION).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
-    let loc = loc
-        .to_str()
-        .map_err(|_| Error::new(ErrorKind::Redirect, "Location header is not valid text"))?;
+    let loc = location_text(loc.as_bytes());
+    let loc = loc.as_ref();
     let mut url = current.join(loc).map_err(|e| {
         Error::new(
             ErrorKind::Redirect,
@@ -207,6 +207,17 @@ pub(crate) fn next_hop(
         url,
         keep_body,
     }))
+}
+
+/// A `Location` value as text for the URL parser. Servers send raw bytes
+/// above ASCII (Go, curl and hyper follow them): UTF-8 is passed on, and the
+/// parser percent-encodes it (and IDNA-encodes a host); anything else has
+/// those bytes percent-encoded here.
+fn location_text(raw: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => text.into(),
+        Err(_) => percent_encoding::percent_encode(raw, percent_encoding::CONTROLS).into(),
+    }
 }
 
 /// Go's `shouldCopyHeaderOnRedirect`: credentials and cookies follow a
@@ -327,6 +338,32 @@ mod tests {
         // invalid Location
         let bad = next_hop(&get, StatusCode::FOUND, &loc("http://[::1"), &cur, true).unwrap_err();
         assert_eq!(bad.kind(), ErrorKind::Redirect);
+        // An empty Location returns the 3xx as it is (Go).
+        assert_eq!(hop(&get, 302, &loc(""), true), Ok(None));
+        // Raw bytes above ASCII are percent-encoded and followed (Go, curl,
+        // hyper): UTF-8, and bytes that are not UTF-8 at all.
+        let raw = |bytes: &[u8]| {
+            let mut h = HeaderMap::new();
+            h.insert(header::LOCATION, HeaderValue::from_bytes(bytes).unwrap());
+            h
+        };
+        assert_eq!(
+            hop(&get, 302, &raw("/caf\u{e9}/x?q=\u{e9}".as_bytes()), true),
+            s("GET", "http://a.example/caf%C3%A9/x?q=%C3%A9#frag", false)
+        );
+        assert_eq!(
+            hop(&get, 302, &raw(b"/caf\xe9 x"), true),
+            s("GET", "http://a.example/caf%E9%20x#frag", false)
+        );
+        assert_eq!(
+            hop(
+                &get,
+                302,
+                &raw("http://b\u{fc}cher.example/".as_bytes()),
+                true
+            ),
+            s("GET", "http://xn--bcher-kva.example/#frag", false)
+        );
     }
 
     #[test]

@@ -12,12 +12,21 @@
 //!   with obs-text (bytes >= 0x80); the reason phrase itself is not kept (no
 //!   part of the API shows it, RFC 9112 §4: a client SHOULD ignore it);
 //! - any three-digit code; we reject codes below 100 (`http::StatusCode`);
-//! - only `HTTP/1.0` and `HTTP/1.1`;
+//! - more than one space between the version and the code, and between the
+//!   code and the reason (Go, curl and hyper all accept it);
+//! - `HTTP/1.0` and `HTTP/1.1`, and `HTTP/1.x` for a digit x > 1, read as
+//!   1.1 (as Go, curl and hyper do: a later minor version is compatible);
 //! - obs-fold (a header line continued on a line starting with SP or HTAB):
-//!   RFC 9112 §5.2 says a user agent MUST replace each obs-fold with SP before
-//!   interpreting the value, so we do (Go joins the lines too);
-//! - whitespace between a field name and the colon is rejected (`Malformed`),
-//!   as is whitespace before the first header line.
+//!   RFC 9112 §5.2 says a user agent MUST replace each obs-fold with SP
+//!   before interpreting the value; like Go we join the lines with one space,
+//!   dropping the whitespace around the fold;
+//! - an invalid field line (whitespace between the name and the colon or
+//!   before the first field, a bad name, no colon, a control byte in the
+//!   value) is dropped and the rest of the head kept, as browsers do
+//!   (httparse's `ignore_invalid_headers_in_responses`); honouring
+//!   `Content-Length : 5` where another parser ignores it is how responses
+//!   get smuggled. A NUL or a lone CR still fails the head. Dropped lines
+//!   are logged at debug level.
 
 use std::{cell::Cell, fmt};
 
@@ -299,12 +308,62 @@ enum Attempt {
 /// below this one, not nested, for the same reason the slots live on the
 /// heap (see [`SLOTS`]).
 fn parse(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, HeadError> {
+    match parse_in(buf) {
+        Err(HeadError::Malformed(_)) if later_minor_version(buf).is_some() => {
+            parse_later_minor(buf)
+        }
+        parsed => parsed,
+    }
+}
+
+/// [`parse`] on the thread's header slots.
+fn parse_in(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, HeadError> {
     let mut slots = recycle(SLOTS.take());
     let parsed = parse_with(buf, &mut slots);
     if slots.capacity() <= KEEP_SLOTS {
         SLOTS.set(recycle(slots));
     }
     parsed
+}
+
+/// Where the minor version digit of an `HTTP/1.x` status line with x > 1
+/// sits in `buf` (after any empty lines, which httparse skips too).
+fn later_minor_version(buf: &[u8]) -> Option<usize> {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    match line {
+        // The space may not have arrived yet: httparse then waits for it.
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9']
+        | [
+            b'H',
+            b'T',
+            b'T',
+            b'P',
+            b'/',
+            b'1',
+            b'.',
+            b'2'..=b'9',
+            b' ',
+            ..,
+        ] => Some(start + 7),
+        _ => None,
+    }
+}
+
+/// A head whose status line says `HTTP/1.x`, x > 1: parsed as `HTTP/1.1`
+/// (the same length, so offsets into `buf` hold). Off the hot path: only
+/// after the strict parse failed.
+#[cold]
+#[inline(never)]
+fn parse_later_minor(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, HeadError> {
+    let mut patched = buf.to_vec();
+    if let Some(i) = later_minor_version(buf) {
+        patched[i] = b'1';
+    }
+    parse_in(&patched)
 }
 
 /// [`parse`] with `slots` as the slot store, grown as the head needs.
@@ -345,6 +404,8 @@ fn try_parse<'b>(buf: &'b [u8], slots: &mut [httparse::Header<'b>]) -> Result<At
     let mut res = httparse::Response::new(slots);
     let status = httparse::ParserConfig::default()
         .allow_obsolete_multiline_headers_in_responses(true)
+        .allow_multiple_spaces_in_response_status_delimiters(true)
+        .ignore_invalid_headers_in_responses(true)
         .parse_response(&mut res, buf);
     let len = match status {
         Ok(httparse::Status::Complete(len)) => len,
@@ -360,6 +421,9 @@ fn try_parse<'b>(buf: &'b [u8], slots: &mut [httparse::Header<'b>]) -> Result<At
     let code = res.code.unwrap_or(0);
     let status = StatusCode::from_u16(code)
         .map_err(|_| malformed(format_args!("invalid status code {code:03}")))?;
+    if log::log_enabled!(log::Level::Debug) {
+        log_dropped_fields(&buf[..len], res.headers.len());
+    }
     Ok(Attempt::Complete {
         len,
         version,
@@ -404,18 +468,56 @@ fn build(
 }
 
 /// A field value as `http` holds it, with each obs-fold (CRLF or LF followed
-/// by SP/HTAB, left in place by httparse) replaced by spaces (RFC 9112 §5.2).
-/// An unfolded value shares `raw`'s buffer; a folded one is copied.
+/// by SP/HTAB, left in place by httparse) and the whitespace around it
+/// replaced by one space (RFC 9112 §5.2; Go's textproto joins the same
+/// way). An unfolded value shares `raw`'s buffer; a folded one is copied.
 fn header_value(raw: Bytes) -> Option<HeaderValue> {
-    if raw.iter().any(|&b| b == b'\r' || b == b'\n') {
-        let unfolded: Vec<u8> = raw
-            .iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
-            .collect();
-        HeaderValue::from_bytes(&unfolded).ok()
-    } else {
-        HeaderValue::from_maybe_shared(raw).ok()
+    if !raw.iter().any(|&b| b == b'\r' || b == b'\n') {
+        return HeaderValue::from_maybe_shared(raw).ok();
     }
+    let is_ws = |b: &u8| *b == b' ' || *b == b'\t';
+    let mut joined = Vec::with_capacity(raw.len());
+    for (i, line) in raw.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let start = line.iter().position(|b| !is_ws(b)).unwrap_or(line.len());
+        let end = line
+            .iter()
+            .rposition(|b| !is_ws(b))
+            .map_or(start, |e| e + 1);
+        if start == end {
+            continue;
+        }
+        if i > 0 && !joined.is_empty() {
+            joined.push(b' ');
+        }
+        joined.extend_from_slice(&line[start..end]);
+    }
+    HeaderValue::from_bytes(&joined).ok()
+}
+
+/// Logs how many field lines httparse dropped as invalid (see the module
+/// doc).
+#[cold]
+#[inline(never)]
+fn log_dropped_fields(head: &[u8], kept: usize) {
+    let dropped = dropped_fields(head, kept);
+    if dropped > 0 {
+        log::debug!("nethttp: dropped {dropped} invalid header line(s) of a response");
+    }
+}
+
+/// How many field lines of `head` are not among the `kept` fields: its
+/// lines, less the status line, the final empty line and obs-fold
+/// continuations.
+fn dropped_fields(head: &[u8], kept: usize) -> usize {
+    let lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .skip_while(|l| l.is_empty())
+        .skip(1)
+        .filter(|l| !l.is_empty() && !matches!(l[0], b' ' | b'\t'))
+        .count();
+    lines.saturating_sub(kept)
 }
 
 /// A `Malformed` error, built out of line: formatting takes stack, and

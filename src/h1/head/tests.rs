@@ -201,7 +201,9 @@ fn head_cases() -> Vec<(&'static str, Vec<u8>, &'static str, &'static [u8])> {
         ("leading empty lines", b("\r\n\nHTTP/1.1 200 OK\r\n\r\n"), "HTTP/1.1 200 []", b""),
         ("value whitespace trimmed", b("HTTP/1.1 200 OK\r\nA: \t b c \t\r\nE:\r\n\r\n"), "HTTP/1.1 200 [a=b c, e=]", b""),
         ("repeated fields", b("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX: y\r\nset-cookie: b=2\r\n\r\n"), "HTTP/1.1 200 [set-cookie=a=1, set-cookie=b=2, x=y]", b""),
-        ("obs-fold unfolded", b("HTTP/1.1 200 OK\r\nA: b\r\n  c\r\n\td\r\nE: f\r\n\r\n"), "HTTP/1.1 200 [a=b    c  \td, e=f]", b""),
+        ("obs-fold joined with one space", b("HTTP/1.1 200 OK\r\nA: b\r\n  c\r\n\td\r\nE: f\r\n\r\n"), "HTTP/1.1 200 [a=b c d, e=f]", b""),
+        ("obs-fold after trailing space", b("HTTP/1.1 200 OK\r\nA: b \t\r\n \t c\nE: f\r\n\r\n"), "HTTP/1.1 200 [a=b c, e=f]", b""),
+        ("obs-fold of an empty value", b("HTTP/1.1 200 OK\r\nA:\r\n c\r\n\r\n"), "HTTP/1.1 200 [a=c]", b""),
         ("obs-text value", b("HTTP/1.1 200 OK\r\nA: caf\u{e9}\r\n\r\n"), "HTTP/1.1 200 [a=caf\u{e9}]", b""),
         ("more headers than the first slots", many, "", b""),
         ("code 999", b("HTTP/1.1 999 Odd\r\n\r\n"), "HTTP/1.1 999 []", b""),
@@ -209,19 +211,27 @@ fn head_cases() -> Vec<(&'static str, Vec<u8>, &'static str, &'static [u8])> {
         ("two-digit code", b("HTTP/1.1 20 OK\r\n\r\n"), "Malformed: malformed status line", b""),
         ("four-digit code", b("HTTP/1.1 2000 OK\r\n\r\n"), "Malformed: malformed status line", b""),
         ("no space after version", b("HTTP/1.1200 OK\r\n\r\n"), "Malformed: malformed HTTP version", b""),
-        ("two spaces after version", b("HTTP/1.1  200 OK\r\n\r\n"), "Malformed: malformed status line", b""),
+        ("two spaces after version", b("HTTP/1.1  200 OK\r\n\r\n"), "HTTP/1.1 200 []", b""),
+        ("spaces around the code", b("HTTP/1.1   404   Not Found\r\nA: b\r\n\r\n"), "HTTP/1.1 404 [a=b]", b""),
         ("control byte in reason", b("HTTP/1.1 200 O\x01K\r\n\r\n"), "Malformed: malformed status line", b""),
         ("HTTP/2 status line", b("HTTP/2 200 OK\r\n\r\n"), "Malformed: malformed HTTP version", b""),
-        ("HTTP/1.2", b("HTTP/1.2 200 OK\r\n\r\n"), "Malformed: malformed HTTP version", b""),
+        ("HTTP/1.2 is read as 1.1", b("HTTP/1.2 200 OK\r\nA: b\r\n\r\nrest"), "HTTP/1.1 200 [a=b]", b"rest"),
+        ("HTTP/1.9 after empty lines", b("\r\nHTTP/1.9 204 X\r\n\r\n"), "HTTP/1.1 204 []", b""),
+        ("HTTP/1.10", b("HTTP/1.10 200 OK\r\n\r\n"), "Malformed: malformed HTTP version", b""),
+        ("HTTP/1.x", b("HTTP/1.x 200 OK\r\n\r\n"), "Malformed: malformed HTTP version", b""),
         ("not http", b("SSH-2.0-OpenSSH_9.6\r\n"), "Malformed: malformed HTTP version", b""),
         ("lowercase version", b("http/1.1 200 OK\r\n\r\n"), "Malformed: malformed HTTP version", b""),
-        ("space in header name", b("HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n"), "Malformed: invalid header name", b""),
-        ("space before colon", b("HTTP/1.1 200 OK\r\nName : x\r\n\r\n"), "Malformed: invalid header name", b""),
-        ("no colon", b("HTTP/1.1 200 OK\r\nNoColon\r\n\r\n"), "Malformed: invalid header name", b""),
-        ("empty name", b("HTTP/1.1 200 OK\r\n: x\r\n\r\n"), "Malformed: invalid header name", b""),
-        ("whitespace before first field", b("HTTP/1.1 200 OK\r\n A: b\r\n\r\n"), "Malformed: invalid header name", b""),
-        ("control byte in value", b("HTTP/1.1 200 OK\r\nA: b\x01c\r\n\r\n"), "Malformed: invalid header value", b""),
-        ("DEL in value", b("HTTP/1.1 200 OK\r\nA: b\x7fc\r\n\r\n"), "Malformed: invalid header value", b""),
+        // Invalid field lines are dropped, the rest of the head kept
+        // (httparse's browser-compatible mode; Chrome and Firefox do it).
+        ("space in header name dropped", b("HTTP/1.1 200 OK\r\nBad Name: x\r\nB: c\r\n\r\n"), "HTTP/1.1 200 [b=c]", b""),
+        ("space before colon dropped", b("HTTP/1.1 200 OK\r\nA: b\r\nContent-Length : 5\r\nB: c\r\n\r\n"), "HTTP/1.1 200 [a=b, b=c]", b""),
+        ("tab before colon dropped", b("HTTP/1.1 200 OK\r\nName\t: x\r\n\r\n"), "HTTP/1.1 200 []", b""),
+        ("no colon dropped", b("HTTP/1.1 200 OK\r\nNoColon\r\nB: c\r\n\r\n"), "HTTP/1.1 200 [b=c]", b""),
+        ("empty name dropped", b("HTTP/1.1 200 OK\r\n: x\r\n\r\n"), "HTTP/1.1 200 []", b""),
+        ("whitespace before first field dropped", b("HTTP/1.1 200 OK\r\n A: b\r\nB: c\r\n\r\n"), "HTTP/1.1 200 [b=c]", b""),
+        ("control byte in value dropped", b("HTTP/1.1 200 OK\r\nA: b\x01c\r\nB: c\r\n\r\n"), "HTTP/1.1 200 [b=c]", b""),
+        ("DEL in value dropped", b("HTTP/1.1 200 OK\r\nA: b\x7fc\r\n\r\n"), "HTTP/1.1 200 []", b""),
+        ("NUL in value", b("HTTP/1.1 200 OK\r\nA: b\x00c\r\n\r\n"), "Malformed: invalid header value", b""),
         ("CR without LF", b("HTTP/1.1 200 OK\r\nA: b\rc\r\n\r\n"), "Malformed: invalid header value", b""),
         ("empty", b(""), "EmptyEof", b""),
         ("truncated status line", b("HTTP/1.1 20"), "Truncated", b""),
@@ -360,4 +370,15 @@ fn huge_heads_do_not_leave_their_slots_behind() {
     assert_eq!(head.headers.len(), 1000);
     let (_, kept, _) = kept_slots();
     assert!(kept <= KEEP_SLOTS, "kept {kept} slots");
+}
+
+#[test]
+fn dropped_field_lines_are_counted_for_the_log() {
+    let count = |head: &str| {
+        let r = read_response_head(&mut head.as_bytes(), MAX).unwrap();
+        dropped_fields(head.as_bytes(), r.headers.len())
+    };
+    assert_eq!(count("HTTP/1.1 200 OK\r\nA: b\r\n\r\n"), 0);
+    assert_eq!(count("\r\nHTTP/1.1 200 OK\r\nA: b\r\n c\r\n\r\n"), 0);
+    assert_eq!(count("HTTP/1.1 200 OK\r\nA : b\r\nC: d\nNo\r\n\r\n"), 2);
 }
