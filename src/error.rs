@@ -97,6 +97,16 @@ impl Error {
         }
     }
 
+    /// A callback of the user's (a trace hook, a body reader) panicked on
+    /// one of the crate's threads `while` doing something: kind `Io`, and
+    /// the message says so (API.md, "Safety rules").
+    pub(crate) fn callback_panicked(during: &str) -> Error {
+        Error::new(
+            ErrorKind::Io,
+            format!("a callback panicked on a nethttp thread while {during}"),
+        )
+    }
+
     /// Attaches the underlying cause.
     pub(crate) fn with_source(
         mut self,

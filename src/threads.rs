@@ -3,7 +3,9 @@
 //! `std::thread::spawn` appears nowhere else in the crate.
 
 use std::{
+    any::Any,
     io,
+    panic::{self, AssertUnwindSafe},
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -63,11 +65,30 @@ where
         .stack_size(stack)
         .spawn(move || {
             let _census = census;
-            body();
+            // A user callback may panic here (a trace hook, a request body's
+            // reader). Each body's guards turn the unwind into a closed
+            // connection or a failed dial; the panic stops at the thread's
+            // edge instead of ending it through the runtime.
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(body)) {
+                log::error!(
+                    "nethttp: thread {} ended by a panic: {}",
+                    thread::current().name().unwrap_or("?"),
+                    panic_message(payload.as_ref())
+                );
+            }
         });
     // On failure the closure (and the census inside it) is dropped, which
     // undoes the counts.
     spawned.map(drop)
+}
+
+/// The text of a panic's payload, when it is one.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 #[cfg(test)]

@@ -4,6 +4,13 @@
 //! a lock. They run on whichever thread reached the event (the caller's,
 //! a dial thread, or a connection's reader or writer thread), so an
 //! implementation must be cheap and must not block.
+//!
+//! A hook that panics leaks nothing and hangs nobody. On the caller's
+//! thread the panic unwinds to the caller, every pool slot released. On a
+//! dial thread the dial fails; on a connection's thread the connection
+//! closes; either way the request waiting on it gets an error of kind
+//! [`Io`](crate::ErrorKind::Io) that says a callback panicked (unless its
+//! response had already arrived), and it is not retried.
 
 use std::{io, net::SocketAddr, time::Duration};
 

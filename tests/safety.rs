@@ -203,3 +203,221 @@ fn a_body_within_its_limit_reads_and_reuses_as_usual() {
     drop(resp);
     assert_eq!(server.accepted(), 1);
 }
+
+// ---------------------------------------------------------------------------
+// Panicking callbacks (API.md, "Safety rules")
+
+/// Where a [`Bomb`] goes off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hook {
+    ConnectStart,
+    GotConn,
+    WroteHeaders,
+    WroteRequest,
+    FirstByte,
+    PutIdle,
+}
+
+/// A trace that panics in one hook.
+struct Bomb(Hook);
+
+const BOMB: &str = "test bomb went off";
+
+impl Bomb {
+    fn boom(&self, at: Hook) {
+        if self.0 == at {
+            panic!("{BOMB} in {at:?}");
+        }
+    }
+}
+
+impl nethttp::ClientTrace for Bomb {
+    fn connect_start(&self, _: std::net::SocketAddr) {
+        self.boom(Hook::ConnectStart);
+    }
+    fn got_conn(&self, _: &nethttp::GotConnInfo) {
+        self.boom(Hook::GotConn);
+    }
+    fn wrote_headers(&self) {
+        self.boom(Hook::WroteHeaders);
+    }
+    fn wrote_request(&self, _: Option<&nethttp::Error>) {
+        self.boom(Hook::WroteRequest);
+    }
+    fn got_first_response_byte(&self) {
+        self.boom(Hook::FirstByte);
+    }
+    fn put_idle_conn(&self, _: Option<&nethttp::Error>) {
+        self.boom(Hook::PutIdle);
+    }
+}
+
+/// Keeps the test output readable: the bombs' panics are expected, so the
+/// default hook prints only the others.
+fn quiet_bombs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !msg.contains(BOMB) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// How a request whose callback panicked ended.
+#[derive(Debug)]
+enum Outcome {
+    /// The panic unwound to the caller (a callback on the caller's thread).
+    Unwound,
+    /// An error (a callback on one of the crate's threads).
+    Failed(nethttp::Error),
+    /// It worked (the callback ran after the response was complete).
+    Ok,
+}
+
+/// Sends one GET of `url` with `trace` (and `cancel`, which forces the dial
+/// onto a dial thread), reading the body; bounded.
+fn outcome(c: &Client, url: String, trace: Bomb, cancel: bool) -> Outcome {
+    let c = c.clone();
+    bounded("bombed request", Duration::from_secs(10), move || {
+        let run = std::panic::AssertUnwindSafe(|| {
+            let mut req = c.get(&url).trace(std::sync::Arc::new(trace));
+            if cancel {
+                req = req.cancel(nethttp::CancelToken::new());
+            }
+            req.send().and_then(nethttp::Response::bytes)
+        });
+        match std::panic::catch_unwind(run) {
+            Err(_) => Outcome::Unwound,
+            Ok(Err(e)) => Outcome::Failed(e),
+            Ok(Ok(_)) => Outcome::Ok,
+        }
+    })
+}
+
+#[test]
+fn a_panicking_trace_hook_leaks_nothing_and_hangs_nobody() {
+    quiet_bombs();
+    // `/slow` answers after 100 ms, so that a hook that panics on the
+    // writer thread after the request went out surely closes the
+    // connection before the response arrives. (A response that wins that
+    // race is delivered: the request is not waiting any more.)
+    let server = ScriptedServer::start(|mut c| {
+        while let Some(head) = c.read_head() {
+            if head.starts_with("GET /slow ") {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        }
+    });
+    // One connection per host: a slot that leaked would hang the next
+    // request for good.
+    let t = Transport::builder().max_conns_per_host(1).build();
+    let _leaks = LeakCheck::new(&t);
+    let c = client(&t);
+    let cases = [
+        // (hook, dial on a dial thread, where it runs)
+        (Hook::ConnectStart, true, "dial thread"),
+        (Hook::ConnectStart, false, "caller (inline dial)"),
+        (Hook::GotConn, false, "caller"),
+        (Hook::WroteHeaders, false, "writer thread"),
+        (Hook::WroteRequest, false, "writer thread"),
+        (Hook::FirstByte, false, "reader thread"),
+        (Hook::PutIdle, false, "caller (body end)"),
+    ];
+    for (hook, dial_thread, thread) in cases {
+        t.close_idle_connections();
+        let got = outcome(&c, server.url("/slow"), Bomb(hook), dial_thread);
+        match (thread, &got) {
+            (t, Outcome::Unwound) if t.starts_with("caller") => {}
+            (t, Outcome::Failed(e)) if !t.starts_with("caller") => {
+                assert_eq!(e.kind(), ErrorKind::Io, "{hook:?}: {e}");
+                assert!(e.to_string().contains("panicked"), "{hook:?}: {e}");
+            }
+            _ => panic!("{hook:?} on the {thread}: {got:?}"),
+        }
+        wait_stats(&t, Duration::from_secs(5), |s| {
+            s.in_use == 0 && s.dialing == 0 && s.waiting == 0 && s.threads == 2 * s.conns
+        });
+        // The pool still serves: the one slot per host is free.
+        let body = bounded("next request", Duration::from_secs(10), {
+            let (c, url) = (c.clone(), server.url("/"));
+            move || c.get(&url).send().and_then(nethttp::Response::text)
+        });
+        assert_eq!(
+            body.expect("the request after the panic"),
+            "hello",
+            "{hook:?}"
+        );
+    }
+}
+
+#[test]
+fn a_panicking_body_reader_or_redirect_policy_leaks_nothing() {
+    quiet_bombs();
+    struct Exploding;
+    impl std::io::Read for Exploding {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            panic!("{BOMB} in a body reader");
+        }
+    }
+    let server = ScriptedServer::start(|mut c| {
+        while let Some(head) = c.read_head() {
+            if head.starts_with("GET /redirect") {
+                c.write("HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n");
+            } else if head.starts_with("POST") {
+                // The body never comes: wait for the client to give up.
+                let _ = std::io::copy(&mut c.reader, &mut std::io::sink());
+                return;
+            } else {
+                c.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+        }
+    });
+    let t = Transport::builder().max_conns_per_host(1).build();
+    let _leaks = LeakCheck::new(&t);
+    let c = client(&t);
+    let url = server.url("/upload");
+    let err = bounded("exploding body", Duration::from_secs(10), {
+        let c = c.clone();
+        move || {
+            c.post(&url)
+                .body(nethttp::Body::from_reader(Exploding, None))
+                .send()
+        }
+    })
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+
+    let policy = RedirectPolicy::custom(|_| panic!("{BOMB} in a redirect policy"));
+    let redirecting = Client::builder()
+        .transport(t.clone())
+        .redirect(policy)
+        .build()
+        .unwrap();
+    let url = server.url("/redirect");
+    let unwound = bounded("exploding policy", Duration::from_secs(10), move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            redirecting.get(&url).send()
+        }))
+        .is_err()
+    });
+    assert!(unwound, "the policy's panic reaches the caller");
+    wait_stats(&t, Duration::from_secs(5), |s| {
+        s.in_use == 0 && s.dialing == 0 && s.waiting == 0
+    });
+    let ok = bounded("next request", Duration::from_secs(10), {
+        let (c, url) = (c.clone(), server.url("/"));
+        move || c.get(&url).send().and_then(nethttp::Response::text)
+    });
+    assert_eq!(ok.unwrap(), "ok");
+}

@@ -115,6 +115,10 @@ struct Shared {
     /// caller, to name the phase a deadline interrupted without being woken
     /// for every successful write.
     requests_written: AtomicU64,
+    /// A user callback panicked on one of the connection's threads. Set by
+    /// that thread as it unwinds; read by the caller, which then does not
+    /// retry (the callback would run again).
+    panicked: AtomicBool,
 }
 
 /// The caller's ends of the connection's channels. Dropping them is how a
@@ -201,6 +205,7 @@ impl PersistConn {
                 nwrite: AtomicU64::new(0),
                 reused: AtomicBool::new(false),
                 requests_written: AtomicU64::new(0),
+                panicked: AtomicBool::new(false),
             }),
         };
         let spawn_err = |e: std::io::Error| {
@@ -540,7 +545,13 @@ impl PersistConn {
     }
 
     /// The error for a request that found the connection closed under it.
+    /// Not retried when a callback panicked: it would panic again.
     fn closed_error(&self, class: Failure) -> ConnError {
+        let class = if self.inner.panicked.load(Ordering::SeqCst) {
+            Failure::Other
+        } else {
+            class
+        };
         ConnError {
             err: self.closed_error_for("before the response"),
             class,
@@ -618,15 +629,23 @@ pub(crate) fn recv_now<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::Recv
     sel.select().recv(rx)
 }
 
-/// Held by each connection thread: however it ends (a panic included), the
-/// connection closes, so nobody waits on a thread that is gone. Every
-/// normal exit has closed it already; then this is a no-op.
+/// Held by each connection thread: however it ends, the connection closes,
+/// so nobody waits on a thread that is gone. Every normal exit has closed
+/// it already; then this is a no-op. A thread that unwinds (a user
+/// callback panicked on it: a trace hook, a request body's reader) closes
+/// it with a reason that says so, and the waiting request gets that error
+/// (API.md, "Safety rules").
 struct CloseOnExit(PersistConn);
 
 impl Drop for CloseOnExit {
     fn drop(&mut self) {
-        self.0
-            .close(Error::new(ErrorKind::Io, "connection thread exited"));
+        let why = if std::thread::panicking() {
+            self.0.inner.panicked.store(true, Ordering::SeqCst);
+            Error::callback_panicked("serving a request")
+        } else {
+            Error::new(ErrorKind::Io, "connection thread exited")
+        };
+        self.0.close(why);
     }
 }
 

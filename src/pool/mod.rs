@@ -20,6 +20,7 @@ pub(crate) mod want;
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
+    panic::{self, AssertUnwindSafe},
     sync::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
@@ -250,9 +251,18 @@ impl Pool {
     /// Dials on the caller's thread (already counted in `dialing` and
     /// `per_host`) and hands the new connection straight to the caller.
     fn dial_inline(&self, key: &ConnKey, ctx: &WaitCtx<'_>) -> Result<Got, Error> {
+        let slot = DialSlot { pool: self, key };
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+        // Trace hooks run in here, on the caller's thread; one that panics
+        // unwinds through `slot`, which gives the slot back.
         let res = dial::dial(key, &self.shared.cfg, ctx.trace.as_deref(), ctx.deadline)
             .and_then(|stream| PersistConn::start(id, key.clone(), stream, self.clone()));
+        slot.finish(res)
+    }
+
+    /// A dial ended (its slot counted in `dialing` and `per_host`): the
+    /// connection is registered in use, or the slot freed.
+    fn finish_dial(&self, key: &ConnKey, res: Result<PersistConn, Error>) -> Result<Got, Error> {
         let mut acts = Actions::default();
         let got = {
             let mut st = self.shared.state.lock();
@@ -620,8 +630,14 @@ impl Pool {
             self.shared.cfg.thread_stack_size,
             &self.shared.threads,
             move || {
-                let res = dial::dial(&w.key, &pool.shared.cfg, w.trace.as_deref(), None)
-                    .and_then(|stream| PersistConn::start(id, w.key.clone(), stream, pool.clone()));
+                // Trace hooks run in the dial: one that panics fails this
+                // dial, and its waiter hears why.
+                let res = panic::catch_unwind(AssertUnwindSafe(|| {
+                    dial::dial(&w.key, &pool.shared.cfg, w.trace.as_deref(), None).and_then(
+                        |stream| PersistConn::start(id, w.key.clone(), stream, pool.clone()),
+                    )
+                }))
+                .unwrap_or_else(|_| Err(Error::callback_panicked("dialling")));
                 pool.dial_done(&w, res);
             },
         );
@@ -650,6 +666,34 @@ impl Pool {
                 "per-host counts are off"
             );
         }
+    }
+}
+
+/// A dial's claim on a connection slot for its key (counted in `dialing`
+/// and `per_host`), held by a dial on the caller's thread. [`finish`]
+/// consumes it with the dial's result; dropped unfinished (a trace hook
+/// that panicked mid-dial unwinds through it) it gives the slot back, so
+/// the unwind leaks nothing and the next request to the host does not wait
+/// for a slot that is never freed (API.md, "Safety rules").
+///
+/// [`finish`]: DialSlot::finish
+struct DialSlot<'a> {
+    pool: &'a Pool,
+    key: &'a ConnKey,
+}
+
+impl DialSlot<'_> {
+    fn finish(self, res: Result<PersistConn, Error>) -> Result<Got, Error> {
+        let this = std::mem::ManuallyDrop::new(self);
+        this.pool.finish_dial(this.key, res)
+    }
+}
+
+impl Drop for DialSlot<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .pool
+            .finish_dial(self.key, Err(Error::callback_panicked("dialling")));
     }
 }
 

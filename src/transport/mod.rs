@@ -19,7 +19,7 @@ use crate::{
     Error, ErrorKind, GotConnInfo, PoolStats, Proxy, Request, Response,
     config::Config,
     conn::{
-        Outgoing,
+        Outgoing, PersistConn,
         msg::{ConnError, Failure, ResponseParts},
     },
     error::Redacted,
@@ -183,6 +183,9 @@ impl Transport {
                 },
             )?;
             if let Some(t) = trace {
+                // The hook may panic: the connection must not stay checked
+                // out (in use) for good.
+                let unused = PutBackOnUnwind(&got.conn);
                 t.got_conn(&GotConnInfo {
                     conn_id: got.conn.id(),
                     reused: got.reused,
@@ -191,6 +194,7 @@ impl Transport {
                     local_addr: got.conn.local_addr(),
                     remote_addr: got.conn.remote_addr(),
                 });
+                std::mem::forget(unused);
             }
             // A replayable body is cloned per attempt (cheap: shared bytes).
             let attempt_body = match &body {
@@ -232,6 +236,18 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// A connection just checked out, while user code (the `got_conn` hook)
+/// runs before the request takes it: if that code unwinds, the connection
+/// goes back to the pool (it is unused and healthy) instead of staying in
+/// use for good. Forgotten once the hook returns.
+struct PutBackOnUnwind<'a>(&'a PersistConn);
+
+impl Drop for PutBackOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.release(true, false, None);
     }
 }
 
