@@ -101,7 +101,10 @@ pub struct GotConnInfo {
     /// The connection's id; its threads are named `nethttp-r<id>` and
     /// `nethttp-w<id>`.
     pub conn_id: u64,
-    /// The connection served an earlier request.
+    /// The connection served an earlier request (Go's documented meaning).
+    /// A connection dialled for a request that was served first by another
+    /// one, and handed to the next request or the idle pool unused, is not
+    /// reused (Go 1.19 reports `true` for it).
     pub reused: bool,
     /// The connection came from the idle pool.
     pub was_idle: bool,

@@ -1177,3 +1177,39 @@ fn quirks_that_go_curl_and_hyper_accept() {
     }
     assert_eq!(server.accepted(), 1, "one connection for every quirk");
 }
+
+/// A server that sends a whole keep-alive response and then closes (no
+/// `Connection: close`; tinyproxy does this). Once its FIN has arrived,
+/// the body's end must not pool the connection: nothing else looks at the
+/// socket before the next request would be written onto it.
+#[test]
+fn a_connection_the_server_closed_after_its_response_is_not_pooled() {
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let closed_tx = Mutex::new(closed_tx);
+    let server = ScriptedServer::start(move |mut c| {
+        if c.read_request().is_some() {
+            c.write(ok_response("hello"));
+            let _ = c.stream.shutdown(std::net::Shutdown::Both);
+            let _ = closed_tx.lock().unwrap().send(());
+        }
+    });
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let c = client(&t);
+    for path in ["/small", "/again"] {
+        let rec = Recorder::new();
+        let resp = traced_get(&c, server.url(path), &rec);
+        closed_rx.recv_timeout(5 * SEC).expect("the server closed");
+        // The FIN travels over loopback: give it a moment to land.
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(resp.text().unwrap(), "hello");
+        let events = rec.events();
+        let put = events.iter().find(|e| e.starts_with("put_idle_conn"));
+        assert!(
+            put.is_some_and(|e| e != "put_idle_conn ok"),
+            "{path}: the closed connection went idle: {events:?}"
+        );
+        assert_eq!(t.stats().idle, 0, "{path}");
+    }
+    assert_eq!(server.accepted(), 2);
+}

@@ -21,7 +21,11 @@ use http::HeaderMap;
 
 use crate::{
     Error, ErrorKind,
-    conn::{PersistConn, msg::BodyDone, stream::BufReadHalf},
+    conn::{
+        PersistConn,
+        msg::BodyDone,
+        stream::{BufReadHalf, Peer},
+    },
     h1::decode::{DecodeError, Decoder},
     trace::ClientTrace,
 };
@@ -354,22 +358,24 @@ impl ConnBody {
         let (Some(held), Some(done)) = (self.held.take(), self.done_tx.take()) else {
             return;
         };
-        let rd = match held {
+        let mut rd = match held {
             Held::Lent(rd) => Some(rd),
             Held::Copied { .. } => None,
         };
         // Bytes past the body's end were sent unasked (Go logs "Unsolicited
         // response received on idle HTTP channel" and closes): the reader,
-        // which may be waiting on the socket, would never see them.
+        // which may be waiting on the socket, would never see them. A FIN
+        // (or TLS close_notify) that came with the body means the next
+        // request would be written onto a closed connection. A copied
+        // body's reader looks on its own (see `PersistConn::peer_check`).
         let why = if !self.alive {
             Some("response does not allow reuse")
-        } else if rd
-            .as_ref()
-            .is_some_and(|rd| !crate::h1::Source::buffered(rd).is_empty())
-        {
-            Some("server sent more bytes than the response body")
         } else {
-            None
+            match rd.as_mut().map(BufReadHalf::peer_now) {
+                None | Some(Peer::Quiet) => None,
+                Some(Peer::Spoke) => Some("server sent more bytes than the response body"),
+                Some(Peer::Closed) => Some("server closed the connection after the response"),
+            }
         };
         match why {
             None => {

@@ -49,7 +49,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -65,7 +65,7 @@ use crate::{
 use msg::{
     Answer, ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure, WriteRequest,
 };
-use stream::{BufReadHalf, Closer, Stream};
+use stream::{BufReadHalf, Closer, Peer, Stream};
 
 /// How long a finished response waits for the writer's verdict before the
 /// connection may be reused (Go's `maxWriteWaitBeforeConnReuse`).
@@ -103,8 +103,8 @@ struct Shared {
     /// Bytes written to the socket so far. Written by: writer thread. Read
     /// by: the caller, to tell whether a failed request wrote anything.
     nwrite: AtomicU64,
-    /// Served a request before. Set by the pool when the connection goes
-    /// back (Go's `markReused`).
+    /// Served a request before: set when a response is handed back
+    /// (Go's `markReused`). Read for `GotConnInfo::reused`.
     reused: AtomicBool,
     /// The writer's verdict on each request, in order: was it written in
     /// full (Go's `writeErrCh`)? Sent by the writer thread; taken once per
@@ -119,7 +119,22 @@ struct Shared {
     /// that thread as it unwinds; read by the caller, which then does not
     /// retry (the callback would run again).
     panicked: AtomicBool,
+    /// Between the reader's answer to a request whose read half it kept
+    /// and that response's hand-back, the reader peeks on while the caller
+    /// still has the response: it may take the server's FIN (TLS
+    /// `close_notify`) or unasked bytes off the socket before the hand-back
+    /// looks there. `ANSWERED` is set by the reader before it answers;
+    /// then exactly one of them moves it on: the reader's peek to
+    /// `PEER_SPOKE` (compare-exchange), or the hand-back to
+    /// `NOTHING_PENDING` (swap), which refuses the pool if it finds
+    /// `PEER_SPOKE`. Written by: reader thread and the caller, as said.
+    answered: AtomicU8,
 }
+
+/// See [`Shared::answered`].
+const NOTHING_PENDING: u8 = 0;
+const ANSWERED: u8 = 1;
+const PEER_SPOKE: u8 = 2;
 
 /// The caller's ends of the connection's channels. Dropping them is how a
 /// connection closes towards its threads: the writer's wait on `writech`
@@ -206,6 +221,7 @@ impl PersistConn {
                 reused: AtomicBool::new(false),
                 requests_written: AtomicU64::new(0),
                 panicked: AtomicBool::new(false),
+                answered: AtomicU8::new(NOTHING_PENDING),
             }),
         };
         let spawn_err = |e: std::io::Error| {
@@ -253,8 +269,9 @@ impl PersistConn {
         self.inner.closed.load(Ordering::SeqCst)
     }
 
-    pub(crate) fn mark_reused(&self) {
-        self.inner.reused.store(true, Ordering::Relaxed);
+    /// Served a request before (see `reused`).
+    pub(crate) fn is_reused(&self) -> bool {
+        self.inner.reused.load(Ordering::Relaxed)
     }
 
     pub(crate) fn pool(&self) -> &Pool {
@@ -338,11 +355,62 @@ impl PersistConn {
         if !written {
             return Err(Error::new(ErrorKind::Io, "request was not fully written"));
         }
-        let res = self.inner.pool.try_put_idle(self);
+        if sent {
+            // Go's `markReused`, but only for a connection that served a
+            // request: a dial handed on unused is not "reused".
+            self.inner.reused.store(true, Ordering::Relaxed);
+        }
+        let res = self
+            .peer_check()
+            .and_then(|()| self.inner.pool.try_put_idle(self));
         if let Some(t) = trace {
             t.put_idle_conn(res.as_ref().err());
         }
         res
+    }
+
+    /// Whether the server has, by now, closed this connection or sent bytes
+    /// nobody asked for: it must not carry another request (Go's
+    /// `isBroken`, which waits for the reader to notice; this also looks at
+    /// the socket). Checked when a response is handed back and when an
+    /// idle connection is checked out: a server that closes right after a
+    /// keep-alive response would otherwise get the next request written
+    /// onto a dead socket, in the moment before the reader sees the FIN.
+    pub(crate) fn peer_check(&self) -> Result<(), Error> {
+        let refuse = |why: &str| {
+            Err(Error::new(
+                ErrorKind::Io,
+                format!("connection broken: {why}"),
+            ))
+        };
+        if self.inner.answered.swap(NOTHING_PENDING, Ordering::SeqCst) == PEER_SPOKE {
+            return refuse("the server closed it or spoke while its response was read");
+        }
+        match self.inner.closer.look() {
+            Peer::Quiet => Ok(()),
+            Peer::Closed => refuse("the server closed it"),
+            Peer::Spoke if !self.inner.closer.is_tls() => refuse("the server sent bytes unasked"),
+            // TLS records without plaintext (session tickets) are the
+            // reader's to absorb; it closes the connection on anything else.
+            Peer::Spoke => Ok(()),
+        }
+    }
+
+    /// The reader answered a request and kept its read half (the response
+    /// has no body, or a copy of it): its idle peek now runs while the
+    /// response is out (see `answered`).
+    pub(crate) fn mark_answered(&self) {
+        self.inner.answered.store(ANSWERED, Ordering::SeqCst);
+    }
+
+    /// The reader's peek returned (bytes, EOF or an error): if the response
+    /// it answered with is still out, its hand-back must not pool the
+    /// connection. True if so.
+    pub(crate) fn peer_spoke_while_answered(&self) -> bool {
+        self.inner
+            .answered
+            .compare_exchange(ANSWERED, PEER_SPOKE, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 
     /// [`try_release`](Self::try_release), closing the connection when it

@@ -68,6 +68,9 @@ pub(super) fn run(
         let Some(peek) = peek(&conn, &mut rd, cfg.idle_conn_timeout) else {
             return;
         };
+        // If the response we answered last is still out, its hand-back
+        // must not pool the connection: this came before it.
+        conn.peer_spoke_while_answered();
         // Whatever the peek saw comes after that body: let it end first. Its
         // drop before the end closed the connection.
         if std::mem::take(&mut copied_out) && !matches!(done_rx.recv(), Ok(BodyDone::End(_))) {
@@ -203,6 +206,9 @@ fn respond(
             body: ResponseBody::empty(),
             release: alive,
         };
+        if alive {
+            conn.mark_answered();
+        }
         let answer = Answer::Response(Ok(parts));
         let _ = reply.try_send(Reply { seq, answer });
         if !alive {
@@ -221,6 +227,7 @@ fn respond(
         framing == BodyFraming::Length(buffered) && rr.cancel.is_none() && rr.deadline.is_none();
     let (held, next) = if copy {
         let bytes = rd.take_buffered();
+        conn.mark_answered();
         (Held::Copied { bytes, pos: 0 }, Some(rd))
     } else {
         (Held::Lent(rd), None)

@@ -158,12 +158,61 @@ impl Closer {
         }
     }
 
+    /// What the server has sent by now, without waiting and without taking
+    /// anything (`recv` with `MSG_PEEK | MSG_DONTWAIT`, per call: unlike
+    /// `O_NONBLOCK` it leaves the socket's other handles blocking). Safe
+    /// from any thread, while another blocks in a read.
+    ///
+    /// Under TLS, bytes on the socket may be records without plaintext
+    /// (session tickets, key updates): [`Peer::Spoke`] then means only that
+    /// something arrived.
+    pub(crate) fn look(&self) -> Peer {
+        let sock = match self {
+            Closer::Plain(s) => s,
+            Closer::Tls(t) => t.socket(),
+        };
+        look(sock)
+    }
+
+    /// Whether bytes on the socket are plaintext (plain TCP) rather than
+    /// TLS records, which may carry none.
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Closer::Tls(_))
+    }
+
     /// Orderly close of an idle connection: TLS says `close_notify` first.
     pub(crate) fn close_gracefully(&self) {
         match self {
             Closer::Plain(_) => self.shutdown(),
             Closer::Tls(t) => t.close_notify(),
         }
+    }
+}
+
+/// What a look at a socket that neither waits nor takes anything saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// Nothing has arrived.
+    Quiet,
+    /// Bytes arrived.
+    Spoke,
+    /// The server closed its side (or the socket failed).
+    Closed,
+}
+
+/// [`Closer::look`] on one socket.
+pub(crate) fn look(sock: &TcpStream) -> Peer {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    loop {
+        let res = socket2::SockRef::from(sock)
+            .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT);
+        return match res {
+            Ok(0) => Peer::Closed,
+            Ok(_) => Peer::Spoke,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Peer::Quiet,
+            Err(_) => Peer::Closed,
+        };
     }
 }
 
@@ -209,6 +258,30 @@ impl BufReadHalf {
     /// whether it did.
     pub(crate) fn release(&mut self) -> bool {
         self.pos == self.end && self.buf.release()
+    }
+
+    /// What the server has sent past the response just read, without
+    /// waiting: for a body's end, while the body holds the read half.
+    /// Bytes already buffered count; under TLS, records that arrived are
+    /// decrypted here, so a `close_notify` reads as [`Peer::Closed`] and
+    /// session tickets as nothing.
+    pub(crate) fn peer_now(&mut self) -> Peer {
+        if self.pos != self.end {
+            return Peer::Spoke;
+        }
+        match &mut self.inner {
+            ReadHalf::Plain(s) => look(s),
+            ReadHalf::Tls(t) => match t.read_now(&mut self.buf) {
+                Ok(0) => Peer::Closed,
+                Ok(n) => {
+                    (self.pos, self.end) = (0, n);
+                    self.buf.written();
+                    Peer::Spoke
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Peer::Quiet,
+                Err(_) => Peer::Closed,
+            },
+        }
     }
 
     /// Takes every buffered byte out of the buffer.
@@ -360,5 +433,46 @@ mod tests {
         rd.consume(1);
         assert!(!rd.release());
         assert_eq!(rd.fill_buf().expect("read"), b"b");
+    }
+}
+
+#[cfg(test)]
+mod look_tests {
+    use std::{
+        io::Write,
+        net::{Shutdown, TcpListener, TcpStream},
+        time::{Duration, Instant},
+    };
+
+    use super::*;
+
+    /// Waits (bounded) until `look` on `sock` says `want`: loopback
+    /// delivers in microseconds, not at once.
+    fn eventually(sock: &TcpStream, want: Peer) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while look(sock) != want {
+            assert!(Instant::now() < deadline, "never saw {want:?}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn look_takes_nothing_and_never_waits() {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let (mut s, _) = l.accept().expect("accept");
+        // A blocking socket with no timeout: a look that waited would hang.
+        assert_eq!(look(&c), Peer::Quiet);
+        s.write_all(b"x").expect("write");
+        eventually(&c, Peer::Spoke);
+        assert_eq!(look(&c), Peer::Spoke, "the byte is still there");
+        let mut rd = BufReadHalf::new(ReadHalf::Plain(Arc::new(c.try_clone().expect("clone"))))
+            .expect("buffer");
+        assert_eq!(rd.peer_now(), Peer::Spoke);
+        s.shutdown(Shutdown::Write).expect("shutdown");
+        io::BufRead::fill_buf(&mut rd).expect("read the byte");
+        io::BufRead::consume(&mut rd, 1);
+        eventually(&c, Peer::Closed);
+        assert_eq!(rd.peer_now(), Peer::Closed);
     }
 }

@@ -420,8 +420,16 @@ impl Ciphertext {
     }
 }
 
-impl Read for TlsReadHalf {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+impl TlsReadHalf {
+    /// A read that never waits for the socket: plaintext, `Ok(0)` for
+    /// `close_notify` or EOF, or `WouldBlock` once what has arrived is
+    /// used up (records without plaintext are consumed on the way).
+    pub(crate) fn read_now(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.read_with(out, false)
+    }
+
+    /// The read, waiting for the socket (`wait`) or not.
+    fn read_with(&mut self, out: &mut [u8], wait: bool) -> io::Result<usize> {
         if out.is_empty() {
             return Ok(0);
         }
@@ -446,6 +454,9 @@ impl Read for TlsReadHalf {
             if self.eof {
                 return Ok(0);
             }
+            if !wait && crate::conn::stream::look(&self.sock) == crate::conn::stream::Peer::Quiet {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
             // More ciphertext, read without the lock.
             let n = self.read_socket(deadline, first)?;
             first = false;
@@ -459,6 +470,12 @@ impl Read for TlsReadHalf {
                 let _ = tls.process_new_packets();
             }
         }
+    }
+}
+
+impl Read for TlsReadHalf {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.read_with(out, true)
     }
 }
 
@@ -533,6 +550,12 @@ pub(crate) struct TlsCloser {
 }
 
 impl TlsCloser {
+    /// The socket beneath, for looks that take nothing (see
+    /// `Closer::look`).
+    pub(crate) fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+
     /// Abrupt: wakes blocked reads and writes at once.
     pub(crate) fn shutdown(&self) {
         let _ = self.sock.shutdown(Shutdown::Both);

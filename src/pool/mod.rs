@@ -25,7 +25,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use crossbeam_channel::{never, select};
@@ -113,6 +113,9 @@ struct Entry {
 struct IdleConn {
     conn: PersistConn,
     since: Instant,
+    /// `since` by the wall clock, which runs on while the machine sleeps
+    /// (the monotonic clock does not): see [`idle_too_long`].
+    since_wall: SystemTime,
     seq: u64,
 }
 
@@ -177,14 +180,22 @@ impl Pool {
     /// Go's `getConn`: the most recently used idle connection for `key`, or
     /// whichever comes first of a released connection and our own dial.
     pub(crate) fn get_conn(&self, key: &ConnKey, ctx: &WaitCtx<'_>) -> Result<Got, Error> {
-        let want = {
+        let want = loop {
             let mut st = self.shared.state.lock();
             st.close_idle = false;
             let mut acts = Actions::default();
             if let Some(got) = self.take_idle_locked(&mut st, key, &mut acts) {
                 drop(st);
                 self.run(acts);
-                return Ok(got);
+                // The server may have closed it a moment ago, before its
+                // reader noticed: look, outside the lock.
+                match got.conn.peer_check() {
+                    Ok(()) => return Ok(got),
+                    Err(why) => {
+                        got.conn.close(why);
+                        continue;
+                    }
+                }
             }
             // Nothing for this key exists, so nothing could be released
             // while we dial: a dial thread would buy nothing. Dial here,
@@ -221,7 +232,7 @@ impl Pool {
             self.check_locked(&st);
             drop(st);
             self.run(acts);
-            want
+            break want;
         };
 
         let not_set = never();
@@ -333,15 +344,21 @@ impl Pool {
 
     /// Takes the most recently used live idle connection for `key`.
     fn take_idle_locked(&self, st: &mut State, key: &ConnKey, acts: &mut Actions) -> Option<Got> {
+        let now_wall = SystemTime::now();
         loop {
             let ic = st.idle.get_mut(key).and_then(Vec::pop)?;
             st.lru.remove(&ic.seq);
             let id = ic.conn.id();
-            if ic.conn.is_closed() {
-                // Its close is racing us: account for it here.
+            let expired = idle_too_long(ic.since_wall, now_wall, self.shared.cfg.idle_conn_timeout);
+            if ic.conn.is_closed() || expired {
+                // Its close is racing us, or it is due: account for it here.
                 if let Some(e) = st.conns.remove(&id) {
                     debug_assert!(e.idle);
                     self.dec_per_host_locked(st, key, acts);
+                }
+                if expired {
+                    let why = Error::new(ErrorKind::Io, "idle connection timed out");
+                    acts.close.push((ic.conn, why));
                 }
                 continue;
             }
@@ -351,8 +368,8 @@ impl Pool {
             st.in_use += 1;
             self.check_locked(st);
             return Some(Got {
+                reused: ic.conn.is_reused(),
                 conn: ic.conn,
-                reused: true,
                 was_idle: true,
                 idle_time: ic.since.elapsed(),
             });
@@ -399,13 +416,12 @@ impl Pool {
             Some(e) if !e.idle => {}
             _ => return refuse("connection not in use"),
         }
-        conn.mark_reused();
         // A waiting request gets it straight away, oldest first.
         if let Some(q) = st.idle_wait.get_mut(key) {
             while let Some(w) = q.pop_front() {
                 let got = Got {
                     conn: conn.clone(),
-                    reused: true,
+                    reused: conn.is_reused(),
                     was_idle: false,
                     idle_time: Duration::ZERO,
                 };
@@ -435,6 +451,7 @@ impl Pool {
         let ic = IdleConn {
             conn: conn.clone(),
             since: Instant::now(),
+            since_wall: SystemTime::now(),
             seq,
         };
         // A key with traffic keeps its (possibly empty) list: the key is
@@ -697,6 +714,18 @@ impl Drop for DialSlot<'_> {
     }
 }
 
+/// Go's `tooOld` check at checkout: idle past `timeout` by the wall clock.
+/// The reader's idle wait times out by the monotonic clock, which stops
+/// while the machine sleeps; a laptop or VM that wakes up must not reuse a
+/// connection the server dropped hours ago. A wall clock that stepped back
+/// counts as no time.
+fn idle_too_long(since: SystemTime, now: SystemTime, timeout: Option<Duration>) -> bool {
+    let Some(timeout) = timeout.filter(|t| !t.is_zero()) else {
+        return false;
+    };
+    now.duration_since(since).is_ok_and(|idle| idle > timeout)
+}
+
 /// What a request waiting in the pool was doing, for error messages.
 fn phase(want: &Want) -> String {
     if want.dial_started.load(Ordering::Relaxed) {
@@ -720,5 +749,27 @@ impl std::fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_age_is_judged_by_the_wall_clock() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let secs = Duration::from_secs;
+        let too_long = |idle: Duration, timeout| idle_too_long(t0, t0 + idle, timeout);
+        assert!(!too_long(secs(89), Some(secs(90))));
+        assert!(!too_long(secs(90), Some(secs(90))));
+        // A machine that slept for an hour: the monotonic clock says
+        // nothing happened, the wall clock says the connection is stale.
+        assert!(too_long(secs(3600), Some(secs(90))));
+        // No timeout, or a zero one (= none): never too long.
+        assert!(!too_long(secs(3600), None));
+        assert!(!too_long(secs(3600), Some(Duration::ZERO)));
+        // A wall clock stepped back is no time at all.
+        assert!(!idle_too_long(t0 + secs(10), t0, Some(secs(1))));
     }
 }

@@ -1,0 +1,3 @@
+module nethttpcompare/closerace
+
+go 1.19
