@@ -14,7 +14,7 @@ n="${2:-200}"
 export PATH="$PATH:/usr/lib/go-1.19/bin:/usr/lib/go/bin"
 command -v go >/dev/null || { echo "close-race.sh needs Go (Debian golang-go)" >&2; exit 1; }
 cargo build --release --quiet --manifest-path "$here/Cargo.toml" --bin close-race
-bin="$here/target/release"
+bin="${CARGO_TARGET_DIR:-$here/target}/release"
 (cd "$here/close-race" && GOCACHE="${GOCACHE:-$here/target/gocache}" go build -o "$bin/close-race-go" .)
 
 "$bin/close-race-go" server > "$bin/close-race-server.out" &
