@@ -9,8 +9,10 @@ use std::{env, process::exit};
 
 fn main() {
     let args: Vec<String> = env::args().collect();
-    let (Some(url), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse::<usize>().ok()))
-    else {
+    let (Some(url), Some(n)) = (
+        args.get(1),
+        args.get(2).and_then(|n| n.parse::<usize>().ok()),
+    ) else {
         eprintln!("usage: close-race URL N");
         exit(2);
     };
@@ -20,7 +22,13 @@ fn main() {
         if client.get(url).send().and_then(|r| r.bytes()).is_err() {
             get_fail += 1;
         }
-        if client.post(url).body("x").send().and_then(|r| r.bytes()).is_err() {
+        if client
+            .post(url)
+            .body("x")
+            .send()
+            .and_then(|r| r.bytes())
+            .is_err()
+        {
             post_fail += 1;
         }
     }
