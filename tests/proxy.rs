@@ -164,21 +164,7 @@ impl Drop for Tinyproxy {
 }
 
 fn start_tinyproxy() -> Option<Tinyproxy> {
-    let found = Command::new("tinyproxy")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        if std::env::var_os("CI").is_some() {
-            panic!(
-                "tinyproxy is not installed, but CI must run the real-proxy test (.ci/run installs it)"
-            );
-        }
-        eprintln!(
-            "\n*** SKIPPED: tinyproxy not installed; `apt-get install tinyproxy` to run the real-proxy test ***\n"
-        );
+    if !peer_available("tinyproxy", &["-v"], "tinyproxy", "the real-proxy tests") {
         return None;
     }
     let port = TcpListener::bind("127.0.0.1:0")

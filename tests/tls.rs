@@ -27,7 +27,7 @@ use nethttp::{
 };
 use rustls::ClientConfig;
 use support::{
-    LeakCheck, client,
+    LeakCheck, client, peer_available,
     tls::{
         Ca, Leaf, PatternReader, PeerEnd, TlsConn, TlsServer, TlsTrace, content_length, ok, path,
         pki, serve_keep_alive, verify_pattern, within, within_status,
@@ -938,15 +938,6 @@ impl Drop for SServer {
     }
 }
 
-fn openssl_installed() -> bool {
-    Command::new("openssl")
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// Starts `openssl s_server -www` with the test leaf and waits (bounded)
 /// until it accepts.
 fn start_s_server(extra: &[&str]) -> SServer {
@@ -1011,10 +1002,12 @@ fn start_s_server(extra: &[&str]) -> SServer {
 }
 
 fn s_server_get(extra: &[&str], want_version: &str) {
-    if !openssl_installed() {
-        eprintln!(
-            "\n!!!!!!!! openssl NOT INSTALLED: SKIPPING the openssl s_server interop test !!!!!!!!\n"
-        );
+    if !peer_available(
+        "openssl",
+        &["version"],
+        "openssl",
+        "the openssl s_server tests",
+    ) {
         return;
     }
     let s = start_s_server(extra);

@@ -168,6 +168,32 @@ pub fn silent_server() -> ScriptedServer {
     })
 }
 
+/// Whether the real peer `program` (Debian package `package`) can run
+/// (`program args` exits 0). When it cannot, a test that needs it fails
+/// under CI (`CI` set: `.ci/run` installs it) and is skipped elsewhere,
+/// with a message written straight to stderr: past the test harness's
+/// output capture, so a plain `cargo test` shows it.
+pub fn peer_available(program: &str, args: &[&str], package: &str, test: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{program} is not installed, but CI runs {test} (.ci/run installs {package})");
+    }
+    let msg = format!(
+        "\n*** SKIPPED {test}: {program} is not installed. \
+         Install it (Debian: `apt-get install {package}`) to run it. ***\n\n"
+    );
+    let _ = io::stderr().write_all(msg.as_bytes());
+    false
+}
+
 /// Polls `cond` every millisecond until it holds or `limit` passes.
 /// Returns whether it held.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
