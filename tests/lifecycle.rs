@@ -298,3 +298,15 @@ fn debug_impls_exist() {
     }
     assert_eq!(resp.text().expect("text"), "hello");
 }
+
+/// `Request::builder(…).send()` compiles, so it must work: it runs on the
+/// process-wide default client, as `nethttp::get` does.
+#[test]
+fn a_request_built_without_a_client_sends_on_the_default_client() {
+    let server = routes_server();
+    let resp = Request::builder(nethttp::http::Method::GET, format!("http://{}/ten", server.addr))
+        .header("X-From", "builder")
+        .send()
+        .expect("sent on the default client");
+    assert_eq!(resp.text().unwrap(), "0123456789");
+}

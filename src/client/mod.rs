@@ -353,7 +353,7 @@ impl fmt::Debug for ClientBuilder {
 
 /// The process-wide client behind [`get`], [`head`] and [`post`] (Go's
 /// `DefaultClient`).
-fn default_client() -> &'static Client {
+pub(crate) fn default_client() -> &'static Client {
     static DEFAULT: OnceLock<Client> = OnceLock::new();
     DEFAULT.get_or_init(Client::new)
 }

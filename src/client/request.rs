@@ -74,7 +74,9 @@ pub struct Request {
 impl Request {
     /// Starts a request without a client: finish with
     /// [`build`](RequestBuilder::build) and run it with
-    /// [`Client::execute`] or [`Transport::round_trip`](crate::Transport::round_trip).
+    /// [`Client::execute`] or [`Transport::round_trip`](crate::Transport::round_trip),
+    /// or [`send`](RequestBuilder::send) it on the process-wide default
+    /// client.
     ///
     /// ```
     /// use nethttp::{Request, http::Method};
@@ -308,15 +310,15 @@ impl RequestBuilder {
         self.req
     }
 
-    /// Builds the request and runs it on the client that made this builder.
+    /// Builds the request and runs it on the client that made this builder
+    /// ([`Client::execute`]); a builder from [`Request::builder`] runs on
+    /// the process-wide default client, as [`get`](crate::get) does.
     pub fn send(self) -> crate::Result<Response> {
-        let Some(client) = self.client else {
-            return Err(Error::new(
-                ErrorKind::InvalidRequest,
-                "send() needs a RequestBuilder made by a Client; use Client::execute",
-            ));
-        };
-        client.execute(self.req?)
+        let req = self.req?;
+        match &self.client {
+            Some(client) => client.execute(req),
+            None => super::default_client().execute(req),
+        }
     }
 }
 
