@@ -49,6 +49,9 @@ mod config;
 mod conn;
 mod dial;
 mod error;
+#[cfg(feature = "_fuzz")]
+#[doc(hidden)]
+pub mod fuzz;
 mod h1;
 mod pool;
 mod threads;

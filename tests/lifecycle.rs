@@ -304,9 +304,12 @@ fn debug_impls_exist() {
 #[test]
 fn a_request_built_without_a_client_sends_on_the_default_client() {
     let server = routes_server();
-    let resp = Request::builder(nethttp::http::Method::GET, format!("http://{}/ten", server.addr))
-        .header("X-From", "builder")
-        .send()
-        .expect("sent on the default client");
+    let resp = Request::builder(
+        nethttp::http::Method::GET,
+        format!("http://{}/ten", server.addr),
+    )
+    .header("X-From", "builder")
+    .send()
+    .expect("sent on the default client");
     assert_eq!(resp.text().unwrap(), "0123456789");
 }

@@ -63,5 +63,5 @@ fn fill<S: Source + ?Sized>(src: &mut S) -> std::io::Result<&[u8]> {
     }
 }
 
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "_fuzz"))]
+pub(crate) mod testing;

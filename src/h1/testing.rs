@@ -1,4 +1,7 @@
 //! Test sources for the "shotgun" tests: the same bytes delivered in pieces.
+//! Also built for the fuzz targets (feature `_fuzz`), which use only part
+//! of it; hence the allow outside the unit tests.
+#![cfg_attr(not(test), allow(dead_code))]
 
 use std::io::{self, BufRead, Read};
 

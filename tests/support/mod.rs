@@ -4,6 +4,7 @@
 //! `mod support;` and uses what it needs.
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
+pub mod blackbox;
 pub mod tls;
 
 use std::{
