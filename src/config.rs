@@ -39,6 +39,18 @@ pub(crate) struct Config {
 /// and run trace hooks, nothing recursive; untouched stack pages cost no RSS.
 pub(crate) const DEFAULT_STACK: usize = 128 * 1024;
 
+/// The least stack a connection or dial thread gets, whatever
+/// `thread_stack_size` asks for (API.md, "Safety rules"). Measured on
+/// 2026-12-03 (rustc 1.95, rustls 0.23, webpki 0.103): the deepest thread
+/// is the dial thread's TLS handshake, inside webpki's certificate parsing
+/// and its recursive chain building (about 4 KiB per intermediate). In a
+/// debug build (opt-level 0, as a user's `cargo build` compiles
+/// dependencies) a leaf signed by its root needs 60 KiB, three
+/// intermediates 76 KiB (84 over TLS 1.2), and the longest chain webpki
+/// accepts (six intermediates, TLS 1.2) 96 KiB; an optimised build needs
+/// under 20 KiB for all of them. The floor adds 16 KiB for trace hooks.
+pub(crate) const MIN_STACK: usize = 112 * 1024;
+
 impl Default for Config {
     fn default() -> Config {
         Config {

@@ -1725,3 +1725,22 @@ fn cancel_during_the_dial_returns_at_once() {
         assert!(took < Duration::from_millis(700), "cancel took {took:?}");
     });
 }
+
+/// `thread_stack_size` below the floor is raised to it (API.md, "Safety
+/// rules"): a TLS dial on a dial thread (a cancel token forces one) and
+/// both connection threads work with a one-byte request. (This build is
+/// optimised enough to need far less; the floor is sized for debug builds,
+/// see `config::MIN_STACK`.)
+#[test]
+fn a_tiny_thread_stack_is_raised_to_the_floor() {
+    within(TEST_LIMIT, "tiny stack", || {
+        let srv = fixed_server(pki().1.server_config(), b"small");
+        let t = tls_builder().thread_stack_size(1).build();
+        let _leak = LeakCheck::new(&t);
+        let c = client(&t);
+        for _ in 0..2 {
+            let req = c.get(srv.url("/")).cancel(nethttp::CancelToken::new());
+            assert_eq!(fetch_text(req, "request"), "small");
+        }
+    });
+}

@@ -450,9 +450,13 @@ impl TransportBuilder {
     }
 
     /// Stack size of the threads this transport starts (two per connection,
-    /// one per dial). Defaults to 128 KiB.
+    /// one per dial). Defaults to 128 KiB. Anything below 112 KiB is raised
+    /// to 112 KiB: the TLS handshake on a dial thread of a debug build
+    /// needs up to 96 KiB (the longest certificate chain webpki accepts,
+    /// over TLS 1.2), and trace hooks run on these threads too. Stack pages
+    /// a thread never touches cost no memory, so a large size is cheap.
     pub fn thread_stack_size(mut self, bytes: usize) -> Self {
-        self.cfg.thread_stack_size = bytes;
+        self.cfg.thread_stack_size = bytes.max(crate::config::MIN_STACK);
         self
     }
 
@@ -494,6 +498,21 @@ mod tests {
         assert_eq!(request_target(&url("http://h"), false), "/");
         assert_eq!(request_target(&url("http://h/p?"), false), "/p?");
         assert_eq!(request_target(&u, true), "http://h:8080/a/b?x=1&y=%20");
+    }
+
+    #[test]
+    fn thread_stacks_never_go_below_the_floor() {
+        let size = |asked| {
+            Transport::builder()
+                .thread_stack_size(asked)
+                .cfg
+                .thread_stack_size
+        };
+        assert_eq!(size(1), 112 * 1024);
+        assert_eq!(size(48 * 1024), 112 * 1024);
+        assert_eq!(size(112 * 1024), 112 * 1024);
+        assert_eq!(size(1 << 20), 1 << 20);
+        assert_eq!(Transport::builder().cfg.thread_stack_size, 128 * 1024);
     }
 
     #[test]
