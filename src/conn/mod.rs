@@ -405,12 +405,14 @@ impl PersistConn {
 
     /// The reader's peek returned (bytes, EOF or an error): if the response
     /// it answered with is still out, its hand-back must not pool the
-    /// connection. True if so.
-    pub(crate) fn peer_spoke_while_answered(&self) -> bool {
-        self.inner
-            .answered
-            .compare_exchange(ANSWERED, PEER_SPOKE, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
+    /// connection (see `answered`).
+    pub(crate) fn note_peer_spoke(&self) {
+        let _ = self.inner.answered.compare_exchange(
+            ANSWERED,
+            PEER_SPOKE,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
     }
 
     /// [`try_release`](Self::try_release), closing the connection when it

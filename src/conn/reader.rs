@@ -70,7 +70,7 @@ pub(super) fn run(
         };
         // If the response we answered last is still out, its hand-back
         // must not pool the connection: this came before it.
-        conn.peer_spoke_while_answered();
+        conn.note_peer_spoke();
         // Whatever the peek saw comes after that body: let it end first. Its
         // drop before the end closed the connection.
         if std::mem::take(&mut copied_out) && !matches!(done_rx.recv(), Ok(BodyDone::End(_))) {
