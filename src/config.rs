@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::dial::proxy::Proxy;
+use crate::proxy::Proxy;
 
 /// Settings fixed when a [`Transport`](crate::Transport) is built. Read by the
 /// pool, dial threads and connection threads; never written after build.

@@ -53,7 +53,11 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz;
 mod h1;
+mod into_url;
 mod pool;
+mod proxy;
+mod route;
+mod stream;
 mod threads;
 mod trace;
 mod transport;
@@ -64,12 +68,13 @@ pub use url::Url;
 pub use body::{Body, ResponseBody};
 pub use cancel::CancelToken;
 pub use client::{
-    Client, ClientBuilder, IntoUrl, Redirect, RedirectAction, RedirectPolicy, Request,
-    RequestBuilder, Response, get, head, post,
+    Client, ClientBuilder, Redirect, RedirectAction, RedirectPolicy, Request, RequestBuilder,
+    Response, get, head, post,
 };
-pub use dial::proxy::Proxy;
 pub use error::{Error, ErrorKind, Result};
+pub use into_url::IntoUrl;
 pub use pool::PoolStats;
+pub use proxy::Proxy;
 pub use threads::live_threads;
 pub use trace::{ClientTrace, GotConnInfo};
 pub use transport::{Transport, TransportBuilder};

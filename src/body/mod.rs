@@ -21,12 +21,9 @@ use http::HeaderMap;
 
 use crate::{
     Error, ErrorKind,
-    conn::{
-        PersistConn,
-        msg::BodyDone,
-        stream::{BufReadHalf, Peer},
-    },
+    conn::{PersistConn, msg::BodyDone},
     h1::decode::{DecodeError, Decoder},
+    stream::{BufReadHalf, Peer},
     trace::ClientTrace,
 };
 pub use request::Body;

@@ -19,9 +19,9 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use percent_encoding::percent_decode_str;
 
-use crate::{Body, Transport};
+use crate::{Body, IntoUrl, Transport};
 pub use redirect::{Redirect, RedirectAction, RedirectPolicy};
-pub use request::{IntoUrl, Request, RequestBuilder};
+pub use request::{Request, RequestBuilder};
 pub use response::Response;
 
 /// An HTTP client. Cheap to clone (clones share one transport and its

@@ -7,58 +7,9 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use url::Url;
 
 use crate::{
-    Body, CancelToken, Client, Error, ErrorKind, Response,
-    error::{Redacted, redact_raw},
+    Body, CancelToken, Client, Error, ErrorKind, IntoUrl, Response, error::Redacted,
     trace::ClientTrace,
 };
-
-/// Anything that names a URL: `&str`, `String`, `&String`, `Url`, `&Url`.
-/// A bad one is an error of kind [`ErrorKind::InvalidUrl`], never a panic.
-pub trait IntoUrl: into_url::Sealed {
-    /// Parses (or clones) the URL.
-    fn into_url(self) -> crate::Result<Url>;
-}
-
-mod into_url {
-    pub trait Sealed {}
-}
-
-fn parse_url(s: &str) -> crate::Result<Url> {
-    Url::parse(s).map_err(|e| {
-        Error::new(ErrorKind::InvalidUrl, format!("parse {:?}", redact_raw(s))).with_source(e)
-    })
-}
-
-impl IntoUrl for &str {
-    fn into_url(self) -> crate::Result<Url> {
-        parse_url(self)
-    }
-}
-impl into_url::Sealed for &str {}
-impl IntoUrl for String {
-    fn into_url(self) -> crate::Result<Url> {
-        parse_url(&self)
-    }
-}
-impl into_url::Sealed for String {}
-impl IntoUrl for &String {
-    fn into_url(self) -> crate::Result<Url> {
-        parse_url(self)
-    }
-}
-impl into_url::Sealed for &String {}
-impl IntoUrl for Url {
-    fn into_url(self) -> crate::Result<Url> {
-        Ok(self)
-    }
-}
-impl into_url::Sealed for Url {}
-impl IntoUrl for &Url {
-    fn into_url(self) -> crate::Result<Url> {
-        Ok(self.clone())
-    }
-}
-impl into_url::Sealed for &Url {}
 
 /// One HTTP request: method, URL, headers, body, and per-request options.
 pub struct Request {

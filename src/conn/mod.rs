@@ -39,9 +39,7 @@
 //!   body-done channel only once the socket has something for it.
 
 pub(crate) mod msg;
-mod page;
 mod reader;
-pub(crate) mod stream;
 mod writer;
 
 use std::{
@@ -58,14 +56,14 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, never, select};
 use http::Method;
 use parking_lot::Mutex;
 
+use crate::stream::{BufReadHalf, Closer, Peer, Stream};
 use crate::{
     CancelToken, Error, ErrorKind, body::request::Kind as BodyKind, h1::head::RequestFraming,
-    pool::Pool, threads, trace::ClientTrace, transport::key::ConnKey,
+    pool::Pool, route::ConnKey, threads, trace::ClientTrace,
 };
 use msg::{
     Answer, ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure, WriteRequest,
 };
-use stream::{BufReadHalf, Closer, Peer, Stream};
 
 /// How long a finished response waits for the writer's verdict before the
 /// connection may be reused (Go's `maxWriteWaitBeforeConnReuse`).

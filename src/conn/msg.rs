@@ -6,11 +6,11 @@ use std::{sync::Arc, time::Instant};
 use crossbeam_channel::{Receiver, Sender};
 use http::Method;
 
-use super::stream::BufReadHalf;
 use crate::{
     CancelToken, Error, ResponseBody,
     body::request::Kind as BodyKind,
     h1::head::{RequestFraming, ResponseHead},
+    stream::BufReadHalf,
     trace::ClientTrace,
 };
 

@@ -22,7 +22,6 @@ use http::Method;
 use super::{
     PersistConn,
     msg::{Answer, BodyDone, ConnError, Failure, ReadRequest, Reply, ResponseParts},
-    stream::{self, BufReadHalf},
 };
 use crate::{
     CancelToken, Error, ErrorKind, ResponseBody,
@@ -34,6 +33,7 @@ use crate::{
         head::{self, HeadError, ResponseHead},
     },
     pool::IdleCheck,
+    stream::{self, BufReadHalf},
     trace::ClientTrace,
 };
 
@@ -477,7 +477,7 @@ fn head_error(e: HeadError, max: usize) -> ConnError {
 
 /// A TLS failure after the handshake is kind `Tls`; other I/O is `Io`.
 fn io_error_kind(e: &std::io::Error) -> ErrorKind {
-    if crate::dial::tls::is_tls_error(e) {
+    if crate::stream::tls::is_tls_error(e) {
         ErrorKind::Tls
     } else {
         ErrorKind::Io

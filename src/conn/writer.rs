@@ -13,12 +13,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
 use super::{
     PersistConn,
     msg::{Answer, Reply, WriteFailure, WriteRequest},
-    stream::WriteHalf,
 };
 use crate::{
     Error, ErrorKind,
     body::request::Kind as BodyKind,
     h1::encode::{self, EncodeError},
+    stream::WriteHalf,
 };
 
 /// In-memory bodies up to this size go out in the same write as the head.
@@ -116,7 +116,7 @@ impl Write for Counting<'_> {
 
 fn socket_failure(e: io::Error, what: &str) -> WriteFailure {
     // A TLS alert (say, the server refusing our certificate) is a TLS error.
-    let kind = if crate::dial::tls::is_tls_error(&e) {
+    let kind = if crate::stream::tls::is_tls_error(&e) {
         ErrorKind::Tls
     } else {
         ErrorKind::Io

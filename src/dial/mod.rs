@@ -2,7 +2,6 @@
 //! the TLS handshake. This layer knows nothing of pooling: the pool's dial
 //! thread calls [`dial`] and takes the result.
 
-pub(crate) mod proxy;
 pub(crate) mod tls;
 
 use std::{
@@ -11,15 +10,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use crate::proxy::ProxyTarget;
 use crate::{
     Error, ErrorKind,
     config::Config,
-    conn::stream::Stream,
     h1::head::{HeadError, read_response_head},
+    route::{self, ConnKey, Scheme},
+    stream::Stream,
     trace::ClientTrace,
-    transport::key::{self, ConnKey, Scheme},
 };
-use proxy::ProxyTarget;
 
 /// Resolves the host to dial (the proxy's, when there is one), connects to
 /// the first address that answers, tunnels through the proxy for https,
@@ -49,7 +48,7 @@ pub(crate) fn dial(
         ))
     };
     let (host, port) = key.dial_host_port();
-    let tcp = resolve(key::bare(host), port, trace)
+    let tcp = resolve(route::bare(host), port, trace)
         .and_then(|addrs| connect(key, &addrs, bound(cfg.connect_timeout)?, trace))
         .map_err(|e| match &key.proxy {
             // A proxy that cannot be reached is the proxy's failure; a

@@ -32,8 +32,8 @@ use crossbeam_channel::{never, select};
 use parking_lot::Mutex;
 
 use crate::{
-    CancelToken, Error, ErrorKind, config::Config, conn::PersistConn, dial, threads,
-    trace::ClientTrace, transport::key::ConnKey,
+    CancelToken, Error, ErrorKind, config::Config, conn::PersistConn, dial, route::ConnKey,
+    threads, trace::ClientTrace,
 };
 pub(crate) use want::{Got, Want};
 
@@ -203,7 +203,7 @@ impl Pool {
             // token or the pool-wait timeout (a blocking connect cannot
             // watch them), or a deadline while a DNS lookup (which nothing
             // bounds) is needed.
-            let needs_dns = crate::transport::key::bare(key.dial_host_port().0)
+            let needs_dns = crate::route::bare(key.dial_host_port().0)
                 .parse::<std::net::IpAddr>()
                 .is_err();
             if ctx.cancel.is_none()

@@ -15,7 +15,7 @@ use std::{
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::{Error, conn::PersistConn, trace::ClientTrace, transport::key::ConnKey};
+use crate::{Error, conn::PersistConn, route::ConnKey, trace::ClientTrace};
 
 /// A connection handed to a request, with what `got_conn` reports.
 #[derive(Debug)]

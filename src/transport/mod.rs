@@ -4,8 +4,6 @@
 //! It never parses bytes (that is `h1`) and never follows redirects or keeps
 //! cookies (that is the `Client`).
 
-pub(crate) mod key;
-
 use std::{
     borrow::Cow,
     fmt,
@@ -15,6 +13,7 @@ use std::{
 
 use http::{HeaderMap, Method, header};
 
+use crate::route::ConnKey;
 use crate::{
     Error, ErrorKind, GotConnInfo, PoolStats, Proxy, Request, Response,
     config::Config,
@@ -29,7 +28,6 @@ use crate::{
     },
     pool::{Pool, WaitCtx},
 };
-use key::ConnKey;
 
 /// Pooled HTTP/1.1 connections and the exchange over them. Cheap to clone:
 /// clones share one pool. `Send + Sync`.

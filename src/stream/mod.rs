@@ -13,8 +13,11 @@ use std::{
 
 use crossbeam_channel::Receiver;
 
-use super::page::Page;
-use crate::dial::tls::{TlsCloser, TlsParts, TlsReadHalf, TlsWriteHalf};
+mod page;
+pub(crate) mod tls;
+
+use page::Page;
+use tls::{TlsCloser, TlsParts, TlsReadHalf, TlsWriteHalf};
 
 /// A freshly dialled connection, split into its halves.
 #[derive(Debug)]

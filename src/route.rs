@@ -6,7 +6,7 @@ use url::Url;
 
 use crate::{
     Error, ErrorKind,
-    dial::proxy::{Proxy, ProxyTarget},
+    proxy::{Proxy, ProxyTarget},
 };
 
 /// The scheme a connection speaks.
