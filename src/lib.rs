@@ -54,6 +54,7 @@ mod error;
 pub mod fuzz;
 mod h1;
 mod into_url;
+mod message;
 mod pool;
 mod proxy;
 mod route;
@@ -68,11 +69,12 @@ pub use url::Url;
 pub use body::{Body, ResponseBody};
 pub use cancel::CancelToken;
 pub use client::{
-    Client, ClientBuilder, Redirect, RedirectAction, RedirectPolicy, Request, RequestBuilder,
-    Response, get, head, post,
+    Client, ClientBuilder, Redirect, RedirectAction, RedirectPolicy, RequestBuilder, get, head,
+    post,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use into_url::IntoUrl;
+pub use message::{Request, Response};
 pub use pool::PoolStats;
 pub use proxy::Proxy;
 pub use threads::live_threads;

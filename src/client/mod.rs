@@ -6,7 +6,6 @@
 mod cookie;
 mod redirect;
 mod request;
-mod response;
 
 use std::{
     fmt,
@@ -19,10 +18,9 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use percent_encoding::percent_decode_str;
 
-use crate::{Body, IntoUrl, Transport};
+use crate::{Body, IntoUrl, Request, Response, Transport};
 pub use redirect::{Redirect, RedirectAction, RedirectPolicy};
-pub use request::{Request, RequestBuilder};
-pub use response::Response;
+pub use request::RequestBuilder;
 
 /// An HTTP client. Cheap to clone (clones share one transport and its
 /// pool), `Send + Sync`.

@@ -23,15 +23,15 @@ use super::{
     PersistConn,
     msg::{Answer, BodyDone, ConnError, Failure, ReadRequest, Reply, ResponseParts},
 };
+use crate::h1::{
+    decode::Decoder,
+    framing::{self, BodyFraming},
+    head::{self, HeadError, ResponseHead},
+};
 use crate::{
     CancelToken, Error, ErrorKind, ResponseBody,
     body::{ConnBody, Held},
     config::Config,
-    h1::{
-        decode::Decoder,
-        framing::{self, BodyFraming},
-        head::{self, HeadError, ResponseHead},
-    },
     pool::IdleCheck,
     stream::{self, BufReadHalf},
     trace::ClientTrace,

@@ -13,7 +13,10 @@ use std::{
 
 use http::{HeaderMap, Method, header};
 
-use crate::route::ConnKey;
+use crate::h1::{
+    framing::{self, has_token},
+    head::{RequestHead, write_request_head},
+};
 use crate::{
     Error, ErrorKind, GotConnInfo, PoolStats, Proxy, Request, Response,
     config::Config,
@@ -22,11 +25,8 @@ use crate::{
         msg::{ConnError, Failure, ResponseParts},
     },
     error::Redacted,
-    h1::{
-        framing::{self, has_token},
-        head::{RequestHead, write_request_head},
-    },
     pool::{Pool, WaitCtx},
+    route::ConnKey,
 };
 
 /// Pooled HTTP/1.1 connections and the exchange over them. Cheap to clone:
@@ -107,7 +107,15 @@ impl Transport {
         // The exchange borrows the URL; it moves into the response (or labels
         // the error) only once the exchange is over: no copy per request.
         match self.exchange(&mut req, deadline) {
-            Ok(parts) => Ok(Response::new(parts, req.url)),
+            Ok(parts) => {
+                let head = (parts.head.status, parts.head.version, parts.head.headers);
+                Ok(Response::new(
+                    head,
+                    parts.content_length,
+                    parts.body,
+                    req.url,
+                ))
+            }
             Err(e) => Err(e.with_url(&req.url)),
         }
     }

@@ -8,7 +8,7 @@ use std::{
 use http::{HeaderMap, StatusCode, Version};
 use url::Url;
 
-use crate::{Error, ErrorKind, ResponseBody, conn::msg::ResponseParts, error::Redacted};
+use crate::{Error, ErrorKind, ResponseBody, error::Redacted};
 
 /// A response: status and headers at once, the body through [`Read`].
 ///
@@ -26,14 +26,20 @@ pub struct Response {
 }
 
 impl Response {
-    pub(crate) fn new(parts: ResponseParts, url: Url) -> Response {
+    /// A response read off a connection for a request to `url`.
+    pub(crate) fn new(
+        (status, version, headers): (StatusCode, Version, HeaderMap),
+        content_length: Option<u64>,
+        body: ResponseBody,
+        url: Url,
+    ) -> Response {
         Response {
-            status: parts.head.status,
-            version: parts.head.version,
-            headers: parts.head.headers,
+            status,
+            version,
+            headers,
             url,
-            content_length: parts.content_length,
-            body: parts.body,
+            content_length,
+            body,
         }
     }
 
