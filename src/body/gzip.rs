@@ -11,7 +11,7 @@ use std::io::{self, Read};
 
 use flate2::read::MultiGzDecoder;
 
-use super::ConnBody;
+use super::{BodyEnd, BodySource};
 use crate::{Error, ErrorKind};
 
 /// Decodes a gzip body read from a connection.
@@ -24,36 +24,38 @@ pub(crate) struct GzipBody {
     empty: bool,
 }
 
-/// The connection body with a count of the encoded bytes it gave the
+/// The body's source with a count of the encoded bytes it gave the
 /// decoder, so an empty body can be told from a truncated stream.
 struct Counted {
-    body: ConnBody,
+    source: Box<dyn BodySource>,
     n: u64,
 }
 
 impl Read for Counted {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.body.read(buf)?;
+        let n = self.source.read(buf)?;
         self.n += n as u64;
         Ok(n)
     }
 }
 
 impl GzipBody {
-    pub(crate) fn new(body: ConnBody) -> GzipBody {
+    /// Decodes `source`, which holds its connection until the gzip stream's
+    /// clean end (see [`BodySource::hold`]).
+    pub(crate) fn new(source: Box<dyn BodySource>) -> GzipBody {
         GzipBody {
-            decoder: MultiGzDecoder::new(Counted { body, n: 0 }),
+            decoder: MultiGzDecoder::new(Counted { source, n: 0 }),
             failed: None,
             empty: false,
         }
     }
 
-    pub(crate) fn conn_body(&self) -> &ConnBody {
-        &self.decoder.get_ref().body
+    pub(crate) fn source(&self) -> &dyn BodySource {
+        &*self.decoder.get_ref().source
     }
 
-    pub(crate) fn conn_body_mut(&mut self) -> &mut ConnBody {
-        &mut self.decoder.get_mut().body
+    pub(crate) fn source_mut(&mut self) -> &mut dyn BodySource {
+        &mut *self.decoder.get_mut().source
     }
 
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -66,7 +68,7 @@ impl GzipBody {
         let e = match self.decoder.read(buf) {
             Ok(0) if !buf.is_empty() => {
                 // The gzip stream ended cleanly: now the connection may go.
-                self.conn_body_mut().release();
+                self.source_mut().end(BodyEnd::Clean);
                 return Ok(0);
             }
             Ok(n) => return Ok(n),
@@ -79,7 +81,7 @@ impl GzipBody {
         } else if e.kind() == io::ErrorKind::UnexpectedEof && self.decoder.get_ref().n == 0 {
             // Zero bytes are no gzip stream at all: an empty body.
             self.empty = true;
-            self.conn_body_mut().release();
+            self.source_mut().end(BodyEnd::Clean);
             return Ok(0);
         } else {
             let (what, io_kind) = if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -91,8 +93,8 @@ impl GzipBody {
                 .with_io_kind(io_kind)
                 .with_source(e);
             // The connection is held until the stream's clean end (see
-            // `ConnBody::hold`): it closes now, and is never reused.
-            self.conn_body_mut().abandon_unless_ended(&err);
+            // `BodySource::hold`): it closes now, and is never reused.
+            self.source_mut().end(BodyEnd::Refused(&err));
             err
         };
         self.failed = Some(err.duplicate());

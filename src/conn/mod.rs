@@ -38,6 +38,7 @@
 //!   (plain TCP), not on the body-done channel. The reader looks at the
 //!   body-done channel only once the socket has something for it.
 
+mod body;
 pub(crate) mod msg;
 mod reader;
 mod writer;

@@ -19,6 +19,7 @@ use std::{
 use crossbeam_channel::{Receiver, Sender, TryRecvError, never, select};
 use http::Method;
 
+use super::body::{ConnBody, Held};
 use super::{
     PersistConn,
     msg::{Answer, BodyDone, ConnError, Failure, ReadRequest, Reply, ResponseParts},
@@ -30,7 +31,6 @@ use crate::h1::{
 };
 use crate::{
     CancelToken, Error, ErrorKind, ResponseBody,
-    body::{ConnBody, Held},
     config::Config,
     pool::IdleCheck,
     stream::{self, BufReadHalf},
@@ -245,7 +245,7 @@ fn respond(
         seq,
         head,
         content_length,
-        ResponseBody::from_conn(body),
+        ResponseBody::from_source(body),
     );
     if let Some(rd) = next {
         return Next::Read(rd, true);
