@@ -45,6 +45,7 @@
 mod body;
 mod cancel;
 mod client;
+mod close_reason;
 mod config;
 mod conn;
 mod dial;
@@ -75,10 +76,10 @@ pub use client::{
 pub use error::{Error, ErrorKind, Result};
 pub use into_url::IntoUrl;
 pub use message::{Request, Response};
-pub use pool::PoolStats;
 pub use proxy::Proxy;
 pub use threads::live_threads;
 pub use trace::{ClientTrace, GotConnInfo};
+pub use transport::PoolStats;
 pub use transport::{Transport, TransportBuilder};
 
 /// The README's examples, compiled as doctests (`no_run`: they need servers).

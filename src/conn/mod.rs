@@ -48,7 +48,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -59,8 +59,15 @@ use parking_lot::Mutex;
 
 use crate::stream::{BufReadHalf, Closer, Peer, Stream};
 use crate::{
-    CancelToken, Error, ErrorKind, body::request::Kind as BodyKind, h1::head::RequestFraming,
-    pool::Pool, route::ConnKey, threads, trace::ClientTrace,
+    CancelToken, Error, ErrorKind,
+    body::request::Kind as BodyKind,
+    close_reason::CloseReason,
+    config::Config,
+    h1::head::RequestFraming,
+    pool::{Handle, IdleCheck},
+    route::ConnKey,
+    threads,
+    trace::ClientTrace,
 };
 use msg::{
     Answer, ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure, WriteRequest,
@@ -88,7 +95,10 @@ struct Shared {
     key: ConnKey,
     local_addr: SocketAddr,
     remote_addr: SocketAddr,
-    pool: Pool,
+    cfg: Arc<Config>,
+    /// Whoever pools the connection (the transport): how it goes back,
+    /// leaves, and asks whether it is due.
+    owner: Arc<dyn Handle<PersistConn>>,
     /// The only senders of `writech` and `reqch`; `close` takes and drops
     /// them. Locked by the caller for its two sends and by `close`.
     requests: Mutex<Option<Requests>>,
@@ -177,12 +187,15 @@ pub(crate) struct Outgoing {
 }
 
 impl PersistConn {
-    /// Wraps a dialled stream and starts its reader and writer threads.
+    /// Wraps a dialled stream and starts its reader and writer threads,
+    /// counted in `threads`.
     pub(crate) fn start(
         id: u64,
         key: ConnKey,
         stream: Stream,
-        pool: Pool,
+        cfg: Arc<Config>,
+        threads: &Arc<AtomicUsize>,
+        owner: Arc<dyn Handle<PersistConn>>,
     ) -> Result<PersistConn, Error> {
         let (writech, writech_rx) = bounded(1);
         let (reqch, reqch_rx) = bounded(1);
@@ -197,15 +210,15 @@ impl PersistConn {
         } = stream;
         let rd = BufReadHalf::new(read)
             .map_err(|e| Error::new(ErrorKind::Connect, format!("map read buffer: {e}")))?;
-        let stack = pool.config().thread_stack_size;
-        let counter = pool.threads().clone();
+        let stack = cfg.thread_stack_size;
         let pc = PersistConn {
             inner: Arc::new(Shared {
                 id,
                 key,
                 local_addr,
                 remote_addr,
-                pool,
+                cfg,
+                owner,
                 requests: Mutex::new(Some(Requests {
                     writech,
                     reqch,
@@ -228,7 +241,7 @@ impl PersistConn {
         };
         let r = pc.clone();
         let r_reply = reply.clone();
-        threads::spawn(format!("nethttp-r{id}"), stack, &counter, move || {
+        threads::spawn(format!("nethttp-r{id}"), stack, threads, move || {
             let _closes = CloseOnExit(r.clone());
             reader::run(r, rd, reqch_rx, r_reply)
         })
@@ -237,7 +250,7 @@ impl PersistConn {
             Error::new(ErrorKind::Connect, "could not start the reader thread")
         })?;
         let w = pc.clone();
-        threads::spawn(format!("nethttp-w{id}"), stack, &counter, move || {
+        threads::spawn(format!("nethttp-w{id}"), stack, threads, move || {
             let _closes = CloseOnExit(w.clone());
             writer::run(w, write, writech_rx, wrote_tx, reply)
         })
@@ -273,8 +286,14 @@ impl PersistConn {
         self.inner.reused.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn pool(&self) -> &Pool {
-        &self.inner.pool
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.cfg
+    }
+
+    /// Asks the owner whether this idle connection is due (its idle read
+    /// timed out after `timeout`).
+    pub(crate) fn idle_check(&self, timeout: Duration) -> IdleCheck {
+        self.inner.owner.idle_check(self, timeout)
     }
 
     /// A copy of why the connection closed, if it has.
@@ -309,7 +328,7 @@ impl PersistConn {
             let mut reason = self.inner.close_reason.lock();
             if reason.is_some() {
                 drop(reason);
-                self.inner.pool.conn_closed(self);
+                self.inner.owner.closed(self);
                 return;
             }
             log::debug!(
@@ -330,7 +349,7 @@ impl PersistConn {
         // lock released.
         let requests = self.inner.requests.lock().take();
         drop(requests);
-        self.inner.pool.conn_closed(self);
+        self.inner.owner.closed(self);
     }
 
     /// A response ended cleanly (its body read to EOF, or it had none):
@@ -361,7 +380,8 @@ impl PersistConn {
         }
         let res = self
             .peer_check()
-            .and_then(|()| self.inner.pool.try_put_idle(self));
+            .and_then(|()| self.inner.owner.put_idle(self))
+            .map_err(|why| Error::new(ErrorKind::Io, format!("put idle conn: {why}")));
         if let Some(t) = trace {
             t.put_idle_conn(res.as_ref().err());
         }
@@ -375,20 +395,14 @@ impl PersistConn {
     /// idle connection is checked out: a server that closes right after a
     /// keep-alive response would otherwise get the next request written
     /// onto a dead socket, in the moment before the reader sees the FIN.
-    pub(crate) fn peer_check(&self) -> Result<(), Error> {
-        let refuse = |why: &str| {
-            Err(Error::new(
-                ErrorKind::Io,
-                format!("connection broken: {why}"),
-            ))
-        };
+    pub(crate) fn peer_check(&self) -> Result<(), CloseReason> {
         if self.inner.answered.swap(NOTHING_PENDING, Ordering::SeqCst) == PEER_SPOKE {
-            return refuse("the server closed it or spoke while its response was read");
+            return Err(CloseReason::PeerActedMeanwhile);
         }
         match self.inner.closer.look() {
             Peer::Quiet => Ok(()),
-            Peer::Closed => refuse("the server closed it"),
-            Peer::Spoke if !self.inner.closer.is_tls() => refuse("the server sent bytes unasked"),
+            Peer::Closed => Err(CloseReason::PeerClosed),
+            Peer::Spoke if !self.inner.closer.is_tls() => Err(CloseReason::UnsolicitedBytes),
             // TLS records without plaintext (session tickets) are the
             // reader's to absorb; it closes the connection on anything else.
             Peer::Spoke => Ok(()),
@@ -457,7 +471,7 @@ impl PersistConn {
             framing: out.framing,
             continue_rx,
             seq: 0,
-            report_success: self.inner.pool.config().response_header_timeout.is_some(),
+            report_success: self.inner.cfg.response_header_timeout.is_some(),
             last: out.close,
             trace: out.trace.clone(),
         };
@@ -517,8 +531,7 @@ impl PersistConn {
                 Ok(Answer::Written(Ok(()))) => {
                     header_deadline = self
                         .inner
-                        .pool
-                        .config()
+                        .cfg
                         .response_header_timeout
                         .map(|t| Instant::now() + t);
                     continue;

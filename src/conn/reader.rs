@@ -58,7 +58,7 @@ pub(super) fn run(
     reqch: Receiver<ReadRequest>,
     reply: Sender<Reply>,
 ) {
-    let cfg = conn.pool().config().clone();
+    let cfg = conn.config().clone();
     // How each response body ends: one body at a time, one message each.
     let (done_tx, done_rx) = super::bounded(1);
     // A body copied out of our buffer is out: its caller may still hold it,
@@ -392,7 +392,7 @@ fn peek(conn: &PersistConn, rd: &mut BufReadHalf, idle_timeout: Option<Duration>
                 let Some(limit) = idle_timeout else {
                     continue;
                 };
-                match conn.pool().idle_check(conn, limit) {
+                match conn.idle_check(limit) {
                     IdleCheck::Expired => {
                         conn.close_idle(Error::new(ErrorKind::Io, "idle connection timed out"));
                         return None;

@@ -171,7 +171,7 @@ fn write_request(
         }
         // No answer in time: send anyway (Go's expectContinueTimeout). The
         // gate disconnects when the reader exits: the connection closed.
-        let send_body = match gate.recv_timeout(conn.pool().config().expect_continue_timeout) {
+        let send_body = match gate.recv_timeout(conn.config().expect_continue_timeout) {
             Ok(go) => go,
             Err(RecvTimeoutError::Timeout) => true,
             Err(RecvTimeoutError::Disconnected) => false,

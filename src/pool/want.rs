@@ -1,4 +1,5 @@
-//! [`Want`]: one request's wait for a connection (Go's `wantConn`).
+//! [`Want`]: one request's wait for a connection (Go's `wantConn`), and
+//! [`Got`], what it gets.
 //!
 //! A dial, a connection released by another request, and the requester
 //! giving up (cancel, deadline, pool-wait timeout) race for the same want.
@@ -15,34 +16,38 @@ use std::{
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::{Error, conn::PersistConn, route::ConnKey, trace::ClientTrace};
+use crate::{Error, trace::ClientTrace};
 
 /// A connection handed to a request, with what `got_conn` reports.
 #[derive(Debug)]
-pub(crate) struct Got {
-    pub(crate) conn: PersistConn,
+pub(crate) struct Got<C> {
+    pub(crate) conn: C,
+    /// It served a request before.
     pub(crate) reused: bool,
+    /// It came from the idle list (not from a dial, nor straight from the
+    /// request that released it).
     pub(crate) was_idle: bool,
+    /// How long it sat idle (zero unless `was_idle`).
     pub(crate) idle_time: Duration,
 }
 
-/// One request's pending wait for a connection.
-pub(crate) struct Want {
-    pub(crate) key: ConnKey,
-    /// The requester's trace, for the dial hooks (DNS, connect).
+/// One request's pending wait for a connection to `key`.
+pub(crate) struct Want<C, K> {
+    pub(crate) key: K,
+    /// The requester's trace, for the hooks of a dial made for it.
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
     /// Served or abandoned. Read and written only under the pool lock.
     done: AtomicBool,
     /// A dial was started for this want (so a deadline that fires now
-    /// fired while connecting). Set by the pool when it starts the dial.
+    /// fired while connecting). Set by whoever starts the dial.
     pub(crate) dial_started: AtomicBool,
     /// Capacity 1, and at most one send (guarded by `done`): never blocks.
-    tx: Sender<Result<Got, Error>>,
-    pub(crate) rx: Receiver<Result<Got, Error>>,
+    tx: Sender<Result<Got<C>, Error>>,
+    pub(crate) rx: Receiver<Result<Got<C>, Error>>,
 }
 
-impl Want {
-    pub(crate) fn new(key: ConnKey, trace: Option<Arc<dyn ClientTrace>>) -> Arc<Want> {
+impl<C, K> Want<C, K> {
+    pub(crate) fn new(key: K, trace: Option<Arc<dyn ClientTrace>>) -> Arc<Want<C, K>> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         Arc::new(Want {
             key,
@@ -68,8 +73,8 @@ impl Want {
     /// result back. Caller holds the pool lock.
     pub(crate) fn deliver_locked(
         &self,
-        result: Result<Got, Error>,
-    ) -> Result<(), Result<Got, Error>> {
+        result: Result<Got<C>, Error>,
+    ) -> Result<(), Result<Got<C>, Error>> {
         if !self.finish_locked() {
             return Err(result);
         }
@@ -79,7 +84,7 @@ impl Want {
     }
 }
 
-impl std::fmt::Debug for Want {
+impl<C, K: std::fmt::Debug> std::fmt::Debug for Want<C, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Want")
             .field("key", &self.key)

@@ -4,6 +4,8 @@
 //! It never parses bytes (that is `h1`) and never follows redirects or keeps
 //! cookies (that is the `Client`).
 
+mod conns;
+
 use std::{
     borrow::Cow,
     fmt,
@@ -18,16 +20,40 @@ use crate::h1::{
     head::{RequestHead, write_request_head},
 };
 use crate::{
-    Error, ErrorKind, GotConnInfo, PoolStats, Proxy, Request, Response,
+    Error, ErrorKind, GotConnInfo, Proxy, Request, Response,
     config::Config,
     conn::{
         Outgoing, PersistConn,
         msg::{ConnError, Failure, ResponseParts},
     },
     error::Redacted,
-    pool::{Pool, WaitCtx},
     route::ConnKey,
+    transport::conns::{Conns, WaitCtx},
 };
+
+/// A snapshot of one transport's pool, exact at the moment of the call.
+///
+/// ```
+/// let t = nethttp::Transport::new();
+/// assert_eq!(t.stats(), nethttp::PoolStats::default()); // building starts nothing
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Open connections: `idle + in_use`.
+    pub conns: usize,
+    /// Connections in the idle lists.
+    pub idle: usize,
+    /// Connections serving a request, including those whose response body
+    /// the caller still holds.
+    pub in_use: usize,
+    /// Dials under way.
+    pub dialing: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+    /// Threads this transport started that have not finished: two per open
+    /// connection plus running dial threads.
+    pub threads: usize,
+}
 
 /// Pooled HTTP/1.1 connections and the exchange over them. Cheap to clone:
 /// clones share one pool. `Send + Sync`.
@@ -53,12 +79,12 @@ pub struct Transport {
 }
 
 struct Inner {
-    pool: Pool,
+    conns: Arc<Conns>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        self.pool.shut_down();
+        self.conns.shut_down();
     }
 }
 
@@ -79,14 +105,14 @@ impl Transport {
     /// A snapshot of the pool and this transport's threads, exact at the
     /// moment of the call.
     pub fn stats(&self) -> PoolStats {
-        self.inner.pool.stats()
+        self.inner.conns.stats()
     }
 
     /// Closes every idle connection now. Connections in use at this moment
     /// close instead of returning to the pool when released, until the next
     /// request starts.
     pub fn close_idle_connections(&self) {
-        self.inner.pool.close_idle_connections();
+        self.inner.conns.close_idle_connections();
     }
 
     /// Runs one exchange: no redirects, no cookies. The response body holds
@@ -127,7 +153,7 @@ impl Transport {
         req: &mut Request,
         deadline: Option<Instant>,
     ) -> crate::Result<ResponseParts> {
-        let cfg = self.inner.pool.config();
+        let cfg = self.inner.conns.config();
         let key = ConnKey::new(&req.url, &cfg.proxy)?;
         if req.cancel.as_ref().is_some_and(|c| c.is_canceled()) {
             return Err(Error::new(
@@ -180,7 +206,7 @@ impl Transport {
             if let Some(t) = trace {
                 t.get_conn(&key.to_string());
             }
-            let got = self.inner.pool.get_conn(
+            let got = self.inner.conns.get_conn(
                 &key,
                 &WaitCtx {
                     cancel: cancel.as_ref(),
@@ -486,7 +512,7 @@ impl TransportBuilder {
         }
         Transport {
             inner: Arc::new(Inner {
-                pool: Pool::new(Arc::new(self.cfg)),
+                conns: Conns::new(Arc::new(self.cfg)),
             }),
         }
     }

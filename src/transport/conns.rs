@@ -1,0 +1,344 @@
+//! [`Conns`]: the transport's connections. It drives the passive pool
+//! (`pool::Pool<PersistConn>`): it decides whether a request dials on its
+//! own thread or on a dial thread, dials and starts connections, waits for
+//! whichever comes first (a released connection, its own dial, the cancel
+//! token, the deadline, `pool_wait_timeout`), and carries out what the pool
+//! decides under its lock (closing idle connections, starting the dials of
+//! requests that got a slot). Connections reach it back through the narrow
+//! [`Handle`] they hold: the runtime cycle (a body gives its connection
+//! back, the pool holds connections, a connection leaves the pool when it
+//! dies) without a module cycle.
+
+use std::{
+    panic::{self, AssertUnwindSafe},
+    sync::{
+        Arc, Weak,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use crossbeam_channel::{never, select};
+
+use crate::{
+    CancelToken, Error, ErrorKind, PoolStats,
+    close_reason::CloseReason,
+    config::Config,
+    conn::PersistConn,
+    dial,
+    pool::{Actions, Checkout, Got, Handle, IdleCheck, Limits, Pool, Poolable, Want},
+    route::{self, ConnKey},
+    threads,
+    trace::ClientTrace,
+};
+
+/// Connection ids are unique across the process, so thread names are too.
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A request's wait for a connection, and what may cut it short.
+pub(crate) struct WaitCtx<'a> {
+    pub(crate) cancel: Option<&'a CancelToken>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) trace: Option<Arc<dyn ClientTrace>>,
+}
+
+/// One transport's connections: the pool, the settings, the thread count.
+pub(crate) struct Conns {
+    pool: Pool<PersistConn>,
+    cfg: Arc<Config>,
+    /// Threads started for this transport and still running.
+    threads: Arc<AtomicUsize>,
+    /// This value's own `Arc`, for the handles new connections hold and
+    /// the dial threads it starts.
+    me: Weak<Conns>,
+}
+
+impl Conns {
+    pub(crate) fn new(cfg: Arc<Config>) -> Arc<Conns> {
+        let limits = Limits {
+            max_idle: cfg.max_idle_conns,
+            max_idle_per_host: cfg.max_idle_conns_per_host,
+            max_conns_per_host: cfg.max_conns_per_host,
+            idle_timeout: cfg.idle_conn_timeout,
+            keep_alives: !cfg.disable_keep_alives,
+        };
+        Arc::new_cyclic(|me| Conns {
+            pool: Pool::new(limits),
+            cfg,
+            threads: Arc::new(AtomicUsize::new(0)),
+            me: me.clone(),
+        })
+    }
+
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.cfg
+    }
+
+    pub(crate) fn stats(&self) -> PoolStats {
+        let c = self.pool.counts();
+        PoolStats {
+            conns: c.idle + c.in_use,
+            idle: c.idle,
+            in_use: c.in_use,
+            dialing: c.dialing,
+            waiting: c.waiting,
+            threads: self.threads.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Closes every idle connection now; connections in use close when
+    /// released, until the next request starts.
+    pub(crate) fn close_idle_connections(&self) {
+        self.run(self.pool.close_idle(false));
+    }
+
+    /// The transport is gone: close the idle connections and refuse any
+    /// more.
+    pub(crate) fn shut_down(&self) {
+        self.run(self.pool.close_idle(true));
+    }
+
+    /// Go's `getConn`: the most recently used idle connection for `key`,
+    /// or whichever comes first of a released connection and our own
+    /// dial.
+    pub(crate) fn get_conn(
+        &self,
+        key: &ConnKey,
+        ctx: &WaitCtx<'_>,
+    ) -> Result<Got<PersistConn>, Error> {
+        // Dialling on this thread buys the most when nothing for the key
+        // exists (nothing could be released meanwhile: the pool checks
+        // that). Not when something must be able to interrupt the wait: a
+        // cancel token or the pool-wait timeout (a blocking connect cannot
+        // watch them), or a deadline while a DNS lookup (which nothing
+        // bounds) is needed.
+        let needs_dns = route::bare(key.dial_host_port().0)
+            .parse::<std::net::IpAddr>()
+            .is_err();
+        let may_dial_here = ctx.cancel.is_none()
+            && self.cfg.pool_wait_timeout.is_none()
+            && !(ctx.deadline.is_some() && needs_dns);
+        loop {
+            let (checkout, acts) = self.pool.checkout(key, may_dial_here, ctx.trace.as_ref());
+            self.run(acts);
+            match checkout {
+                Checkout::Idle(got) => {
+                    // The server may have closed it a moment ago, before
+                    // its reader noticed: look, outside the pool lock.
+                    match got.conn.peer_check() {
+                        Ok(()) => return Ok(got),
+                        Err(why) => got.conn.close(why.into_error()),
+                    }
+                }
+                Checkout::DialHere => return self.dial_here(key, ctx),
+                Checkout::Wait { want, dial } => {
+                    if dial {
+                        self.start_dial(want.clone());
+                    }
+                    return self.wait(key, &want, ctx);
+                }
+            }
+        }
+    }
+
+    /// Dials on the caller's thread (the slot already counted) and hands the
+    /// new connection straight to the caller.
+    fn dial_here(&self, key: &ConnKey, ctx: &WaitCtx<'_>) -> Result<Got<PersistConn>, Error> {
+        let slot = DialSlot { conns: self, key };
+        let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+        // Trace hooks run in here, on the caller's thread; one that panics
+        // unwinds through `slot`, which gives the slot back.
+        let res = self.dial(id, key, ctx.trace.as_deref(), ctx.deadline);
+        slot.finish(res)
+    }
+
+    /// Dials `key` and starts connection `id`'s two threads.
+    fn dial(
+        &self,
+        id: u64,
+        key: &ConnKey,
+        trace: Option<&dyn ClientTrace>,
+        deadline: Option<Instant>,
+    ) -> Result<PersistConn, Error> {
+        let stream = dial::dial(key, &self.cfg, trace, deadline)?;
+        let Some(me) = self.me.upgrade() else {
+            return Err(Error::new(
+                ErrorKind::Io,
+                "transport dropped during the dial",
+            ));
+        };
+        let handle: Arc<dyn Handle<PersistConn>> = me;
+        PersistConn::start(
+            id,
+            key.clone(),
+            stream,
+            self.cfg.clone(),
+            &self.threads,
+            handle,
+        )
+    }
+
+    /// Starts a dial thread for `want` (its slot already counted). Its
+    /// result goes through [`Pool::dial_done`].
+    fn start_dial(&self, want: Arc<Want<PersistConn, ConnKey>>) {
+        want.dial_started.store(true, Ordering::Relaxed);
+        let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+        let Some(conns) = self.me.upgrade() else {
+            let err = Error::new(ErrorKind::Io, "transport dropped before the dial");
+            self.run(self.pool.dial_done(&want, Err(err)));
+            return;
+        };
+        let w = want.clone();
+        let spawned = threads::spawn(
+            format!("nethttp-d{id}"),
+            self.cfg.thread_stack_size,
+            &self.threads,
+            move || {
+                // Trace hooks run in the dial: one that panics fails this
+                // dial, and its waiter hears why.
+                let res = panic::catch_unwind(AssertUnwindSafe(|| {
+                    conns.dial(id, &w.key, w.trace.as_deref(), None)
+                }))
+                .unwrap_or_else(|_| Err(Error::callback_panicked("dialling")));
+                conns.run(conns.pool.dial_done(&w, res));
+            },
+        );
+        if let Err(e) = spawned {
+            let err = Error::new(ErrorKind::Connect, "spawn dial thread").with_source(e);
+            self.run(self.pool.dial_done(&want, Err(err)));
+        }
+    }
+
+    /// Waits for `want`: whichever comes first of a connection delivered
+    /// to it, the cancel token, the deadline and the pool-wait timeout.
+    fn wait(
+        &self,
+        key: &ConnKey,
+        want: &Arc<Want<PersistConn, ConnKey>>,
+        ctx: &WaitCtx<'_>,
+    ) -> Result<Got<PersistConn>, Error> {
+        let not_set = never();
+        let cancel = ctx.cancel.map_or(&not_set, CancelToken::receiver);
+        let deadline = ctx.deadline.map_or_else(never, crossbeam_channel::at);
+        let pool_wait = self
+            .cfg
+            .pool_wait_timeout
+            .map_or_else(never, crossbeam_channel::after);
+        let gave_up = select! {
+            recv(want.rx) -> got => return match got {
+                Ok(result) => result,
+                // `want` holds the sender: unreachable, but answer anyway.
+                Err(_) => Err(Error::new(ErrorKind::Io, "get conn: pool dropped the request")),
+            },
+            recv(cancel) -> _ => Error::new(
+                ErrorKind::Canceled, format!("request canceled while {}", phase(want))),
+            recv(deadline) -> _ => Error::new(
+                ErrorKind::Timeout, format!("deadline exceeded while {}", phase(want))),
+            recv(pool_wait) -> _ => Error::new(
+                ErrorKind::PoolTimeout,
+                format!("no connection to {key} became available within the pool wait timeout")),
+        };
+        // A connection delivered in the same instant goes back.
+        if let Some(got) = self.pool.abandon(want) {
+            got.conn.release(true, false, None);
+        }
+        Err(gave_up)
+    }
+
+    /// Carries out what the pool decided under its lock.
+    fn run(&self, acts: Actions<PersistConn>) {
+        if acts.is_empty() {
+            return;
+        }
+        for (conn, why) in acts.close {
+            conn.close_idle(why.into_error());
+        }
+        for want in acts.dial {
+            self.start_dial(want);
+        }
+    }
+}
+
+/// How connections reach their pool: to go back to it, to leave it, and
+/// to ask whether an idle one is due.
+impl Handle<PersistConn> for Conns {
+    fn put_idle(&self, conn: &PersistConn) -> Result<(), CloseReason> {
+        let (res, acts) = self.pool.try_put_idle(conn);
+        self.run(acts);
+        res
+    }
+
+    fn closed(&self, conn: &PersistConn) {
+        let acts = self.pool.closed(conn);
+        self.run(acts);
+    }
+
+    fn idle_check(&self, conn: &PersistConn, timeout: Duration) -> IdleCheck {
+        let (check, acts) = self.pool.idle_check(conn, timeout);
+        self.run(acts);
+        check
+    }
+}
+
+/// A dial's claim on a connection slot for its key (counted in the pool),
+/// held by a dial on the caller's thread. [`finish`] consumes it with the
+/// dial's result; dropped unfinished (a trace hook that panicked mid-dial
+/// unwinds through it) it gives the slot back, so the unwind leaks nothing
+/// and the next request to the host does not wait for a slot that is never
+/// freed (API.md, "Safety rules").
+///
+/// [`finish`]: DialSlot::finish
+struct DialSlot<'a> {
+    conns: &'a Conns,
+    key: &'a ConnKey,
+}
+
+impl DialSlot<'_> {
+    fn finish(self, res: Result<PersistConn, Error>) -> Result<Got<PersistConn>, Error> {
+        let this = std::mem::ManuallyDrop::new(self);
+        let (got, acts) = this.conns.pool.dial_done_here(this.key, res);
+        this.conns.run(acts);
+        got
+    }
+}
+
+impl Drop for DialSlot<'_> {
+    fn drop(&mut self) {
+        let err = Error::callback_panicked("dialling");
+        let (_, acts) = self.conns.pool.dial_done_here(self.key, Err(err));
+        self.conns.run(acts);
+    }
+}
+
+/// What a request waiting in the pool was doing, for error messages.
+fn phase(want: &Want<PersistConn, ConnKey>) -> String {
+    if want.dial_started.load(Ordering::Relaxed) {
+        format!("connecting to {}", want.key)
+    } else {
+        format!("waiting for a free connection to {}", want.key)
+    }
+}
+
+impl Poolable for PersistConn {
+    type Key = ConnKey;
+
+    fn id(&self) -> u64 {
+        PersistConn::id(self)
+    }
+
+    fn key(&self) -> &ConnKey {
+        PersistConn::key(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        PersistConn::is_closed(self)
+    }
+
+    fn is_reused(&self) -> bool {
+        PersistConn::is_reused(self)
+    }
+
+    fn closed_error(&self) -> Error {
+        self.closed_error_for("as soon as it was made")
+    }
+}
