@@ -9,18 +9,30 @@
 //!
 //! # Layers
 //!
-//! Calls go down this table only (see `docs/ARCHITECTURE.md`):
+//! Top layer first; a module imports only modules below it (CI checks it
+//! from the imports: `.ci/layers.py`). See `docs/ARCHITECTURE.md`.
 //!
-//! | layer | module | Go | owns |
-//! |---|---|---|---|
-//! | `Client` | `client` | `http.Client` | default headers, the whole-exchange deadline |
-//! | `Transport` | `transport` | `http.Transport` | connection keys, `get_conn`, the retry rule |
-//! | pool | `pool` | `idleConn`, `wantConn` | idle lists, LRU, per-host counts, waiters |
-//! | dial | `dial` | `dialConn` | DNS, TCP connect, the dial thread |
-//! | `PersistConn` | `conn` | `persistConn` | one connection, its reader and writer threads |
-//! | h1 | `h1` | `transfer.go`, `chunked.go` | pure codecs |
-//! | body | `body` | `bodyEOFSignal` | the caller's view of the response body |
-//! | trace | `trace` | `httptrace` | the hook trait |
+//! | module | Go | owns |
+//! |---|---|---|
+//! | `fuzz` | — | entry points for the fuzz targets (feature `_fuzz`) |
+//! | `client` | `http.Client` | redirects, cookies, default headers, the whole-exchange deadline |
+//! | `transport` | `http.Transport` | the exchange, the retry rule, driving the pool, dialling and starting connections |
+//! | `conn` | `persistConn` | one HTTP/1 connection: its reader and writer threads, the body's end |
+//! | `dial` | `dialConn` | DNS, TCP connect, proxy `CONNECT`, the TLS handshake |
+//! | `pool` | `idleConn`, `wantConn` | idle lists, LRU, per-host counts, waiters: a passive state machine |
+//! | `stream` | `net.Conn`, `tls.Conn` | the socket's read and write halves, plain and TLS |
+//! | `message` | `http.Request`, `http.Response` | the values that cross the transport |
+//! | `body` | `bodyEOFSignal`, `gzipReader` | the response body over a source; gzip; the size limit |
+//! | `h1` | `transfer.go`, `chunked.go` | pure HTTP/1.1 codecs |
+//! | `config` | `Transport` fields | the transport's settings |
+//! | `route` | `connectMethodKey` | which requests may share a connection |
+//! | `proxy` | `ProxyFromEnvironment` | which proxy a request takes |
+//! | `into_url` | — | what the API takes as a URL |
+//! | `close_reason` | `errConnBroken`, … | why a connection closes |
+//! | `cancel` | `Request.Cancel` | [`CancelToken`] |
+//! | `trace` | `httptrace` | the hook trait |
+//! | `threads` | — | the one spawn point and the thread counts |
+//! | `error` | `url.Error` | [`Error`] and its kinds |
 //!
 //! # Threads
 //!
