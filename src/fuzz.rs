@@ -118,5 +118,5 @@ pub fn framing(data: &[u8]) {
     if bodiless {
         assert_eq!(result, Ok(BodyFraming::None));
     }
-    let _ = framing::response_wants_close(http::Version::HTTP_11, &headers);
+    let _ = framing::persistence(http::Version::HTTP_11, &headers);
 }

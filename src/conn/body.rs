@@ -22,10 +22,15 @@ use std::{
 use crossbeam_channel::Sender;
 use http::HeaderMap;
 
-use super::{PersistConn, msg::BodyDone};
+use super::{
+    PersistConn,
+    msg::BodyDone,
+    reuse::{self, Facts},
+};
 use crate::{
     Error, ErrorKind,
     body::{BodyEnd, BodySource},
+    close_reason::CloseReason,
     h1::decode::{DecodeError, Decoder},
     stream::{BufReadHalf, Peer},
     trace::ClientTrace,
@@ -42,8 +47,8 @@ pub(crate) struct ConnBody {
     /// Tells the reader thread how the body ended (the connection's
     /// body-done channel); taken when that message is sent, once.
     done_tx: Option<Sender<BodyDone>>,
-    /// The response allows reuse (framing and `Connection` headers).
-    alive: bool,
+    /// What decides reuse, as the head left it; the end adds its part.
+    facts: Facts,
     trace: Option<Arc<dyn ClientTrace>>,
     trailers: Option<HeaderMap>,
     /// A read failed or the body was refused: later reads fail the same way.
@@ -72,9 +77,10 @@ enum How {
     Framed,
     /// The layer above reached its own clean end.
     Released,
-    /// A read failed, the layer above refused the body, or the body was
-    /// dropped before its end.
-    Abandoned(Error),
+    /// A read failed or the layer above refused the body (`Failed`), or
+    /// the body was dropped before its end (`BodyDropped`); later reads
+    /// fail with the error.
+    Abandoned(CloseReason, Error),
 }
 
 impl ConnBody {
@@ -83,7 +89,7 @@ impl ConnBody {
         decoder: Decoder,
         conn: PersistConn,
         done_tx: Sender<BodyDone>,
-        alive: bool,
+        facts: Facts,
         trace: Option<Arc<dyn ClientTrace>>,
     ) -> Box<ConnBody> {
         Box::new(ConnBody {
@@ -91,7 +97,7 @@ impl ConnBody {
             decoder,
             conn,
             done_tx: Some(done_tx),
-            alive,
+            facts,
             trace,
             trailers: None,
             failed: None,
@@ -109,9 +115,9 @@ impl ConnBody {
                     self.hand_back();
                 }
             }
-            How::Abandoned(err) => {
+            How::Abandoned(reason, err) => {
                 if self.held.take().is_some() {
-                    self.conn.close(err.duplicate());
+                    self.conn.close_on(reason, err.duplicate());
                     if let Some(done) = self.done_tx.take() {
                         let _ = done.try_send(BodyDone::Abandoned);
                     }
@@ -138,43 +144,41 @@ impl ConnBody {
         // (or TLS close_notify) that came with the body means the next
         // request would be written onto a closed connection. A copied
         // body's reader looks on its own (see `PersistConn::peer_check`).
-        let why = if !self.alive {
-            Some("response does not allow reuse")
-        } else {
-            match rd.as_mut().map(BufReadHalf::peer_now) {
-                None | Some(Peer::Quiet) => None,
-                Some(Peer::Spoke) => Some("server sent more bytes than the response body"),
-                Some(Peer::Closed) => Some("server closed the connection after the response"),
-            }
-        };
-        match why {
-            None => {
+        let mut facts = self.facts;
+        if let Some(rd) = rd.as_mut() {
+            facts.after = match rd.peer_now() {
+                Peer::Quiet => Ok(()),
+                Peer::Spoke => Err(CloseReason::UnsolicitedBytes),
+                Peer::Closed => Err(CloseReason::PeerClosed),
+            };
+        }
+        // The exchange's own rules close it here; what the server did since
+        // is for the release to judge (and report to the trace).
+        let exchange = reuse::may_reuse(&Facts {
+            after: Ok(()),
+            ..facts
+        });
+        match exchange {
+            Ok(()) => {
                 // One message per body into a channel of one: never blocks,
                 // and wakes the reader only when it waits on the channel. If
                 // the reader thread is gone (cancel raced EOF) the connection
                 // is closed already.
                 let _ = done.try_send(BodyDone::End(rd));
-                self.conn.release(true, true, self.trace.as_deref());
+                self.conn.release(facts, true, self.trace.as_deref());
             }
-            Some(why) => {
+            Err(why) => {
                 // Close first, so the reason is ours; then let the reader go.
                 drop(rd);
-                self.conn.close(Error::new(ErrorKind::Io, why));
+                self.conn.close(why);
                 let _ = done.try_send(BodyDone::Abandoned);
             }
         }
     }
 
-    /// The error a cancel or deadline left on the connection, if any.
-    fn interrupted(&self) -> Option<Error> {
-        self.conn
-            .close_reason()
-            .filter(|e| matches!(e.kind(), ErrorKind::Canceled | ErrorKind::Timeout))
-    }
-
     /// A read failed: the connection is never reused.
     fn fail(&mut self, err: Error) -> io::Error {
-        self.end(How::Abandoned(err.duplicate()));
+        self.end(How::Abandoned(CloseReason::Failed, err.duplicate()));
         err.into()
     }
 }
@@ -199,7 +203,7 @@ impl Read for ConnBody {
                 if self.decoder.is_done() {
                     // A close-delimited body ends at EOF, which a cancel or
                     // deadline also produces (by shutting the socket down).
-                    if let Some(err) = self.interrupted() {
+                    if let Some(err) = self.conn.interrupted() {
                         return Err(self.fail(err));
                     }
                     if let Some(t) = self.decoder.take_trailers() {
@@ -210,7 +214,7 @@ impl Read for ConnBody {
                 Ok(n)
             }
             Err(e) => {
-                let err = self.interrupted().unwrap_or_else(|| decode_error(e));
+                let err = self.conn.interrupted().unwrap_or_else(|| decode_error(e));
                 Err(self.fail(err))
             }
         }
@@ -234,7 +238,9 @@ impl BodySource for ConnBody {
     fn end(&mut self, end: BodyEnd<'_>) {
         match end {
             BodyEnd::Clean => ConnBody::end(self, How::Released),
-            BodyEnd::Refused(err) => ConnBody::end(self, How::Abandoned(err.duplicate())),
+            BodyEnd::Refused(err) => {
+                ConnBody::end(self, How::Abandoned(CloseReason::Failed, err.duplicate()));
+            }
         }
     }
 }
@@ -253,7 +259,7 @@ impl fmt::Debug for ConnBody {
 impl Drop for ConnBody {
     fn drop(&mut self) {
         let err = Error::new(ErrorKind::Io, "response body dropped before EOF");
-        self.end(How::Abandoned(err));
+        self.end(How::Abandoned(CloseReason::BodyDropped, err));
     }
 }
 

@@ -41,6 +41,7 @@
 mod body;
 pub(crate) mod msg;
 mod reader;
+pub(crate) mod reuse;
 mod writer;
 
 use std::{
@@ -72,6 +73,7 @@ use crate::{
 use msg::{
     Answer, ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure, WriteRequest,
 };
+use reuse::Facts;
 
 /// How long a finished response waits for the writer's verdict before the
 /// connection may be reused (Go's `maxWriteWaitBeforeConnReuse`).
@@ -106,7 +108,7 @@ struct Shared {
     closer: Closer,
     /// Why the connection closed; set once, by `close`. Written by whoever
     /// closes; read by the caller and the body to word their errors.
-    close_reason: Mutex<Option<Error>>,
+    close_reason: Mutex<Option<Closed>>,
     /// Mirrors `close_reason.is_some()` for lock-free checks.
     closed: AtomicBool,
     /// Bytes written to the socket so far. Written by: writer thread. Read
@@ -124,26 +126,30 @@ struct Shared {
     /// caller, to name the phase a deadline interrupted without being woken
     /// for every successful write.
     requests_written: AtomicU64,
-    /// A user callback panicked on one of the connection's threads. Set by
-    /// that thread as it unwinds; read by the caller, which then does not
-    /// retry (the callback would run again).
-    panicked: AtomicBool,
     /// Between the reader's answer to a request whose read half it kept
     /// and that response's hand-back, the reader peeks on while the caller
     /// still has the response: it may take the server's FIN (TLS
     /// `close_notify`) or unasked bytes off the socket before the hand-back
     /// looks there. `ANSWERED` is set by the reader before it answers;
     /// then exactly one of them moves it on: the reader's peek to
-    /// `PEER_SPOKE` (compare-exchange), or the hand-back to
-    /// `NOTHING_PENDING` (swap), which refuses the pool if it finds
-    /// `PEER_SPOKE`. Written by: reader thread and the caller, as said.
+    /// `PEER_CLOSED` or `PEER_SPOKE` (compare-exchange), or the hand-back
+    /// to `NOTHING_PENDING` (swap), which refuses the pool if it finds
+    /// either. Written by: reader thread and the caller, as said.
     answered: AtomicU8,
 }
 
 /// See [`Shared::answered`].
 const NOTHING_PENDING: u8 = 0;
 const ANSWERED: u8 = 1;
-const PEER_SPOKE: u8 = 2;
+const PEER_CLOSED: u8 = 2;
+const PEER_SPOKE: u8 = 3;
+
+/// Why a connection closed: the reason, and the error that caused it when
+/// there is one.
+struct Closed {
+    reason: CloseReason,
+    error: Option<Error>,
+}
 
 /// The caller's ends of the connection's channels. Dropping them is how a
 /// connection closes towards its threads: the writer's wait on `writech`
@@ -232,7 +238,6 @@ impl PersistConn {
                 nwrite: AtomicU64::new(0),
                 reused: AtomicBool::new(false),
                 requests_written: AtomicU64::new(0),
-                panicked: AtomicBool::new(false),
                 answered: AtomicU8::new(NOTHING_PENDING),
             }),
         };
@@ -246,7 +251,7 @@ impl PersistConn {
             reader::run(r, rd, reqch_rx, r_reply)
         })
         .map_err(|e| {
-            pc.close(spawn_err(e));
+            pc.close_on(CloseReason::Failed, spawn_err(e));
             Error::new(ErrorKind::Connect, "could not start the reader thread")
         })?;
         let w = pc.clone();
@@ -255,7 +260,7 @@ impl PersistConn {
             writer::run(w, write, writech_rx, wrote_tx, reply)
         })
         .map_err(|e| {
-            pc.close(spawn_err(e));
+            pc.close_on(CloseReason::Failed, spawn_err(e));
             Error::new(ErrorKind::Connect, "could not start the writer thread")
         })?;
         Ok(pc)
@@ -296,48 +301,66 @@ impl PersistConn {
         self.inner.owner.idle_check(self, timeout)
     }
 
-    /// A copy of why the connection closed, if it has.
-    pub(crate) fn close_reason(&self) -> Option<Error> {
-        self.inner
-            .close_reason
-            .lock()
-            .as_ref()
-            .map(Error::duplicate)
+    /// Why the connection closed, if it has.
+    fn close_reason(&self) -> Option<CloseReason> {
+        self.inner.close_reason.lock().as_ref().map(|c| c.reason)
+    }
+
+    /// The error of the cancel or deadline that closed the connection, if
+    /// one did: a body read it interrupted reports that.
+    pub(crate) fn interrupted(&self) -> Option<Error> {
+        match self.inner.close_reason.lock().as_ref() {
+            Some(Closed {
+                reason: CloseReason::Canceled | CloseReason::DeadlineExceeded,
+                error: Some(e),
+            }) => Some(e.duplicate()),
+            _ => None,
+        }
     }
 
     /// Closes the connection (Go's `persistConn.close`): records `why`, shuts
     /// the socket down (waking any blocked read or write), drops `writech`
-    /// (waking an idle writer) and frees its pool slot. Idempotent; callable
-    /// from any thread, never under the pool lock.
-    pub(crate) fn close(&self, why: Error) {
-        self.close_with(why, false);
+    /// (waking an idle writer) and frees its pool slot. Idempotent: the
+    /// first reason stays. Callable from any thread, never under the pool
+    /// lock.
+    pub(crate) fn close(&self, why: CloseReason) {
+        self.close_with(why, None, false);
+    }
+
+    /// [`close`](Self::close), keeping the error that caused it (reason
+    /// `Failed`, or a cancel's, a deadline's).
+    pub(crate) fn close_on(&self, why: CloseReason, err: Error) {
+        self.close_with(why, Some(err), false);
     }
 
     /// [`close`](Self::close) for a connection that is idle: TLS sends
     /// `close_notify` before the socket shuts down.
-    pub(crate) fn close_idle(&self, why: Error) {
-        self.close_with(why, true);
+    pub(crate) fn close_idle(&self, why: CloseReason) {
+        self.close_with(why, None, true);
     }
 
     ///
     /// Whoever calls it, the connection is out of the pool when it returns
     /// (a second caller that lost the race still makes sure), so counts read
     /// right after a close are exact.
-    fn close_with(&self, why: Error, graceful: bool) {
+    fn close_with(&self, reason: CloseReason, error: Option<Error>, graceful: bool) {
         {
-            let mut reason = self.inner.close_reason.lock();
-            if reason.is_some() {
-                drop(reason);
+            let mut closed = self.inner.close_reason.lock();
+            if closed.is_some() {
+                drop(closed);
                 self.inner.owner.closed(self);
                 return;
             }
             log::debug!(
-                "nethttp: closing conn {} to {}: {}",
+                "nethttp: closing conn {} to {}: {}{}",
                 self.inner.id,
                 self.inner.key,
-                why.message()
+                reason,
+                error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(": {}", e.message()))
             );
-            *reason = Some(why);
+            *closed = Some(Closed { reason, error });
             self.inner.closed.store(true, Ordering::SeqCst);
         }
         if graceful {
@@ -353,37 +376,43 @@ impl PersistConn {
     }
 
     /// A response ended cleanly (its body read to EOF, or it had none):
-    /// offer the connection back to the pool (Go's `tryPutIdleConn`). After
-    /// a request (`sent`), the writer's verdict on it is awaited briefly, as
-    /// in Go.
+    /// offer the connection back to the pool (Go's `tryPutIdleConn`), if
+    /// the one verdict ([`reuse::may_reuse`]) allows. After a request
+    /// (`sent`), the writer's verdict on it is awaited briefly, as in Go.
     /// `Err(why)` means it must close instead; the caller closes it, after
     /// answering anyone who waits on this connection, so that a waiting
     /// caller never sees the close before the answer.
     pub(crate) fn try_release(
         &self,
-        alive: bool,
+        mut facts: Facts,
         sent: bool,
         trace: Option<&dyn ClientTrace>,
-    ) -> Result<(), Error> {
-        if !alive {
-            return Err(Error::new(ErrorKind::Io, "connection not reusable"));
+    ) -> Result<(), CloseReason> {
+        if sent {
+            facts.written = self.inner.wrote.recv_timeout(MAX_WRITE_WAIT_BEFORE_REUSE) == Ok(true);
         }
-        let written =
-            !sent || self.inner.wrote.recv_timeout(MAX_WRITE_WAIT_BEFORE_REUSE) == Ok(true);
-        if !written {
-            return Err(Error::new(ErrorKind::Io, "request was not fully written"));
-        }
+        // The exchange's own rules refuse without a word to the trace (Go's
+        // `alive && pc.wroteRequest()`); what the server did since, and the
+        // pool, answer `put_idle_conn` (Go's `tryPutIdleConn` errors).
+        reuse::may_reuse(&Facts {
+            after: Ok(()),
+            ..facts
+        })?;
         if sent {
             // Go's `markReused`, but only for a connection that served a
             // request: a dial handed on unused is not "reused".
             self.inner.reused.store(true, Ordering::Relaxed);
         }
-        let res = self
-            .peer_check()
-            .and_then(|()| self.inner.owner.put_idle(self))
-            .map_err(|why| Error::new(ErrorKind::Io, format!("put idle conn: {why}")));
+        if facts.after.is_ok() {
+            facts.after = self.peer_check();
+        }
+        let res = reuse::may_reuse(&facts).and_then(|()| self.inner.owner.put_idle(self));
         if let Some(t) = trace {
-            t.put_idle_conn(res.as_ref().err());
+            let err = res
+                .as_ref()
+                .err()
+                .map(|why| Error::new(ErrorKind::Io, format!("put idle conn: {why}")));
+            t.put_idle_conn(err.as_ref());
         }
         res
     }
@@ -396,8 +425,10 @@ impl PersistConn {
     /// keep-alive response would otherwise get the next request written
     /// onto a dead socket, in the moment before the reader sees the FIN.
     pub(crate) fn peer_check(&self) -> Result<(), CloseReason> {
-        if self.inner.answered.swap(NOTHING_PENDING, Ordering::SeqCst) == PEER_SPOKE {
-            return Err(CloseReason::PeerActedMeanwhile);
+        match self.inner.answered.swap(NOTHING_PENDING, Ordering::SeqCst) {
+            PEER_CLOSED => return Err(CloseReason::PeerClosed),
+            PEER_SPOKE => return Err(CloseReason::UnsolicitedBytes),
+            _ => {}
         }
         match self.inner.closer.look() {
             Peer::Quiet => Ok(()),
@@ -416,13 +447,14 @@ impl PersistConn {
         self.inner.answered.store(ANSWERED, Ordering::SeqCst);
     }
 
-    /// The reader's peek returned (bytes, EOF or an error): if the response
-    /// it answered with is still out, its hand-back must not pool the
-    /// connection (see `answered`).
-    pub(crate) fn note_peer_spoke(&self) {
+    /// The reader's peek returned: bytes (`spoke`), or EOF or an error. If
+    /// the response it answered with is still out, its hand-back must not
+    /// pool the connection (see `answered`).
+    pub(crate) fn note_peer(&self, spoke: bool) {
+        let seen = if spoke { PEER_SPOKE } else { PEER_CLOSED };
         let _ = self.inner.answered.compare_exchange(
             ANSWERED,
-            PEER_SPOKE,
+            seen,
             Ordering::SeqCst,
             Ordering::SeqCst,
         );
@@ -430,8 +462,8 @@ impl PersistConn {
 
     /// [`try_release`](Self::try_release), closing the connection when it
     /// cannot go back.
-    pub(crate) fn release(&self, alive: bool, sent: bool, trace: Option<&dyn ClientTrace>) {
-        if let Err(why) = self.try_release(alive, sent, trace) {
+    pub(crate) fn release(&self, facts: Facts, sent: bool, trace: Option<&dyn ClientTrace>) {
+        if let Err(why) = self.try_release(facts, sent, trace) {
             self.close(why);
         }
     }
@@ -489,7 +521,7 @@ impl PersistConn {
             None => None,
         };
         let Some((seq, reply_rx)) = sent else {
-            self.close(Error::new(ErrorKind::Io, "connection thread gone"));
+            self.close(CloseReason::ThreadExited);
             return Err(self.closed_error(Failure::NothingWritten));
         };
 
@@ -526,7 +558,7 @@ impl PersistConn {
                 Ok(Reply { answer, .. }) => Ok(answer),
                 Err(wake) => Err(wake),
             };
-            let (kind, what) = match got {
+            let (reason, kind) = match got {
                 Ok(Answer::Response(res)) => return self.took(res, out.trace.as_deref()),
                 Ok(Answer::Written(Ok(()))) => {
                     header_deadline = self
@@ -548,16 +580,16 @@ impl PersistConn {
                     let class = self.failure_since(start_written, Failure::BeforeResponse);
                     return Err(self.closed_error(class));
                 }
-                Err(Wake::Canceled) => (ErrorKind::Canceled, "request canceled"),
+                Err(Wake::Canceled) => (CloseReason::Canceled, ErrorKind::Canceled),
                 Err(Wake::Timer) if header_deadline.is_some_and(|h| Some(h) == timer) => {
                     let err = Error::new(ErrorKind::Timeout, "timeout awaiting response headers");
-                    self.close(err.duplicate());
+                    self.close_on(CloseReason::HeaderTimeout, err.duplicate());
                     return Err(ConnError {
                         err,
                         class: Failure::Other,
                     });
                 }
-                Err(Wake::Timer) => (ErrorKind::Timeout, "deadline exceeded"),
+                Err(Wake::Timer) => (CloseReason::DeadlineExceeded, ErrorKind::Timeout),
             };
             // The phase the cancel or deadline interrupted, for its message.
             let phase = if self.inner.requests_written.load(Ordering::SeqCst) == start_requests {
@@ -565,8 +597,8 @@ impl PersistConn {
             } else {
                 "awaiting response headers"
             };
-            let err = Error::new(kind, format!("{what} while {phase}"));
-            self.close(err.duplicate());
+            let err = Error::new(kind, format!("{reason} while {phase}"));
+            self.close_on(reason, err.duplicate());
             return Err(ConnError {
                 err,
                 class: Failure::Other,
@@ -581,8 +613,8 @@ impl PersistConn {
         res: Result<ResponseParts, ConnError>,
         trace: Option<&dyn ClientTrace>,
     ) -> Result<ResponseParts, ConnError> {
-        if res.as_ref().is_ok_and(|parts| parts.release) {
-            self.release(true, true, trace);
+        if let Some(facts) = res.as_ref().ok().and_then(|parts| parts.release) {
+            self.release(facts, true, trace);
         }
         res
     }
@@ -611,7 +643,7 @@ impl PersistConn {
             }
         }
         let class = self.failure_since(start_written, Failure::Other);
-        self.close(err.duplicate());
+        self.close_on(CloseReason::Failed, err.duplicate());
         Err(ConnError { err, class })
     }
 
@@ -629,7 +661,7 @@ impl PersistConn {
     /// The error for a request that found the connection closed under it.
     /// Not retried when a callback panicked: it would panic again.
     fn closed_error(&self, class: Failure) -> ConnError {
-        let class = if self.inner.panicked.load(Ordering::SeqCst) {
+        let class = if self.close_reason() == Some(CloseReason::CallbackPanicked) {
             Failure::Other
         } else {
             class
@@ -644,20 +676,23 @@ impl PersistConn {
     /// its own cancel or deadline as it was, a TLS failure still a TLS
     /// failure, anything else the connection closing under it.
     pub(crate) fn closed_error_for(&self, when: &str) -> Error {
-        match self.close_reason() {
-            Some(reason) if matches!(reason.kind(), ErrorKind::Canceled | ErrorKind::Timeout) => {
-                reason
-            }
-            Some(reason) => {
-                let kind = if reason.kind() == ErrorKind::Tls {
+        let closed = self.inner.close_reason.lock();
+        match closed.as_ref() {
+            Some(Closed {
+                reason:
+                    CloseReason::Canceled | CloseReason::DeadlineExceeded | CloseReason::HeaderTimeout,
+                error: Some(e),
+            }) => e.duplicate(),
+            Some(Closed { error: Some(e), .. }) => {
+                let kind = if e.kind() == ErrorKind::Tls {
                     ErrorKind::Tls
                 } else {
                     ErrorKind::Io
                 };
-                Error::new(
-                    kind,
-                    format!("connection closed {when}: {}", reason.message()),
-                )
+                Error::new(kind, format!("connection closed {when}: {}", e.message()))
+            }
+            Some(Closed { reason, .. }) => {
+                Error::new(ErrorKind::Io, format!("connection closed {when}: {reason}"))
             }
             None => Error::new(ErrorKind::Io, format!("connection closed {when}")),
         }
@@ -721,13 +756,11 @@ struct CloseOnExit(PersistConn);
 
 impl Drop for CloseOnExit {
     fn drop(&mut self) {
-        let why = if std::thread::panicking() {
-            self.0.inner.panicked.store(true, Ordering::SeqCst);
-            Error::callback_panicked("serving a request")
+        self.0.close(if std::thread::panicking() {
+            CloseReason::CallbackPanicked
         } else {
-            Error::new(ErrorKind::Io, "connection thread exited")
-        };
-        self.0.close(why);
+            CloseReason::ThreadExited
+        });
     }
 }
 

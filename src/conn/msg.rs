@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Instant};
 use crossbeam_channel::{Receiver, Sender};
 use http::Method;
 
+use super::reuse::Facts;
 use crate::{
     CancelToken, Error, ResponseBody,
     body::request::Kind as BodyKind,
@@ -103,9 +104,9 @@ pub(crate) struct ResponseParts {
     pub(crate) content_length: Option<u64>,
     pub(crate) body: ResponseBody,
     /// A response without a body on a reusable connection: the caller puts
-    /// the connection back when it takes this, before it returns. (A body
-    /// does that at its end.)
-    pub(crate) release: bool,
+    /// the connection back when it takes this, before it returns, if these
+    /// facts still allow it then. (A body does that at its end.)
+    pub(crate) release: Option<Facts>,
 }
 
 /// Why a round trip failed, classified for the retry rule.

@@ -19,10 +19,13 @@ use std::{
 use crossbeam_channel::{Receiver, Sender, TryRecvError, never, select};
 use http::Method;
 
-use super::body::{ConnBody, Held};
 use super::{
     PersistConn,
     msg::{Answer, BodyDone, ConnError, Failure, ReadRequest, Reply, ResponseParts},
+};
+use super::{
+    body::{ConnBody, Held},
+    reuse::{self, Facts},
 };
 use crate::h1::{
     decode::Decoder,
@@ -31,6 +34,7 @@ use crate::h1::{
 };
 use crate::{
     CancelToken, Error, ErrorKind, ResponseBody,
+    close_reason::CloseReason,
     config::Config,
     pool::IdleCheck,
     stream::{self, BufReadHalf},
@@ -70,7 +74,7 @@ pub(super) fn run(
         };
         // If the response we answered last is still out, its hand-back
         // must not pool the connection: this came before it.
-        conn.note_peer_spoke();
+        conn.note_peer(matches!(peek, Peek::Data));
         // Whatever the peek saw comes after that body: let it end first. Its
         // drop before the end closed the connection.
         if std::mem::take(&mut copied_out) && !matches!(done_rx.recv(), Ok(BodyDone::End(_))) {
@@ -81,7 +85,10 @@ pub(super) fn run(
         }
         let Ok(rr) = reqch.try_recv() else {
             // Nothing was asked of the server: done.
-            conn.close(unasked(peek));
+            match unasked(peek) {
+                (why, Some(err)) => conn.close_on(why, err),
+                (why, None) => conn.close(why),
+            }
             return;
         };
         // Two calls kept apart, so neither's locals sit on the stack under
@@ -131,14 +138,14 @@ fn response_head(
 /// of turn (a 408, say).
 #[cold]
 #[inline(never)]
-fn unasked(peek: Peek) -> Error {
+fn unasked(peek: Peek) -> (CloseReason, Option<Error>) {
     match peek {
-        Peek::Data => Error::new(ErrorKind::Io, "server sent data on an idle connection"),
-        Peek::Eof => Error::new(ErrorKind::Io, "server closed idle connection"),
-        Peek::Err(e) => Error::new(
-            io_error_kind(&e),
-            format!("idle connection read failed: {e}"),
-        ),
+        Peek::Data => (CloseReason::UnsolicitedBytes, None),
+        Peek::Eof => (CloseReason::PeerClosed, None),
+        Peek::Err(e) => {
+            let err = Error::new(io_error_kind(&e), "idle connection read failed").with_source(e);
+            (CloseReason::Failed, Some(err))
+        }
     }
 }
 
@@ -181,18 +188,22 @@ fn respond(
             let why = ce.err.duplicate();
             let answer = Answer::Response(Err(ce));
             let _ = reply.try_send(Reply { seq, answer });
-            conn.close(why);
+            conn.close_on(CloseReason::Failed, why);
             return Next::Exit;
         }
     };
     let trace = rr.trace.clone();
     let content_length = content_length(&rr.method, &head, framing);
-    // RFC 9112 §9.3: may this connection carry another request?
-    let alive = !rr.close
-        && !cfg.disable_keep_alives
-        && !framing::response_wants_close(head.version, &head.headers)
-        && framing != BodyFraming::CloseDelimited
-        && head.status != http::StatusCode::SWITCHING_PROTOCOLS;
+    // May this connection carry another request, as far as the head says?
+    let facts = Facts::at_head(
+        !cfg.disable_keep_alives,
+        rr.close,
+        head.version,
+        &head.headers,
+        framing,
+        head.status,
+    );
+    let verdict = reuse::may_reuse(&facts);
 
     if matches!(framing, BodyFraming::None | BodyFraming::Length(0)) {
         // No body: a reusable connection goes back before the caller sees
@@ -204,15 +215,15 @@ fn respond(
             head,
             content_length,
             body: ResponseBody::empty(),
-            release: alive,
+            release: verdict.is_ok().then_some(facts),
         };
-        if alive {
+        if verdict.is_ok() {
             conn.mark_answered();
         }
         let answer = Answer::Response(Ok(parts));
         let _ = reply.try_send(Reply { seq, answer });
-        if !alive {
-            conn.close(Error::new(ErrorKind::Io, "connection not reusable"));
+        if let Err(why) = verdict {
+            conn.close(why);
             return Next::Exit;
         }
         return Next::Read(rd, false);
@@ -237,7 +248,7 @@ fn respond(
         Decoder::new(framing),
         conn.clone(),
         done_tx.clone(),
-        alive,
+        facts,
         trace,
     );
     send_response(
@@ -279,7 +290,7 @@ fn send_response(
         head,
         content_length,
         body,
-        release: false,
+        release: None,
     }));
     let _ = reply.try_send(Reply { seq, answer });
 }
@@ -298,19 +309,24 @@ fn wait_for_body(
     let not_set = never();
     let cancel = cancel.as_ref().map_or(&not_set, CancelToken::receiver);
     let deadline = deadline.map_or_else(never, crossbeam_channel::at);
-    let stop = select! {
+    let (why, kind) = select! {
         recv(done_rx) -> done => match done {
             Ok(BodyDone::End(Some(back))) => return Some(back),
-            _ => Error::new(ErrorKind::Io, "response body closed before EOF"),
+            // The body closed the connection before it let go; make sure.
+            _ => {
+                conn.close(CloseReason::BodyDropped);
+                return None;
+            }
         },
-        recv(cancel) -> _ => Error::new(ErrorKind::Canceled, "request canceled while reading the response body"),
-        recv(deadline) -> _ => Error::new(ErrorKind::Timeout, "deadline exceeded while reading the response body"),
+        recv(cancel) -> _ => (CloseReason::Canceled, ErrorKind::Canceled),
+        recv(deadline) -> _ => (CloseReason::DeadlineExceeded, ErrorKind::Timeout),
     };
     // The body may have finished just as the signal fired.
     if let Ok(BodyDone::End(Some(back))) = done_rx.try_recv() {
         return Some(back);
     }
-    conn.close(stop);
+    let err = Error::new(kind, format!("{why} while reading the response body"));
+    conn.close_on(why, err);
     None
 }
 
@@ -345,7 +361,7 @@ fn wait_on_socket(conn: &PersistConn, done_rx: &Receiver<BodyDone>) -> Option<Bu
         }
     }
     // The body closed the connection before it let go; make sure.
-    conn.close(Error::new(ErrorKind::Io, "response body closed before EOF"));
+    conn.close(CloseReason::BodyDropped);
     None
 }
 
@@ -394,7 +410,7 @@ fn peek(conn: &PersistConn, rd: &mut BufReadHalf, idle_timeout: Option<Duration>
                 };
                 match conn.idle_check(limit) {
                     IdleCheck::Expired => {
-                        conn.close_idle(Error::new(ErrorKind::Io, "idle connection timed out"));
+                        conn.close_idle(CloseReason::IdleTimeout);
                         return None;
                     }
                     IdleCheck::Remaining(d) => timeout = Some(d.max(Duration::from_millis(1))),

@@ -5,6 +5,7 @@ use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, Method, StatusCode, Version};
 
 use super::head::RequestFraming;
+use crate::close_reason::CloseReason;
 
 /// How a response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +79,7 @@ pub(crate) fn response_framing(
     }
 
     // 3. Transfer-Encoding overrides Content-Length when both are present
-    //    (`response_wants_close` then closes the connection afterwards).
+    //    (`persistence` then closes the connection afterwards).
     if headers.contains_key(TRANSFER_ENCODING) {
         // 4. With chunked as the final coding, the body is the chunked data.
         //    In a response whose final coding is not chunked, the body runs
@@ -152,7 +153,8 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     })
 }
 
-/// True when the connection must close after this response.
+/// Whether the connection may persist after this response, by its version
+/// and header fields; if not, why.
 ///
 /// RFC 9112 §9.3: a "close" connection option in any Connection field ends
 /// the connection; HTTP/1.1 persists by default; HTTP/1.0 persists only with
@@ -161,19 +163,19 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 /// HTTP/1.0 MUST be treated as faulty framing and the connection closed after
 /// it, and §6.3 rule 3 calls Transfer-Encoding together with Content-Length a
 /// likely smuggling attempt.
-pub(crate) fn response_wants_close(version: Version, headers: &HeaderMap) -> bool {
+pub(crate) fn persistence(version: Version, headers: &HeaderMap) -> Result<(), CloseReason> {
     if has_token(headers, &CONNECTION, "close") {
-        return true;
+        return Err(CloseReason::ConnectionClose);
     }
     if headers.contains_key(TRANSFER_ENCODING)
         && (version != Version::HTTP_11 || headers.contains_key(CONTENT_LENGTH))
     {
-        return true;
+        return Err(CloseReason::SuspectFraming);
     }
     match version {
-        Version::HTTP_11 => false,
-        Version::HTTP_10 => !has_token(headers, &CONNECTION, "keep-alive"),
-        _ => true,
+        Version::HTTP_11 => Ok(()),
+        Version::HTTP_10 if has_token(headers, &CONNECTION, "keep-alive") => Ok(()),
+        _ => Err(CloseReason::Http10),
     }
 }
 
@@ -329,28 +331,31 @@ mod tests {
     }
 
     #[rustfmt::skip]
-    const WANTS_CLOSE: &[(Version, &str, bool)] = &[
-        (Version::HTTP_11, "", false),
-        (Version::HTTP_11, "connection: keep-alive", false),
-        (Version::HTTP_11, "connection: close", true),
-        (Version::HTTP_11, "connection: Close", true),
-        (Version::HTTP_11, "connection: upgrade, close", true),
-        (Version::HTTP_11, "connection: keep-alive | connection:  CLOSE ", true),
-        (Version::HTTP_11, "connection: closed", false),
-        (Version::HTTP_11, "transfer-encoding: chunked", false),
-        (Version::HTTP_11, "transfer-encoding: chunked | content-length: 3", true),
-        (Version::HTTP_10, "", true),
-        (Version::HTTP_10, "connection: keep-alive", false),
-        (Version::HTTP_10, "connection: Keep-Alive", false),
-        (Version::HTTP_10, "connection: keep-alive, close", true),
-        (Version::HTTP_10, "connection: keep-alive | transfer-encoding: chunked", true),
-        (Version::HTTP_09, "connection: keep-alive", true),
-    ];
+    const PERSISTENCE: &[(Version, &str, Result<(), CloseReason>)] = {
+        use CloseReason::{ConnectionClose, Http10, SuspectFraming};
+        &[
+            (Version::HTTP_11, "", Ok(())),
+            (Version::HTTP_11, "connection: keep-alive", Ok(())),
+            (Version::HTTP_11, "connection: close", Err(ConnectionClose)),
+            (Version::HTTP_11, "connection: Close", Err(ConnectionClose)),
+            (Version::HTTP_11, "connection: upgrade, close", Err(ConnectionClose)),
+            (Version::HTTP_11, "connection: keep-alive | connection:  CLOSE ", Err(ConnectionClose)),
+            (Version::HTTP_11, "connection: closed", Ok(())),
+            (Version::HTTP_11, "transfer-encoding: chunked", Ok(())),
+            (Version::HTTP_11, "transfer-encoding: chunked | content-length: 3", Err(SuspectFraming)),
+            (Version::HTTP_10, "", Err(Http10)),
+            (Version::HTTP_10, "connection: keep-alive", Ok(())),
+            (Version::HTTP_10, "connection: Keep-Alive", Ok(())),
+            (Version::HTTP_10, "connection: keep-alive, close", Err(ConnectionClose)),
+            (Version::HTTP_10, "connection: keep-alive | transfer-encoding: chunked", Err(SuspectFraming)),
+            (Version::HTTP_09, "connection: keep-alive", Err(Http10)),
+        ]
+    };
 
     #[test]
-    fn response_wants_close_table() {
-        for (version, spec, want) in WANTS_CLOSE {
-            let got = response_wants_close(*version, &fields(spec));
+    fn persistence_table() {
+        for (version, spec, want) in PERSISTENCE {
+            let got = persistence(*version, &fields(spec));
             assert_eq!(got, *want, "{version:?} {spec:?}");
         }
     }

@@ -8,7 +8,7 @@
 //! | §4 status line, §5 fields | [`head::read_response_head`] |
 //! | §6.1–6.3 message body length | [`framing`] |
 //! | §7.1 chunked coding, §7.1.2 trailers | [`decode`], [`encode`] |
-//! | §9.3 persistence (`Connection: close`, HTTP/1.0) | [`framing::response_wants_close`] |
+//! | §9.3 persistence (`Connection: close`, HTTP/1.0) | [`framing::persistence`] |
 
 pub(crate) mod decode;
 pub(crate) mod encode;

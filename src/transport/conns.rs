@@ -24,7 +24,7 @@ use crate::{
     CancelToken, Error, ErrorKind, PoolStats,
     close_reason::CloseReason,
     config::Config,
-    conn::PersistConn,
+    conn::{PersistConn, reuse::Facts},
     dial,
     pool::{Actions, Checkout, Got, Handle, IdleCheck, Limits, Pool, Poolable, Want},
     route::{self, ConnKey},
@@ -127,7 +127,7 @@ impl Conns {
                     // its reader noticed: look, outside the pool lock.
                     match got.conn.peer_check() {
                         Ok(()) => return Ok(got),
-                        Err(why) => got.conn.close(why.into_error()),
+                        Err(why) => got.conn.close(why),
                     }
                 }
                 Checkout::DialHere => return self.dial_here(key, ctx),
@@ -240,7 +240,7 @@ impl Conns {
         };
         // A connection delivered in the same instant goes back.
         if let Some(got) = self.pool.abandon(want) {
-            got.conn.release(true, false, None);
+            got.conn.release(Facts::unused(), false, None);
         }
         Err(gave_up)
     }
@@ -251,7 +251,7 @@ impl Conns {
             return;
         }
         for (conn, why) in acts.close {
-            conn.close_idle(why.into_error());
+            conn.close_idle(why);
         }
         for want in acts.dial {
             self.start_dial(want);

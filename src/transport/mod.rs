@@ -25,6 +25,7 @@ use crate::{
     conn::{
         Outgoing, PersistConn,
         msg::{ConnError, Failure, ResponseParts},
+        reuse::Facts,
     },
     error::Redacted,
     route::ConnKey,
@@ -279,7 +280,7 @@ struct PutBackOnUnwind<'a>(&'a PersistConn);
 
 impl Drop for PutBackOnUnwind<'_> {
     fn drop(&mut self) {
-        self.0.release(true, false, None);
+        self.0.release(Facts::unused(), false, None);
     }
 }
 
