@@ -45,6 +45,7 @@ pub(crate) mod reuse;
 mod writer;
 
 use std::{
+    borrow::Cow,
     fmt,
     net::SocketAddr,
     sync::{
@@ -55,16 +56,19 @@ use std::{
 };
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, never, select};
-use http::Method;
+use http::{HeaderMap, Method, header};
 use parking_lot::Mutex;
+use url::Url;
 
+use crate::h1::{
+    framing::{self, has_token},
+    head::{RequestHead, write_request_head},
+};
 use crate::stream::{BufReadHalf, Closer, Peer, Stream};
 use crate::{
-    CancelToken, Error, ErrorKind,
-    body::request::Kind as BodyKind,
+    Body, CancelToken, Error, ErrorKind,
     close_reason::CloseReason,
     config::Config,
-    h1::head::RequestFraming,
     pool::{Handle, IdleCheck},
     route::ConnKey,
     threads,
@@ -177,19 +181,21 @@ struct Requests {
 /// A send into it never blocks and never finds it full.
 const REPLY_SLOTS: usize = 3;
 
-/// One request as the connection sends it.
-pub(crate) struct Outgoing {
-    pub(crate) head: Vec<u8>,
-    pub(crate) body: BodyKind,
-    pub(crate) framing: RequestFraming,
-    pub(crate) method: Method,
-    /// The request carries `Connection: close`.
-    pub(crate) close: bool,
-    /// The request carries `Expect: 100-continue` and has a body.
-    pub(crate) expect_continue: bool,
-    pub(crate) cancel: Option<CancelToken>,
+/// One request as the transport hands it to a connection: what any
+/// protocol needs. The HTTP/1 connection encodes it: the request line and
+/// head, the body's framing, `Connection: close`.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) url: &'a Url,
+    /// Plain http through a proxy: the target goes in absolute form.
+    pub(crate) via_proxy: bool,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: Body,
+    /// Ask for gzip (the transport decodes it).
+    pub(crate) accept_gzip: bool,
+    pub(crate) cancel: Option<&'a CancelToken>,
     pub(crate) deadline: Option<Instant>,
-    pub(crate) trace: Option<Arc<dyn ClientTrace>>,
+    pub(crate) trace: Option<&'a Arc<dyn ClientTrace>>,
 }
 
 impl PersistConn {
@@ -213,6 +219,7 @@ impl PersistConn {
             closer,
             local_addr,
             remote_addr,
+            alpn: _,
         } = stream;
         let rd = BufReadHalf::new(read)
             .map_err(|e| Error::new(ErrorKind::Connect, format!("map read buffer: {e}")))?;
@@ -478,34 +485,56 @@ impl PersistConn {
     /// channel, with the earliest timer as its deadline: a woken `select!`
     /// must unregister from every channel it watched, and would contend for
     /// the lock of the very channel whose sender is still waking it.
-    pub(crate) fn round_trip(&self, out: Outgoing) -> Result<ResponseParts, ConnError> {
+    pub(crate) fn round_trip(&self, out: Outgoing<'_>) -> Result<ResponseParts, ConnError> {
         let start_written = self.inner.nwrite.load(Ordering::SeqCst);
         let fresh = start_written == 0;
         let start_requests = self.inner.requests_written.load(Ordering::SeqCst);
-        let (continue_tx, continue_rx) = if out.expect_continue {
+        let headers = out.headers;
+        let close =
+            self.inner.cfg.disable_keep_alives || has_token(headers, &header::CONNECTION, "close");
+        let framing = framing::request_framing(out.method, out.body.size());
+        let expect_continue =
+            !out.body.is_empty() && has_token(headers, &header::EXPECT, "100-continue");
+        // Encoded per attempt (a retry sends the same bytes), into a buffer
+        // the writer thread takes over: no shared copy.
+        let target = request_target(out.url, out.via_proxy);
+        let mut head = Vec::with_capacity(256);
+        write_request_head(
+            &RequestHead {
+                method: out.method,
+                target: &target,
+                host: &out.url[url::Position::BeforeHost..url::Position::AfterPort],
+                headers,
+                framing,
+                close,
+                accept_gzip: out.accept_gzip,
+            },
+            &mut head,
+        );
+        let (continue_tx, continue_rx) = if expect_continue {
             let (tx, rx) = crossbeam_channel::bounded(1);
             (Some(tx), Some(rx))
         } else {
             (None, None)
         };
         let mut rr = ReadRequest {
-            method: out.method,
-            close: out.close,
+            method: out.method.clone(),
+            close,
             seq: 0,
             continue_tx,
-            cancel: out.cancel.clone(),
+            cancel: out.cancel.cloned(),
             deadline: out.deadline,
-            trace: out.trace.clone(),
+            trace: out.trace.cloned(),
         };
         let mut wr = WriteRequest {
-            head: out.head,
-            body: out.body,
-            framing: out.framing,
+            head,
+            body: out.body.into_kind(),
+            framing,
             continue_rx,
             seq: 0,
             report_success: self.inner.cfg.response_header_timeout.is_some(),
-            last: out.close,
-            trace: out.trace.clone(),
+            last: close,
+            trace: out.trace.cloned(),
         };
         // Neither send blocks (one request at a time per connection). The
         // reader's goes first: it must know the request before the response
@@ -559,7 +588,7 @@ impl PersistConn {
                 Err(wake) => Err(wake),
             };
             let (reason, kind) = match got {
-                Ok(Answer::Response(res)) => return self.took(res, out.trace.as_deref()),
+                Ok(Answer::Response(res)) => return self.took(res, out.trace.map(|t| &**t)),
                 Ok(Answer::Written(Ok(()))) => {
                     header_deadline = self
                         .inner
@@ -570,7 +599,7 @@ impl PersistConn {
                 }
                 Ok(Answer::Written(Err(err))) => {
                     let res = self.after_write_error(err, start_written, &reply_rx, seq);
-                    return self.took(res, out.trace.as_deref());
+                    return self.took(res, out.trace.map(|t| &**t));
                 }
                 Err(Wake::Closed) => {
                     // Neither thread answered: the server closed or failed
@@ -699,6 +728,19 @@ impl PersistConn {
     }
 }
 
+/// RFC 9112 §3.2: origin form (`/path?query`) to the server itself,
+/// absolute form (without credentials or fragment) to a proxy.
+fn request_target(url: &Url, absolute: bool) -> Cow<'_, str> {
+    if absolute {
+        let mut u = url.clone();
+        let _ = u.set_username("");
+        let _ = u.set_password(None);
+        u.set_fragment(None);
+        return Cow::Owned(u.into());
+    }
+    Cow::Borrowed(&url[url::Position::BeforePath..url::Position::AfterQuery])
+}
+
 /// `crossbeam_channel::bounded`, in a frame of its own: it builds the
 /// channel (over 600 bytes, cache-line aligned) on the stack before moving
 /// it to the heap, and inlined into a connection thread's loop that frame
@@ -780,5 +822,20 @@ impl fmt::Debug for PersistConn {
             .field("key", &self.inner.key)
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_target_forms() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        let u = url("http://user:pw@h:8080/a/b?x=1&y=%20#frag");
+        assert_eq!(request_target(&u, false), "/a/b?x=1&y=%20");
+        assert_eq!(request_target(&url("http://h"), false), "/");
+        assert_eq!(request_target(&url("http://h/p?"), false), "/p?");
+        assert_eq!(request_target(&u, true), "http://h:8080/a/b?x=1&y=%20");
     }
 }

@@ -31,6 +31,7 @@ pub(crate) fn dial(
     cfg: &Config,
     trace: Option<&dyn ClientTrace>,
     deadline: Option<Instant>,
+    protocols: &[&[u8]],
 ) -> Result<Stream, Error> {
     let bound = |t: Option<Duration>| -> Result<Option<Duration>, Error> {
         let Some(d) = deadline else {
@@ -80,7 +81,8 @@ pub(crate) fn dial(
                 (None, true) => tls::insecure_config()?,
                 (None, false) => tls::default_config()?,
             };
-            let parts = tls::connect(tcp, key, &config, bound(cfg.tls_handshake_timeout)?, trace)?;
+            let timeout = bound(cfg.tls_handshake_timeout)?;
+            let parts = tls::connect(tcp, key, &config, timeout, protocols, trace)?;
             Ok(Stream::tls(parts, local, remote))
         }
     }

@@ -91,17 +91,20 @@ fn with_alpn(mut config: ClientConfig) -> ClientConfig {
 
 /// Runs the TLS handshake on `tcp` (on the dial thread) and splits the
 /// result into its halves. Fires the handshake trace hooks once.
+/// `protocols` are the ALPN protocols the caller can speak: a server that
+/// chooses another fails the handshake.
 pub(crate) fn connect(
     tcp: TcpStream,
     key: &ConnKey,
     config: &Arc<ClientConfig>,
     timeout: Option<Duration>,
+    protocols: &[&[u8]],
     trace: Option<&dyn ClientTrace>,
 ) -> Result<TlsParts, Error> {
     if let Some(t) = trace {
         t.tls_handshake_start();
     }
-    let res = handshake(tcp, key, config, timeout);
+    let res = handshake(tcp, key, config, timeout, protocols);
     if let Some(t) = trace {
         t.tls_handshake_done(res.as_ref().err());
     }
@@ -113,6 +116,7 @@ fn handshake(
     key: &ConnKey,
     config: &Arc<ClientConfig>,
     timeout: Option<Duration>,
+    protocols: &[&[u8]],
 ) -> Result<TlsParts, Error> {
     let host = key.bare_host().to_string();
     let name = ServerName::try_from(host.clone())
@@ -151,12 +155,14 @@ fn handshake(
     }
     let _ = tcp.set_read_timeout(None);
     let _ = tcp.set_write_timeout(None);
+    // The caller acts on the protocol chosen; one it cannot speak fails
+    // the handshake here.
     if let Some(p) = conn.alpn_protocol() {
-        if p != ALPN_HTTP1 {
+        if !protocols.contains(&p) {
             return Err(Error::new(
                 ErrorKind::Tls,
                 format!(
-                    "{key} chose ALPN protocol {:?}; this client speaks http/1.1 only",
+                    "{key} chose ALPN protocol {:?}, which this client does not speak",
                     String::from_utf8_lossy(p)
                 ),
             ));

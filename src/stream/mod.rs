@@ -27,6 +27,9 @@ pub(crate) struct Stream {
     pub(crate) closer: Closer,
     pub(crate) local_addr: SocketAddr,
     pub(crate) remote_addr: SocketAddr,
+    /// The protocol TLS's ALPN settled on; `None` for plain TCP or when the
+    /// server chose none.
+    pub(crate) alpn: Option<Vec<u8>>,
 }
 
 impl Stream {
@@ -42,6 +45,7 @@ impl Stream {
             write: WriteHalf::Plain(tcp),
             local_addr,
             remote_addr,
+            alpn: None,
         })
     }
 
@@ -53,6 +57,7 @@ impl Stream {
             closer: Closer::Tls(parts.closer),
             local_addr,
             remote_addr,
+            alpn: parts.alpn,
         }
     }
 }

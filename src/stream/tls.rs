@@ -52,14 +52,18 @@ pub(crate) struct TlsParts {
     pub(crate) read: TlsReadHalf,
     pub(crate) write: TlsWriteHalf,
     pub(crate) closer: TlsCloser,
+    /// The protocol ALPN settled on, if the server chose one.
+    pub(crate) alpn: Option<Vec<u8>>,
 }
 
 impl TlsParts {
     pub(crate) fn new(tcp: TcpStream, conn: ClientConnection) -> io::Result<TlsParts> {
+        let alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
         let tls = Arc::new(Mutex::new(conn));
         // Capacity 1: pokes that arrive while one is pending coalesce.
         let (poke, poked) = crossbeam_channel::bounded(1);
         Ok(TlsParts {
+            alpn,
             read: TlsReadHalf {
                 sock: tcp.try_clone()?,
                 tls: tls.clone(),

@@ -1,5 +1,5 @@
 //! [`Conns`]: the transport's connections. It drives the passive pool
-//! (`pool::Pool<PersistConn>`): it decides whether a request dials on its
+//! (`pool::Pool<Conn>`): it decides whether a request dials on its
 //! own thread or on a dial thread, dials and starts connections, waits for
 //! whichever comes first (a released connection, its own dial, the cancel
 //! token, the deadline, `pool_wait_timeout`), and carries out what the pool
@@ -44,7 +44,7 @@ pub(crate) struct WaitCtx<'a> {
 
 /// One transport's connections: the pool, the settings, the thread count.
 pub(crate) struct Conns {
-    pool: Pool<PersistConn>,
+    pool: Pool<Conn>,
     cfg: Arc<Config>,
     /// Threads started for this transport and still running.
     threads: Arc<AtomicUsize>,
@@ -101,11 +101,7 @@ impl Conns {
     /// Go's `getConn`: the most recently used idle connection for `key`,
     /// or whichever comes first of a released connection and our own
     /// dial.
-    pub(crate) fn get_conn(
-        &self,
-        key: &ConnKey,
-        ctx: &WaitCtx<'_>,
-    ) -> Result<Got<PersistConn>, Error> {
+    pub(crate) fn get_conn(&self, key: &ConnKey, ctx: &WaitCtx<'_>) -> Result<Got<Conn>, Error> {
         // Dialling on this thread buys the most when nothing for the key
         // exists (nothing could be released meanwhile: the pool checks
         // that). Not when something must be able to interrupt the wait: a
@@ -143,7 +139,7 @@ impl Conns {
 
     /// Dials on the caller's thread (the slot already counted) and hands the
     /// new connection straight to the caller.
-    fn dial_here(&self, key: &ConnKey, ctx: &WaitCtx<'_>) -> Result<Got<PersistConn>, Error> {
+    fn dial_here(&self, key: &ConnKey, ctx: &WaitCtx<'_>) -> Result<Got<Conn>, Error> {
         let slot = DialSlot { conns: self, key };
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
         // Trace hooks run in here, on the caller's thread; one that panics
@@ -159,8 +155,12 @@ impl Conns {
         key: &ConnKey,
         trace: Option<&dyn ClientTrace>,
         deadline: Option<Instant>,
-    ) -> Result<PersistConn, Error> {
-        let stream = dial::dial(key, &self.cfg, trace, deadline)?;
+    ) -> Result<Conn, Error> {
+        let stream = dial::dial(key, &self.cfg, trace, deadline, SPOKEN)?;
+        // The protocol seam: ALPN's choice (none for plain http) decides
+        // which kind of connection this stream becomes; the handshake has
+        // refused any protocol not in `SPOKEN`.
+        debug_assert!(stream.alpn.as_deref().is_none_or(|p| SPOKEN.contains(&p)));
         let Some(me) = self.me.upgrade() else {
             return Err(Error::new(
                 ErrorKind::Io,
@@ -168,19 +168,14 @@ impl Conns {
             ));
         };
         let handle: Arc<dyn Handle<PersistConn>> = me;
-        PersistConn::start(
-            id,
-            key.clone(),
-            stream,
-            self.cfg.clone(),
-            &self.threads,
-            handle,
-        )
+        let cfg = self.cfg.clone();
+        let h1 = PersistConn::start(id, key.clone(), stream, cfg, &self.threads, handle)?;
+        Ok(Conn::H1(h1))
     }
 
     /// Starts a dial thread for `want` (its slot already counted). Its
     /// result goes through [`Pool::dial_done`].
-    fn start_dial(&self, want: Arc<Want<PersistConn, ConnKey>>) {
+    fn start_dial(&self, want: Arc<Want<Conn, ConnKey>>) {
         want.dial_started.store(true, Ordering::Relaxed);
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
         let Some(conns) = self.me.upgrade() else {
@@ -214,9 +209,9 @@ impl Conns {
     fn wait(
         &self,
         key: &ConnKey,
-        want: &Arc<Want<PersistConn, ConnKey>>,
+        want: &Arc<Want<Conn, ConnKey>>,
         ctx: &WaitCtx<'_>,
-    ) -> Result<Got<PersistConn>, Error> {
+    ) -> Result<Got<Conn>, Error> {
         let not_set = never();
         let cancel = ctx.cancel.map_or(&not_set, CancelToken::receiver);
         let deadline = ctx.deadline.map_or_else(never, crossbeam_channel::at);
@@ -240,13 +235,13 @@ impl Conns {
         };
         // A connection delivered in the same instant goes back.
         if let Some(got) = self.pool.abandon(want) {
-            got.conn.release(Facts::unused(), false, None);
+            got.conn.put_back_unused();
         }
         Err(gave_up)
     }
 
     /// Carries out what the pool decided under its lock.
-    fn run(&self, acts: Actions<PersistConn>) {
+    fn run(&self, acts: Actions<Conn>) {
         if acts.is_empty() {
             return;
         }
@@ -263,18 +258,18 @@ impl Conns {
 /// to ask whether an idle one is due.
 impl Handle<PersistConn> for Conns {
     fn put_idle(&self, conn: &PersistConn) -> Result<(), CloseReason> {
-        let (res, acts) = self.pool.try_put_idle(conn);
+        let (res, acts) = self.pool.try_put_idle(&Conn::H1(conn.clone()));
         self.run(acts);
         res
     }
 
     fn closed(&self, conn: &PersistConn) {
-        let acts = self.pool.closed(conn);
+        let acts = self.pool.closed(&Conn::H1(conn.clone()));
         self.run(acts);
     }
 
     fn idle_check(&self, conn: &PersistConn, timeout: Duration) -> IdleCheck {
-        let (check, acts) = self.pool.idle_check(conn, timeout);
+        let (check, acts) = self.pool.idle_check(&Conn::H1(conn.clone()), timeout);
         self.run(acts);
         check
     }
@@ -294,7 +289,7 @@ struct DialSlot<'a> {
 }
 
 impl DialSlot<'_> {
-    fn finish(self, res: Result<PersistConn, Error>) -> Result<Got<PersistConn>, Error> {
+    fn finish(self, res: Result<Conn, Error>) -> Result<Got<Conn>, Error> {
         let this = std::mem::ManuallyDrop::new(self);
         let (got, acts) = this.conns.pool.dial_done_here(this.key, res);
         this.conns.run(acts);
@@ -311,7 +306,7 @@ impl Drop for DialSlot<'_> {
 }
 
 /// What a request waiting in the pool was doing, for error messages.
-fn phase(want: &Want<PersistConn, ConnKey>) -> String {
+fn phase(want: &Want<Conn, ConnKey>) -> String {
     if want.dial_started.load(Ordering::Relaxed) {
         format!("connecting to {}", want.key)
     } else {
@@ -319,26 +314,91 @@ fn phase(want: &Want<PersistConn, ConnKey>) -> String {
     }
 }
 
-impl Poolable for PersistConn {
+/// The ALPN protocols there is a [`Conn`] for.
+const SPOKEN: &[&[u8]] = &[b"http/1.1"];
+
+/// A pooled connection, by protocol (Go's `persistConn.alt`): the seam
+/// where another protocol joins HTTP/1.
+#[derive(Clone, Debug)]
+pub(crate) enum Conn {
+    H1(PersistConn),
+}
+
+impl Conn {
+    pub(crate) fn id(&self) -> u64 {
+        match self {
+            Conn::H1(c) => c.id(),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> std::net::SocketAddr {
+        match self {
+            Conn::H1(c) => c.local_addr(),
+        }
+    }
+
+    pub(crate) fn remote_addr(&self) -> std::net::SocketAddr {
+        match self {
+            Conn::H1(c) => c.remote_addr(),
+        }
+    }
+
+    /// Whether the server closed it or spoke since (see
+    /// [`PersistConn::peer_check`]).
+    fn peer_check(&self) -> Result<(), CloseReason> {
+        match self {
+            Conn::H1(c) => c.peer_check(),
+        }
+    }
+
+    /// Hands an unused connection back (its request gave up, or unwound).
+    pub(crate) fn put_back_unused(&self) {
+        match self {
+            Conn::H1(c) => c.release(Facts::unused(), false, None),
+        }
+    }
+
+    pub(crate) fn close(&self, why: CloseReason) {
+        match self {
+            Conn::H1(c) => c.close(why),
+        }
+    }
+
+    fn close_idle(&self, why: CloseReason) {
+        match self {
+            Conn::H1(c) => c.close_idle(why),
+        }
+    }
+}
+
+impl Poolable for Conn {
     type Key = ConnKey;
 
     fn id(&self) -> u64 {
-        PersistConn::id(self)
+        Conn::id(self)
     }
 
     fn key(&self) -> &ConnKey {
-        PersistConn::key(self)
+        match self {
+            Conn::H1(c) => c.key(),
+        }
     }
 
     fn is_closed(&self) -> bool {
-        PersistConn::is_closed(self)
+        match self {
+            Conn::H1(c) => c.is_closed(),
+        }
     }
 
     fn is_reused(&self) -> bool {
-        PersistConn::is_reused(self)
+        match self {
+            Conn::H1(c) => c.is_reused(),
+        }
     }
 
     fn closed_error(&self) -> Error {
-        self.closed_error_for("as soon as it was made")
+        match self {
+            Conn::H1(c) => c.closed_error_for("as soon as it was made"),
+        }
     }
 }

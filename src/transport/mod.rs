@@ -7,7 +7,6 @@
 mod conns;
 
 use std::{
-    borrow::Cow,
     fmt,
     sync::Arc,
     time::{Duration, Instant},
@@ -15,21 +14,16 @@ use std::{
 
 use http::{HeaderMap, Method, header};
 
-use crate::h1::{
-    framing::{self, has_token},
-    head::{RequestHead, write_request_head},
-};
 use crate::{
     Error, ErrorKind, GotConnInfo, Proxy, Request, Response,
     config::Config,
     conn::{
-        Outgoing, PersistConn,
+        Outgoing,
         msg::{ConnError, Failure, ResponseParts},
-        reuse::Facts,
     },
     error::Redacted,
     route::ConnKey,
-    transport::conns::{Conns, WaitCtx},
+    transport::conns::{Conn, Conns, WaitCtx},
 };
 
 /// A snapshot of one transport's pool, exact at the moment of the call.
@@ -177,11 +171,6 @@ impl Transport {
             cancel,
             ..
         } = &*req;
-
-        let close = cfg.disable_keep_alives || has_token(headers, &header::CONNECTION, "close");
-        let req_framing = framing::request_framing(method, body.size());
-        let expect_continue =
-            !body.is_empty() && has_token(headers, &header::EXPECT, "100-continue");
         // Go's rule: ask for gzip unless told not to, unless the caller chose
         // an encoding, asked for a range (a gzip slice cannot be decoded) or
         // sent HEAD.
@@ -190,16 +179,6 @@ impl Transport {
             && !headers.contains_key(header::ACCEPT_ENCODING)
             && !headers.contains_key(header::RANGE)
             && method != Method::HEAD;
-        let target = request_target(url, key.is_proxied_http());
-        let request_head = RequestHead {
-            method,
-            target: &target,
-            host: &url[url::Position::BeforeHost..url::Position::AfterPort],
-            headers,
-            framing: req_framing,
-            close,
-            accept_gzip,
-        };
 
         let replayable = body.is_replayable();
         let mut body = Some(body);
@@ -240,22 +219,21 @@ impl Transport {
                     "request body already consumed",
                 ));
             };
-            // Encoded per attempt (a retry sends the same bytes), into a
-            // buffer the writer thread takes over: no shared copy.
-            let mut head = Vec::with_capacity(256);
-            write_request_head(&request_head, &mut head);
             let out = Outgoing {
-                head,
-                body: attempt_body.into_kind(),
-                framing: req_framing,
-                method: method.clone(),
-                close,
-                expect_continue,
-                cancel: cancel.clone(),
+                method,
+                url,
+                via_proxy: key.is_proxied_http(),
+                headers,
+                body: attempt_body,
+                accept_gzip,
+                cancel: cancel.as_ref(),
                 deadline,
-                trace: trace.clone(),
+                trace: trace.as_ref(),
             };
-            match got.conn.round_trip(out) {
+            let sent = match &got.conn {
+                Conn::H1(h1) => h1.round_trip(out),
+            };
+            match sent {
                 Ok(parts) => return Ok(decode_gzip(parts, accept_gzip)),
                 Err(ConnError { err, class }) => {
                     if should_retry(got.reused, class, method, headers, replayable) {
@@ -276,25 +254,12 @@ impl Transport {
 /// runs before the request takes it: if that code unwinds, the connection
 /// goes back to the pool (it is unused and healthy) instead of staying in
 /// use for good. Forgotten once the hook returns.
-struct PutBackOnUnwind<'a>(&'a PersistConn);
+struct PutBackOnUnwind<'a>(&'a Conn);
 
 impl Drop for PutBackOnUnwind<'_> {
     fn drop(&mut self) {
-        self.0.release(Facts::unused(), false, None);
+        self.0.put_back_unused();
     }
-}
-
-/// RFC 9112 §3.2: origin form (`/path?query`) to the server itself,
-/// absolute form (without credentials or fragment) to a proxy.
-fn request_target(url: &url::Url, absolute: bool) -> Cow<'_, str> {
-    if absolute {
-        let mut u = url.clone();
-        let _ = u.set_username("");
-        let _ = u.set_password(None);
-        u.set_fragment(None);
-        return Cow::Owned(u.into());
-    }
-    Cow::Borrowed(&url[url::Position::BeforePath..url::Position::AfterQuery])
 }
 
 /// Go's `gzipReader` hookup: when we asked for gzip and got it, the body is
@@ -522,16 +487,6 @@ impl TransportBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn request_target_forms() {
-        let url = |s: &str| url::Url::parse(s).unwrap();
-        let u = url("http://user:pw@h:8080/a/b?x=1&y=%20#frag");
-        assert_eq!(request_target(&u, false), "/a/b?x=1&y=%20");
-        assert_eq!(request_target(&url("http://h"), false), "/");
-        assert_eq!(request_target(&url("http://h/p?"), false), "/p?");
-        assert_eq!(request_target(&u, true), "http://h:8080/a/b?x=1&y=%20");
-    }
 
     #[test]
     fn thread_stacks_never_go_below_the_floor() {
