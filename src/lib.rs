@@ -29,6 +29,7 @@
 //! | `proxy` | `ProxyFromEnvironment` | which proxy a request takes |
 //! | `into_url` | — | what the API takes as a URL |
 //! | `close_reason` | `errConnBroken`, … | why a connection closes |
+//! | `phase` | — | the phases a cancel or deadline interrupts, and their errors |
 //! | `cancel` | `Request.Cancel` | [`CancelToken`] |
 //! | `trace` | `httptrace` | the hook trait |
 //! | `threads` | — | the one spawn point and the thread counts |
@@ -68,6 +69,7 @@ pub mod fuzz;
 mod h1;
 mod into_url;
 mod message;
+mod phase;
 mod pool;
 mod proxy;
 mod route;

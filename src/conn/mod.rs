@@ -69,6 +69,7 @@ use crate::{
     Body, CancelToken, Error, ErrorKind,
     close_reason::CloseReason,
     config::Config,
+    phase::{Interrupt, Phase},
     pool::{Handle, IdleCheck},
     route::ConnKey,
     threads,
@@ -587,7 +588,7 @@ impl PersistConn {
                 Ok(Reply { answer, .. }) => Ok(answer),
                 Err(wake) => Err(wake),
             };
-            let (reason, kind) = match got {
+            let (reason, interrupt) = match got {
                 Ok(Answer::Response(res)) => return self.took(res, out.trace.map(|t| &**t)),
                 Ok(Answer::Written(Ok(()))) => {
                     header_deadline = self
@@ -609,7 +610,7 @@ impl PersistConn {
                     let class = self.failure_since(start_written, Failure::BeforeResponse);
                     return Err(self.closed_error(class));
                 }
-                Err(Wake::Canceled) => (CloseReason::Canceled, ErrorKind::Canceled),
+                Err(Wake::Canceled) => (CloseReason::Canceled, Interrupt::Canceled),
                 Err(Wake::Timer) if header_deadline.is_some_and(|h| Some(h) == timer) => {
                     let err = Error::new(ErrorKind::Timeout, "timeout awaiting response headers");
                     self.close_on(CloseReason::HeaderTimeout, err.duplicate());
@@ -618,15 +619,14 @@ impl PersistConn {
                         class: Failure::Other,
                     });
                 }
-                Err(Wake::Timer) => (CloseReason::DeadlineExceeded, ErrorKind::Timeout),
+                Err(Wake::Timer) => (CloseReason::DeadlineExceeded, Interrupt::Deadline),
             };
-            // The phase the cancel or deadline interrupted, for its message.
             let phase = if self.inner.requests_written.load(Ordering::SeqCst) == start_requests {
-                "writing the request"
+                Phase::WritingRequest
             } else {
-                "awaiting response headers"
+                Phase::AwaitingHeaders
             };
-            let err = Error::new(kind, format!("{reason} while {phase}"));
+            let err = interrupt.error(phase);
             self.close_on(reason, err.duplicate());
             return Err(ConnError {
                 err,

@@ -36,6 +36,7 @@ use crate::{
     CancelToken, Error, ErrorKind, ResponseBody,
     close_reason::CloseReason,
     config::Config,
+    phase::{Interrupt, Phase},
     pool::IdleCheck,
     stream::{self, BufReadHalf},
     trace::ClientTrace,
@@ -309,7 +310,7 @@ fn wait_for_body(
     let not_set = never();
     let cancel = cancel.as_ref().map_or(&not_set, CancelToken::receiver);
     let deadline = deadline.map_or_else(never, crossbeam_channel::at);
-    let (why, kind) = select! {
+    let (why, interrupt) = select! {
         recv(done_rx) -> done => match done {
             Ok(BodyDone::End(Some(back))) => return Some(back),
             // The body closed the connection before it let go; make sure.
@@ -318,15 +319,14 @@ fn wait_for_body(
                 return None;
             }
         },
-        recv(cancel) -> _ => (CloseReason::Canceled, ErrorKind::Canceled),
-        recv(deadline) -> _ => (CloseReason::DeadlineExceeded, ErrorKind::Timeout),
+        recv(cancel) -> _ => (CloseReason::Canceled, Interrupt::Canceled),
+        recv(deadline) -> _ => (CloseReason::DeadlineExceeded, Interrupt::Deadline),
     };
     // The body may have finished just as the signal fired.
     if let Ok(BodyDone::End(Some(back))) = done_rx.try_recv() {
         return Some(back);
     }
-    let err = Error::new(kind, format!("{why} while reading the response body"));
-    conn.close_on(why, err);
+    conn.close_on(why, interrupt.error(Phase::ReadingBody));
     None
 }
 

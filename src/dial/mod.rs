@@ -1,6 +1,8 @@
-//! Dialling (Go's `dialConn`): DNS, the TCP connect with its timeout, and
-//! the TLS handshake. This layer knows nothing of pooling: the pool's dial
-//! thread calls [`dial`] and takes the result.
+//! Dialling (Go's `dialConn`), as steps over a [`Socket`]: [`resolve`] the
+//! host to dial (the proxy's, when there is one), [`connect`] to the first
+//! address that answers, [`tunnel`] through an HTTP proxy for https
+//! (`CONNECT`), and [`secure`] it with TLS for https. This layer knows
+//! nothing of pooling: the transport calls [`dial`] and takes the stream.
 
 pub(crate) mod tls;
 
@@ -15,17 +17,15 @@ use crate::{
     Error, ErrorKind,
     config::Config,
     h1::head::{HeadError, read_response_head},
+    phase::{self, Phase},
     route::{self, ConnKey, Scheme},
-    stream::Stream,
+    stream::{Socket, Stream},
     trace::ClientTrace,
 };
 
-/// Resolves the host to dial (the proxy's, when there is one), connects to
-/// the first address that answers, tunnels through the proxy for https,
-/// runs the TLS handshake for https, and returns the split stream.
-///
-/// `deadline` (the request's, when it dials on its own thread) tightens the
-/// connect and handshake timeouts.
+/// Dials `key`: the steps of the module doc, each bounded by its own
+/// timeout and by `deadline` (the request's, when it dials on its own
+/// thread). `protocols` are the ALPN protocols the caller can speak.
 pub(crate) fn dial(
     key: &ConnKey,
     cfg: &Config,
@@ -33,24 +33,13 @@ pub(crate) fn dial(
     deadline: Option<Instant>,
     protocols: &[&[u8]],
 ) -> Result<Stream, Error> {
-    let bound = |t: Option<Duration>| -> Result<Option<Duration>, Error> {
-        let Some(d) = deadline else {
-            return Ok(t.filter(|t| !t.is_zero()));
-        };
-        let left = d.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Error::new(
-                ErrorKind::Timeout,
-                format!("deadline exceeded while connecting to {key}"),
-            ));
-        }
-        Ok(Some(
-            t.filter(|t| !t.is_zero()).map_or(left, |t| t.min(left)),
-        ))
-    };
+    let phase = Phase::Connecting(key);
     let (host, port) = key.dial_host_port();
-    let tcp = resolve(route::bare(host), port, trace)
-        .and_then(|addrs| connect(key, &addrs, bound(cfg.connect_timeout)?, trace))
+    let sock = resolve(route::bare(host), port, trace)
+        .and_then(|addrs| {
+            let timeout = phase::bound(deadline, cfg.connect_timeout, phase)?;
+            connect(key, &addrs, timeout, trace)
+        })
         .map_err(|e| match &key.proxy {
             // A proxy that cannot be reached is the proxy's failure; a
             // timeout stays a timeout.
@@ -60,32 +49,52 @@ pub(crate) fn dial(
             ),
             _ => e,
         })?;
-    // Small request heads must not wait for Nagle's algorithm.
-    let _ = tcp.set_nodelay(true);
-    let sock_err =
-        |e: io::Error| Error::new(ErrorKind::Connect, format!("dial {key}")).with_source(e);
-    match key.scheme {
-        Scheme::Http => Stream::plain(tcp).map_err(sock_err),
-        Scheme::Https => {
-            if let Some(proxy) = &key.proxy {
-                connect_tunnel(&tcp, key, proxy, cfg, bound(cfg.connect_timeout)?)?;
+    match (key.scheme, &key.proxy) {
+        (Scheme::Http, _) => plain(sock, key),
+        (Scheme::Https, proxy) => {
+            if let Some(proxy) = proxy {
+                let timeout = phase::bound(deadline, cfg.connect_timeout, phase)?;
+                tunnel(&sock, key, proxy, cfg, timeout)?;
             }
-            let local = tcp.local_addr().map_err(sock_err)?;
-            let remote = tcp.peer_addr().map_err(sock_err)?;
-            #[cfg(feature = "native-roots")]
-            if let Some(why) = &cfg.native_roots_error {
-                return Err(Error::new(ErrorKind::Tls, why.clone()));
-            }
-            let config = match (&cfg.tls_config, cfg.accept_invalid_certs) {
-                (Some(c), _) => c.clone(),
-                (None, true) => tls::insecure_config()?,
-                (None, false) => tls::default_config()?,
-            };
-            let timeout = bound(cfg.tls_handshake_timeout)?;
-            let parts = tls::connect(tcp, key, &config, timeout, protocols, trace)?;
-            Ok(Stream::tls(parts, local, remote))
+            let timeout = phase::bound(deadline, cfg.tls_handshake_timeout, phase)?;
+            secure(sock, key, cfg, timeout, protocols, trace)
         }
     }
+}
+
+/// The error for a socket that failed after it connected.
+fn socket_error(key: &ConnKey, e: io::Error) -> Error {
+    Error::new(ErrorKind::Connect, format!("dial {key}")).with_source(e)
+}
+
+/// Plain http: the socket split into its halves.
+fn plain(sock: Socket, key: &ConnKey) -> Result<Stream, Error> {
+    Stream::plain(sock).map_err(|e| socket_error(key, e))
+}
+
+/// https: the TLS handshake on the socket (with the transport's TLS
+/// configuration), then the session split into its halves.
+fn secure(
+    sock: Socket,
+    key: &ConnKey,
+    cfg: &Config,
+    timeout: Option<Duration>,
+    protocols: &[&[u8]],
+    trace: Option<&dyn ClientTrace>,
+) -> Result<Stream, Error> {
+    let local = sock.local_addr().map_err(|e| socket_error(key, e))?;
+    let remote = sock.peer_addr().map_err(|e| socket_error(key, e))?;
+    #[cfg(feature = "native-roots")]
+    if let Some(why) = &cfg.native_roots_error {
+        return Err(Error::new(ErrorKind::Tls, why.clone()));
+    }
+    let config = match (&cfg.tls_config, cfg.accept_invalid_certs) {
+        (Some(c), _) => c.clone(),
+        (None, true) => tls::insecure_config()?,
+        (None, false) => tls::default_config()?,
+    };
+    let parts = tls::connect(sock, key, &config, timeout, protocols, trace)?;
+    Ok(Stream::tls(parts, local, remote))
 }
 
 /// DNS, with the `dns_start`/`dns_done` hooks; IP literals skip both.
@@ -120,13 +129,13 @@ fn resolve(
     }
 }
 
-/// Tries each address in turn within `connect_timeout`.
+/// Tries each address in turn within `timeout` (each).
 fn connect(
     key: &ConnKey,
     addrs: &[SocketAddr],
     timeout: Option<Duration>,
     trace: Option<&dyn ClientTrace>,
-) -> Result<TcpStream, Error> {
+) -> Result<Socket, Error> {
     let mut last: Option<io::Error> = None;
     for &addr in addrs {
         if let Some(t) = trace {
@@ -140,7 +149,11 @@ fn connect(
             t.connect_done(addr, res.as_ref().err());
         }
         match res {
-            Ok(s) => return Ok(s),
+            Ok(s) => {
+                // Small request heads must not wait for Nagle's algorithm.
+                let _ = s.set_nodelay(true);
+                return Ok(Socket::from(s));
+            }
             Err(e) => last = Some(e),
         }
     }
@@ -159,8 +172,8 @@ fn connect(
 /// Opens a tunnel to the https target through an HTTP proxy (RFC 9110
 /// §9.3.6 CONNECT). A refusal is [`ErrorKind::Proxy`] with the proxy's
 /// status.
-fn connect_tunnel(
-    tcp: &TcpStream,
+fn tunnel(
+    tcp: &Socket,
     key: &ConnKey,
     proxy: &ProxyTarget,
     cfg: &Config,

@@ -4,7 +4,6 @@
 
 use std::{
     io,
-    net::TcpStream,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
@@ -16,7 +15,12 @@ use rustls::{
     pki_types::{CertificateDer, ServerName, UnixTime},
 };
 
-use crate::{Error, ErrorKind, route::ConnKey, stream::tls::TlsParts, trace::ClientTrace};
+use crate::{
+    Error, ErrorKind,
+    route::ConnKey,
+    stream::{Socket, tls::TlsParts},
+    trace::ClientTrace,
+};
 
 /// The one ALPN protocol this client speaks.
 const ALPN_HTTP1: &[u8] = b"http/1.1";
@@ -94,7 +98,7 @@ fn with_alpn(mut config: ClientConfig) -> ClientConfig {
 /// `protocols` are the ALPN protocols the caller can speak: a server that
 /// chooses another fails the handshake.
 pub(crate) fn connect(
-    tcp: TcpStream,
+    tcp: Socket,
     key: &ConnKey,
     config: &Arc<ClientConfig>,
     timeout: Option<Duration>,
@@ -112,7 +116,7 @@ pub(crate) fn connect(
 }
 
 fn handshake(
-    mut tcp: TcpStream,
+    mut tcp: Socket,
     key: &ConnKey,
     config: &Arc<ClientConfig>,
     timeout: Option<Duration>,

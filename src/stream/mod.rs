@@ -6,7 +6,7 @@
 
 use std::{
     io::{self, Read, Write},
-    net::{Shutdown, SocketAddr, TcpStream},
+    net::{Shutdown, SocketAddr},
     sync::Arc,
     time::Duration,
 };
@@ -14,9 +14,11 @@ use std::{
 use crossbeam_channel::Receiver;
 
 mod page;
+mod socket;
 pub(crate) mod tls;
 
 use page::Page;
+pub(crate) use socket::{Peer, Socket};
 use tls::{TlsCloser, TlsParts, TlsReadHalf, TlsWriteHalf};
 
 /// A freshly dialled connection, split into its halves.
@@ -33,12 +35,12 @@ pub(crate) struct Stream {
 }
 
 impl Stream {
-    /// Splits a plain TCP connection: three handles on one socket, one file
-    /// descriptor (`&TcpStream` reads and writes).
-    pub(crate) fn plain(tcp: TcpStream) -> io::Result<Stream> {
-        let local_addr = tcp.local_addr()?;
-        let remote_addr = tcp.peer_addr()?;
-        let tcp = Arc::new(tcp);
+    /// Splits a plain connection: three handles on one socket, one file
+    /// descriptor (`&Socket` reads and writes).
+    pub(crate) fn plain(sock: Socket) -> io::Result<Stream> {
+        let local_addr = sock.local_addr()?;
+        let remote_addr = sock.peer_addr()?;
+        let tcp = Arc::new(sock);
         Ok(Stream {
             read: ReadHalf::Plain(tcp.clone()),
             closer: Closer::Plain(tcp.clone()),
@@ -66,7 +68,7 @@ impl Stream {
 /// response body while it reads.
 #[derive(Debug)]
 pub(crate) enum ReadHalf {
-    Plain(Arc<TcpStream>),
+    Plain(Arc<Socket>),
     // Boxed: the half moves between the reader thread and the body, and
     // lives in every reader frame; plain connections need not carry
     // TLS's size around.
@@ -95,7 +97,7 @@ impl Read for ReadHalf {
 /// Writes the connection. Owned by the writer thread only.
 #[derive(Debug)]
 pub(crate) enum WriteHalf {
-    Plain(Arc<TcpStream>),
+    Plain(Arc<Socket>),
     Tls(TlsWriteHalf),
 }
 
@@ -140,7 +142,7 @@ impl Write for WriteHalf {
 /// a response body holds the read half.
 #[derive(Debug)]
 pub(crate) enum Closer {
-    Plain(Arc<TcpStream>),
+    Plain(Arc<Socket>),
     Tls(TlsCloser),
 }
 
@@ -161,7 +163,7 @@ impl Closer {
     /// `None` for TLS, where bytes on the socket need not be plaintext.
     pub(crate) fn wait_readable(&self) -> Option<io::Result<()>> {
         match self {
-            Closer::Plain(s) => Some(s.peek(&mut [0; 1]).map(drop)),
+            Closer::Plain(s) => Some(s.wait_readable()),
             Closer::Tls(_) => None,
         }
     }
@@ -175,11 +177,10 @@ impl Closer {
     /// (session tickets, key updates): [`Peer::Spoke`] then means only that
     /// something arrived.
     pub(crate) fn look(&self) -> Peer {
-        let sock = match self {
-            Closer::Plain(s) => s,
-            Closer::Tls(t) => t.socket(),
-        };
-        look(sock)
+        match self {
+            Closer::Plain(s) => s.look(),
+            Closer::Tls(t) => t.socket().look(),
+        }
     }
 
     /// Whether bytes on the socket are plaintext (plain TCP) rather than
@@ -194,33 +195,6 @@ impl Closer {
             Closer::Plain(_) => self.shutdown(),
             Closer::Tls(t) => t.close_notify(),
         }
-    }
-}
-
-/// What a look at a socket that neither waits nor takes anything saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Peer {
-    /// Nothing has arrived.
-    Quiet,
-    /// Bytes arrived.
-    Spoke,
-    /// The server closed its side (or the socket failed).
-    Closed,
-}
-
-/// [`Closer::look`] on one socket.
-pub(crate) fn look(sock: &TcpStream) -> Peer {
-    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
-    loop {
-        let res = socket2::SockRef::from(sock)
-            .recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT);
-        return match res {
-            Ok(0) => Peer::Closed,
-            Ok(_) => Peer::Spoke,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Peer::Quiet,
-            Err(_) => Peer::Closed,
-        };
     }
 }
 
@@ -278,7 +252,7 @@ impl BufReadHalf {
             return Peer::Spoke;
         }
         match &mut self.inner {
-            ReadHalf::Plain(s) => look(s),
+            ReadHalf::Plain(s) => s.look(),
             ReadHalf::Tls(t) => match t.read_now(&mut self.buf) {
                 Ok(0) => Peer::Closed,
                 Ok(n) => {
@@ -411,7 +385,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
         let (s, _) = l.accept().expect("accept");
-        let mut rd = BufReadHalf::new(ReadHalf::Plain(Arc::new(c))).expect("buffer");
+        let mut rd = BufReadHalf::new(ReadHalf::Plain(Arc::new(c.into()))).expect("buffer");
         // Bounded: a test that waits for bytes that never come fails.
         rd.set_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
@@ -456,9 +430,9 @@ mod look_tests {
 
     /// Waits (bounded) until `look` on `sock` says `want`: loopback
     /// delivers in microseconds, not at once.
-    fn eventually(sock: &TcpStream, want: Peer) {
+    fn eventually(sock: &Socket, want: Peer) {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while look(sock) != want {
+        while sock.look() != want {
             assert!(Instant::now() < deadline, "never saw {want:?}");
             std::thread::sleep(Duration::from_millis(1));
         }
@@ -467,13 +441,13 @@ mod look_tests {
     #[test]
     fn look_takes_nothing_and_never_waits() {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
+        let c = Socket::from(TcpStream::connect(l.local_addr().expect("addr")).expect("connect"));
         let (mut s, _) = l.accept().expect("accept");
         // A blocking socket with no timeout: a look that waited would hang.
-        assert_eq!(look(&c), Peer::Quiet);
+        assert_eq!(c.look(), Peer::Quiet);
         s.write_all(b"x").expect("write");
         eventually(&c, Peer::Spoke);
-        assert_eq!(look(&c), Peer::Spoke, "the byte is still there");
+        assert_eq!(c.look(), Peer::Spoke, "the byte is still there");
         let mut rd = BufReadHalf::new(ReadHalf::Plain(Arc::new(c.try_clone().expect("clone"))))
             .expect("buffer");
         assert_eq!(rd.peer_now(), Peer::Spoke);

@@ -26,7 +26,7 @@
 
 use std::{
     io::{self, Read, Write},
-    net::{Shutdown, TcpStream},
+    net::Shutdown,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -35,7 +35,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use rustls::ClientConnection;
 
-use super::{Peer, look};
+use super::{Peer, Socket};
 
 /// Ciphertext read buffer: one full TLS record and its header.
 const CIPHERTEXT_BUF: usize = 16 * 1024 + 512;
@@ -57,7 +57,7 @@ pub(crate) struct TlsParts {
 }
 
 impl TlsParts {
-    pub(crate) fn new(tcp: TcpStream, conn: ClientConnection) -> io::Result<TlsParts> {
+    pub(crate) fn new(tcp: Socket, conn: ClientConnection) -> io::Result<TlsParts> {
         let alpn = conn.alpn_protocol().map(<[u8]>::to_vec);
         let tls = Arc::new(Mutex::new(conn));
         // Capacity 1: pokes that arrive while one is pending coalesce.
@@ -95,7 +95,7 @@ impl TlsParts {
 /// The reader role. Not `Clone`: one thread (or the body it is lent to)
 /// reads at a time.
 pub(crate) struct TlsReadHalf {
-    sock: TcpStream,
+    sock: Socket,
     /// Shared with the writer half; held only for in-memory work.
     tls: Arc<Mutex<ClientConnection>>,
     /// Wakes the writer when rustls has records to send (alerts).
@@ -265,7 +265,7 @@ impl TlsReadHalf {
             if self.eof {
                 return Ok(0);
             }
-            if !wait && look(&self.sock) == Peer::Quiet {
+            if !wait && self.sock.look() == Peer::Quiet {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
             // More ciphertext, read without the lock.
@@ -301,7 +301,7 @@ impl std::fmt::Debug for TlsReadHalf {
 /// The writer role: the only thread that takes TLS output or writes the
 /// socket.
 pub(crate) struct TlsWriteHalf {
-    sock: TcpStream,
+    sock: Socket,
     tls: Arc<Mutex<ClientConnection>>,
     /// Records taken from rustls, written after the lock is released.
     out: Vec<u8>,
@@ -356,14 +356,14 @@ impl std::fmt::Debug for TlsWriteHalf {
 
 /// Shuts a TLS connection down from any thread.
 pub(crate) struct TlsCloser {
-    sock: TcpStream,
+    sock: Socket,
     tls: Arc<Mutex<ClientConnection>>,
 }
 
 impl TlsCloser {
     /// The socket beneath, for looks that take nothing (see
     /// `Closer::look`).
-    pub(crate) fn socket(&self) -> &TcpStream {
+    pub(crate) fn socket(&self) -> &Socket {
         &self.sock
     }
 

@@ -26,6 +26,7 @@ use crate::{
     config::Config,
     conn::{PersistConn, reuse::Facts},
     dial,
+    phase::{Interrupt, Phase},
     pool::{Actions, Checkout, Got, Handle, IdleCheck, Limits, Pool, Poolable, Want},
     route::{self, ConnKey},
     threads,
@@ -225,10 +226,8 @@ impl Conns {
                 // `want` holds the sender: unreachable, but answer anyway.
                 Err(_) => Err(Error::new(ErrorKind::Io, "get conn: pool dropped the request")),
             },
-            recv(cancel) -> _ => Error::new(
-                ErrorKind::Canceled, format!("request canceled while {}", phase(want))),
-            recv(deadline) -> _ => Error::new(
-                ErrorKind::Timeout, format!("deadline exceeded while {}", phase(want))),
+            recv(cancel) -> _ => Interrupt::Canceled.error(phase(want)),
+            recv(deadline) -> _ => Interrupt::Deadline.error(phase(want)),
             recv(pool_wait) -> _ => Error::new(
                 ErrorKind::PoolTimeout,
                 format!("no connection to {key} became available within the pool wait timeout")),
@@ -305,12 +304,12 @@ impl Drop for DialSlot<'_> {
     }
 }
 
-/// What a request waiting in the pool was doing, for error messages.
-fn phase(want: &Want<Conn, ConnKey>) -> String {
+/// What a request waiting in the pool was doing.
+fn phase(want: &Want<Conn, ConnKey>) -> Phase<'_> {
     if want.dial_started.load(Ordering::Relaxed) {
-        format!("connecting to {}", want.key)
+        Phase::Connecting(&want.key)
     } else {
-        format!("waiting for a free connection to {}", want.key)
+        Phase::WaitingForConnection(&want.key)
     }
 }
 

@@ -1,0 +1,140 @@
+//! [`Socket`]: the byte stream beneath a connection, plain or under TLS.
+//! Everything above (the halves, the TLS session, the dial's steps) works
+//! through it, so a Unix socket or a custom dialer's stream joins here
+//! without touching them.
+
+use std::{
+    io::{self, Read, Write},
+    mem::MaybeUninit,
+    net::{Shutdown, SocketAddr, TcpStream},
+    time::Duration,
+};
+
+/// A connected socket.
+#[derive(Debug)]
+pub(crate) enum Socket {
+    Tcp(TcpStream),
+}
+
+impl Socket {
+    /// Another handle on the same socket (shares its options and its fate:
+    /// a shutdown through one is seen by all).
+    pub(crate) fn try_clone(&self) -> io::Result<Socket> {
+        match self {
+            Socket::Tcp(s) => s.try_clone().map(Socket::Tcp),
+        }
+    }
+
+    pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.set_read_timeout(t),
+        }
+    }
+
+    pub(crate) fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.set_write_timeout(t),
+        }
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.shutdown(how),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Socket::Tcp(s) => s.local_addr(),
+        }
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Socket::Tcp(s) => s.peer_addr(),
+        }
+    }
+
+    /// Blocks until the socket has a byte to read, EOF or an error, taking
+    /// nothing (`MSG_PEEK`), for at most its read timeout.
+    pub(crate) fn wait_readable(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.peek(&mut [0; 1]).map(drop),
+        }
+    }
+
+    /// What the peer has sent by now, without waiting and without taking
+    /// anything (`recv` with `MSG_PEEK | MSG_DONTWAIT`, per call: unlike
+    /// `O_NONBLOCK` it leaves the socket's other handles blocking). Safe
+    /// from any thread, while another blocks in a read.
+    pub(crate) fn look(&self) -> Peer {
+        let sock = match self {
+            Socket::Tcp(s) => socket2::SockRef::from(s),
+        };
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+        loop {
+            return match sock.recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
+                Ok(0) => Peer::Closed,
+                Ok(_) => Peer::Spoke,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Peer::Quiet,
+                Err(_) => Peer::Closed,
+            };
+        }
+    }
+}
+
+/// What a look at a socket that neither waits nor takes anything saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// Nothing has arrived.
+    Quiet,
+    /// Bytes arrived.
+    Spoke,
+    /// The peer closed its side (or the socket failed).
+    Closed,
+}
+
+impl From<TcpStream> for Socket {
+    fn from(s: TcpStream) -> Socket {
+        Socket::Tcp(s)
+    }
+}
+
+impl Read for &Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => (&*s).read(buf),
+        }
+    }
+}
+
+impl Write for &Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => (&*s).write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => (&*s).flush(),
+        }
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}
