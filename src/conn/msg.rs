@@ -131,10 +131,10 @@ pub(crate) enum Failure {
 
 /// Body → reader thread, once per body: how it ended. The channel is the
 /// connection's, one body at a time.
-pub(crate) enum BodyDone {
+pub(crate) enum BodyDone<R = BufReadHalf> {
     /// Read to its end: here is the read half, if it was lent (`None` for a
     /// body copied out of the reader's buffer).
-    End(Option<BufReadHalf>),
+    End(Option<R>),
     /// Dropped or failed before its end; it closed the connection.
     Abandoned,
 }
