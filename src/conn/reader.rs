@@ -55,65 +55,86 @@ enum Peek {
     Err(io::Error),
 }
 
+/// The reader thread's state: its ends of the connection's channels, and
+/// the body-done channel its bodies answer on.
+struct Reader {
+    conn: PersistConn,
+    reqch: Receiver<ReadRequest>,
+    reply: Sender<Reply>,
+    /// How each response body ends: one body at a time, one message each.
+    done_tx: Sender<BodyDone>,
+    done_rx: Receiver<BodyDone>,
+}
+
+/// Where the read half is between responses. (While a body reads with it,
+/// it is lent: the reader waits inside [`Reader::respond`] for it to come
+/// back, and does not loop.)
+enum Between {
+    /// With the reader, the last response done with.
+    Idle(BufReadHalf),
+    /// With the reader, but a copy of the last response's body is still
+    /// out: its caller may hold it, and with it the connection (in use
+    /// until the body ends). Whatever the next peek sees comes after it.
+    CopiedOut(BufReadHalf),
+}
+
 // Not inlined into the thread's start closure: one frame of its own.
 #[inline(never)]
 pub(super) fn run(
     conn: PersistConn,
-    mut rd: BufReadHalf,
+    rd: BufReadHalf,
     reqch: Receiver<ReadRequest>,
     reply: Sender<Reply>,
 ) {
-    let cfg = conn.config().clone();
-    // How each response body ends: one body at a time, one message each.
     let (done_tx, done_rx) = super::bounded(1);
-    // A body copied out of our buffer is out: its caller may still hold it,
-    // and with it the connection (in use until the body ends).
-    let mut copied_out = false;
-    loop {
-        let Some(peek) = peek(&conn, &mut rd, cfg.idle_conn_timeout) else {
-            return;
+    let reader = Reader {
+        conn,
+        reqch,
+        reply,
+        done_tx,
+        done_rx,
+    };
+    let mut between = Between::Idle(rd);
+    while let Some(next) = reader.turn(between) {
+        between = next;
+    }
+}
+
+impl Reader {
+    /// One turn: the idle wait, then the response to the request it
+    /// answers. `None` once the connection closed.
+    fn turn(&self, between: Between) -> Option<Between> {
+        let conn = &self.conn;
+        let (mut rd, copied_out) = match between {
+            Between::Idle(rd) => (rd, false),
+            Between::CopiedOut(rd) => (rd, true),
         };
+        let peek = peek(conn, &mut rd, conn.config().idle_conn_timeout)?;
         // If the response we answered last is still out, its hand-back
         // must not pool the connection: this came before it.
         conn.note_peer(matches!(peek, Peek::Data));
         // Whatever the peek saw comes after that body: let it end first. Its
         // drop before the end closed the connection.
-        if std::mem::take(&mut copied_out) && !matches!(done_rx.recv(), Ok(BodyDone::End(_))) {
-            return;
+        if copied_out && !matches!(self.done_rx.recv(), Ok(BodyDone::End(_))) {
+            return None;
         }
         if conn.is_closed() {
-            return;
+            return None;
         }
-        let Ok(rr) = reqch.try_recv() else {
+        let Ok(rr) = self.reqch.try_recv() else {
             // Nothing was asked of the server: done.
             match unasked(peek) {
                 (why, Some(err)) => conn.close_on(why, err),
                 (why, None) => conn.close(why),
             }
-            return;
+            return None;
         };
         // Two calls kept apart, so neither's locals sit on the stack under
         // the other: each connection thread's touched stack is resident for
         // as long as the connection lives.
-        let head = response_head(&mut rd, &rr, &cfg, peek);
-        let done = (&done_tx, &done_rx);
-        match respond(&conn, &cfg, rd, rr, head, &reply, done) {
-            Next::Read(back, copied) => {
-                rd = back;
-                copied_out = copied;
-            }
-            Next::Exit => return,
-        }
+        let head = response_head(&mut rd, &rr, conn.config(), peek);
+        self.respond(rd, rr, head)
     }
-}
-
-/// What the reader does once a request is answered.
-enum Next {
-    /// Peek for the next response, with the read half back; `true` when a
-    /// copied body is still out.
-    Read(BufReadHalf, bool),
-    /// The connection closed.
-    Exit,
 }
 
 /// The final response head for `rr` (after any 1xx) and its body framing.
@@ -168,108 +189,108 @@ fn no_response(peek: Peek) -> ConnError {
     }
 }
 
-/// Answers `rr` with its response (or its failure), then gets the read half
-/// back: at once for a response without a body or with a copied one, after
-/// the body's end for a lent one.
-#[inline(never)]
-fn respond(
-    conn: &PersistConn,
-    cfg: &Config,
-    mut rd: BufReadHalf,
-    rr: ReadRequest,
-    head: Result<(ResponseHead, BodyFraming), ConnError>,
-    reply: &Sender<Reply>,
-    (done_tx, done_rx): (&Sender<BodyDone>, &Receiver<BodyDone>),
-) -> Next {
-    let seq = rr.seq;
-    let (head, framing) = match head {
-        Ok(hf) => hf,
-        Err(ce) => {
-            // Answer first, then close: the caller prefers the answer.
-            let why = ce.err.duplicate();
-            let answer = Answer::Response(Err(ce));
-            let _ = reply.try_send(Reply { seq, answer });
-            conn.close_on(CloseReason::Failed, why);
-            return Next::Exit;
-        }
-    };
-    let trace = rr.trace.clone();
-    let content_length = content_length(&rr.method, &head, framing);
-    // May this connection carry another request, as far as the head says?
-    let facts = Facts::at_head(
-        !cfg.disable_keep_alives,
-        rr.close,
-        head.version,
-        &head.headers,
-        framing,
-        head.status,
-    );
-    let verdict = reuse::may_reuse(&facts);
+impl Reader {
+    /// Answers `rr` with its response (or its failure), then gets the read
+    /// half back: at once for a response without a body or with a copied
+    /// one, after the body's end for a lent one. `None` once the connection
+    /// closed.
+    #[inline(never)]
+    fn respond(
+        &self,
+        mut rd: BufReadHalf,
+        rr: ReadRequest,
+        head: Result<(ResponseHead, BodyFraming), ConnError>,
+    ) -> Option<Between> {
+        let (conn, cfg, reply) = (&self.conn, self.conn.config(), &self.reply);
+        let (done_tx, done_rx) = (&self.done_tx, &self.done_rx);
+        let seq = rr.seq;
+        let (head, framing) = match head {
+            Ok(hf) => hf,
+            Err(ce) => {
+                // Answer first, then close: the caller prefers the answer.
+                let why = ce.err.duplicate();
+                let answer = Answer::Response(Err(ce));
+                let _ = reply.try_send(Reply { seq, answer });
+                conn.close_on(CloseReason::Failed, why);
+                return None;
+            }
+        };
+        let trace = rr.trace.clone();
+        let content_length = content_length(&rr.method, &head, framing);
+        // May this connection carry another request, as far as the head says?
+        let facts = Facts::at_head(
+            !cfg.disable_keep_alives,
+            rr.close,
+            head.version,
+            &head.headers,
+            framing,
+            head.status,
+        );
+        let verdict = reuse::may_reuse(&facts);
 
-    if matches!(framing, BodyFraming::None | BodyFraming::Length(0)) {
-        // No body: a reusable connection goes back before the caller sees
-        // the response, as in Go. The caller puts it back on receipt
-        // (`release`): not we, before the reply, or the next request's
-        // caller could wait on the reply channel beside this one's. One
-        // that cannot be reused closes only after the caller has its answer.
-        let parts = ResponseParts {
+        if matches!(framing, BodyFraming::None | BodyFraming::Length(0)) {
+            // No body: a reusable connection goes back before the caller sees
+            // the response, as in Go. The caller puts it back on receipt
+            // (`release`): not we, before the reply, or the next request's
+            // caller could wait on the reply channel beside this one's. One
+            // that cannot be reused closes only after the caller has its answer.
+            let parts = ResponseParts {
+                head,
+                content_length,
+                body: ResponseBody::empty(),
+                release: verdict.is_ok().then_some(facts),
+            };
+            if verdict.is_ok() {
+                conn.mark_answered();
+            }
+            let answer = Answer::Response(Ok(parts));
+            let _ = reply.try_send(Reply { seq, answer });
+            if let Err(why) = verdict {
+                conn.close(why);
+                return None;
+            }
+            return Some(Between::Idle(rd));
+        }
+
+        // The whole body came with the head (a small response): hand the caller
+        // a copy and keep the read half, so the next peek is a plain read and
+        // the body's end wakes nobody. Not with a cancel or deadline to watch:
+        // a copied body cannot be interrupted.
+        let buffered = crate::h1::Source::buffered(&rd).len() as u64;
+        let copy = framing == BodyFraming::Length(buffered)
+            && rr.cancel.is_none()
+            && rr.deadline.is_none();
+        let (held, next) = if copy {
+            let bytes = rd.take_buffered();
+            conn.mark_answered();
+            (Held::Copied { bytes, pos: 0 }, Some(rd))
+        } else {
+            (Held::Lent(rd), None)
+        };
+        let body = ConnBody::new(
+            held,
+            Decoder::new(framing),
+            conn.clone(),
+            done_tx.clone(),
+            facts,
+            trace,
+        );
+        send_response(
+            reply,
+            seq,
             head,
             content_length,
-            body: ResponseBody::empty(),
-            release: verdict.is_ok().then_some(facts),
+            ResponseBody::from_source(body),
+        );
+        if let Some(rd) = next {
+            return Some(Between::CopiedOut(rd));
+        }
+        let back = if rr.cancel.is_none() && rr.deadline.is_none() {
+            wait_on_socket(conn, done_rx)
+        } else {
+            wait_for_body(conn, done_rx, rr.cancel, rr.deadline)
         };
-        if verdict.is_ok() {
-            conn.mark_answered();
-        }
-        let answer = Answer::Response(Ok(parts));
-        let _ = reply.try_send(Reply { seq, answer });
-        if let Err(why) = verdict {
-            conn.close(why);
-            return Next::Exit;
-        }
-        return Next::Read(rd, false);
-    }
-
-    // The whole body came with the head (a small response): hand the caller
-    // a copy and keep the read half, so the next peek is a plain read and
-    // the body's end wakes nobody. Not with a cancel or deadline to watch:
-    // a copied body cannot be interrupted.
-    let buffered = crate::h1::Source::buffered(&rd).len() as u64;
-    let copy =
-        framing == BodyFraming::Length(buffered) && rr.cancel.is_none() && rr.deadline.is_none();
-    let (held, next) = if copy {
-        let bytes = rd.take_buffered();
-        conn.mark_answered();
-        (Held::Copied { bytes, pos: 0 }, Some(rd))
-    } else {
-        (Held::Lent(rd), None)
-    };
-    let body = ConnBody::new(
-        held,
-        Decoder::new(framing),
-        conn.clone(),
-        done_tx.clone(),
-        facts,
-        trace,
-    );
-    send_response(
-        reply,
-        seq,
-        head,
-        content_length,
-        ResponseBody::from_source(body),
-    );
-    if let Some(rd) = next {
-        return Next::Read(rd, true);
-    }
-    let back = if rr.cancel.is_none() && rr.deadline.is_none() {
-        wait_on_socket(conn, done_rx)
-    } else {
-        wait_for_body(conn, done_rx, rr.cancel, rr.deadline)
-    };
-    match back {
-        Some(half) => Next::Read(half, false),
-        None => Next::Exit,
+        back.map(Between::Idle)
     }
 }
 

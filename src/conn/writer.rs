@@ -27,71 +27,122 @@ const COALESCE_LIMIT: usize = 64 * 1024;
 /// Copy buffer for streamed bodies: one chunk per fill.
 const COPY_BUF: usize = 32 * 1024;
 
+/// The writer thread's state.
+struct Writer {
+    conn: PersistConn,
+    w: WriteHalf,
+    /// Caller → writer: the requests; disconnects when the connection
+    /// closes.
+    writech: Receiver<WriteRequest>,
+    /// The writer's verdict on each request, for whoever decides reuse.
+    wrote: Sender<bool>,
+    reply: Sender<Reply>,
+    /// The head and small body coalesced, or the streamed body's copy
+    /// buffer.
+    scratch: Vec<u8>,
+}
+
+/// What the writer can expect after a request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Next {
+    /// Only the first request or the close (nothing before the first, or
+    /// after a last request or a failure): park at once.
+    Park,
+    /// Another request may come soon: yield a few times before parking.
+    Soon,
+}
+
 // Not inlined into the thread's start closure: one frame of its own.
 #[inline(never)]
 pub(super) fn run(
     conn: PersistConn,
-    mut w: WriteHalf,
+    w: WriteHalf,
     writech: Receiver<WriteRequest>,
     wrote: Sender<bool>,
     reply: Sender<Reply>,
 ) {
-    let poked = w.poked();
-    let mut scratch = Vec::new();
-    // Whether another request may come soon. Before the first and after a
-    // last request or a failure it cannot (only the first request, or the
-    // close): then park at once.
-    let mut more = false;
-    loop {
-        // Plain TCP waits on `writech` alone: a plain `recv` returns without
-        // touching the channel's lock again, which the caller may still
-        // hold while it wakes us. `close` ends the wait by dropping the
-        // only sender.
-        let wr = match &poked {
-            None if more => super::recv_soon(&writech),
-            None => super::recv_now(&writech),
-            // TLS also waits for the read side's pokes: it queued records
-            // (an alert) to send; a failure here surfaces on the read side.
-            // A request that comes soon is taken before the `select!` (as
-            // in `recv_soon`; a poke waits those few yields).
-            Some(poked) => match more.then(|| super::try_soon(&writech)).flatten() {
-                Some(wr) => wr,
-                None => select! {
-                    recv(writech) -> wr => wr,
-                    recv(poked) -> _ => {
-                        let _ = w.send_pending();
-                        continue;
-                    }
+    let mut writer = Writer {
+        conn,
+        w,
+        writech,
+        wrote,
+        reply,
+        scratch: Vec::new(),
+    };
+    let poked = writer.w.poked();
+    let mut next = Next::Park;
+    while let Some(wr) = writer.next_request(next, poked.as_ref()) {
+        next = writer.serve(wr);
+    }
+}
+
+impl Writer {
+    /// Waits for the next request; `None` once the connection closed.
+    ///
+    /// Plain TCP waits on `writech` alone: a plain `recv` returns without
+    /// touching the channel's lock again, which the caller may still hold
+    /// while it wakes us. `close` ends the wait by dropping the only
+    /// sender. TLS also waits for the read side's pokes (`poked`): it
+    /// queued records (an alert) to send; a failure there surfaces on the
+    /// read side. A request that comes soon is taken before the `select!`
+    /// (as in `recv_soon`; a poke waits those few yields).
+    fn next_request(&mut self, next: Next, poked: Option<&Receiver<()>>) -> Option<WriteRequest> {
+        let soon = next == Next::Soon;
+        loop {
+            let wr = match poked {
+                None if soon => super::recv_soon(&self.writech),
+                None => super::recv_now(&self.writech),
+                Some(poked) => match soon.then(|| super::try_soon(&self.writech)).flatten() {
+                    Some(wr) => wr,
+                    None => select! {
+                        recv(self.writech) -> wr => wr,
+                        recv(poked) -> _ => {
+                            let _ = self.w.send_pending();
+                            continue;
+                        }
+                    },
                 },
-            },
-        };
-        let Ok(wr) = wr else {
-            return;
-        };
+            };
+            return wr.ok();
+        }
+    }
+
+    /// Writes one request and reports: to whoever decides reuse (`wrote`),
+    /// and to the caller (a failure always, a success when it runs a
+    /// response-header timer).
+    fn serve(&mut self, wr: WriteRequest) -> Next {
         let seq = wr.seq;
         let report_success = wr.report_success;
         let last = wr.last;
         let trace = wr.trace.clone();
-        let (result, body_sent) = write_request(&conn, &mut w, wr, &mut scratch);
+        let (result, body_sent) = write_request(&self.conn, &mut self.w, wr, &mut self.scratch);
         if result.is_ok() {
-            conn.inner.requests_written.fetch_add(1, Ordering::SeqCst);
+            self.conn
+                .inner
+                .requests_written
+                .fetch_add(1, Ordering::SeqCst);
         }
-        more = result.is_ok() && !last;
         if let Some(t) = &trace {
             t.wrote_request(result.as_ref().err().map(|f| &f.err));
         }
+        let next = if result.is_ok() && !last {
+            Next::Soon
+        } else {
+            Next::Park
+        };
         // Both channels have room for this one message: never blocks.
-        let _ = wrote.try_send(result.is_ok() && body_sent);
+        let _ = self.wrote.try_send(result.is_ok() && body_sent);
         // A success nobody waits for is not sent: the caller is woken once,
         // by the response. After a failure the connection is never reused;
         // the caller or the body closes it, and that ends this loop.
         if result.is_err() || report_success {
             let answer = Answer::Written(result);
-            let _ = reply.try_send(Reply { seq, answer });
+            let _ = self.reply.try_send(Reply { seq, answer });
         }
-        if scratch.capacity() > COALESCE_LIMIT * 2 {
-            scratch = Vec::new();
+        if self.scratch.capacity() > COALESCE_LIMIT * 2 {
+            self.scratch = Vec::new();
         }
+        next
     }
 }
 
