@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use crate::h1::{
     decode::{DecodeError, Decoder},
     framing::{self, BodyFraming},
-    head::{HeadError, read_response_head},
+    head::{HeadError, HeaderSlots, read_response_head},
     testing::Pieces,
 };
 
@@ -32,7 +32,7 @@ pub fn response_head(data: &[u8]) {
 
 /// What parsing one head gave, for comparison.
 fn head_outcome(mut src: Pieces<'_>) -> String {
-    match read_response_head(&mut src, MAX_HEAD) {
+    match read_response_head(&mut src, MAX_HEAD, &mut HeaderSlots::new()) {
         Ok(head) => {
             assert!(head.status.as_u16() >= 100, "status below 100");
             format!(

@@ -30,7 +30,7 @@ use super::{
 use crate::h1::{
     decode::Decoder,
     framing::{self, BodyFraming},
-    head::{self, HeadError, ResponseHead},
+    head::{self, HeadError, HeaderSlots, ResponseHead},
 };
 use crate::{
     CancelToken, Error, ErrorKind, ResponseBody,
@@ -64,6 +64,8 @@ struct Reader {
     /// How each response body ends: one body at a time, one message each.
     done_tx: Sender<BodyDone>,
     done_rx: Receiver<BodyDone>,
+    /// The head parser's slots, kept from one response to the next.
+    slots: HeaderSlots,
 }
 
 /// Where the read half is between responses. (While a body reads with it,
@@ -87,12 +89,13 @@ pub(super) fn run(
     reply: Sender<Reply>,
 ) {
     let (done_tx, done_rx) = super::bounded(1);
-    let reader = Reader {
+    let mut reader = Reader {
         conn,
         reqch,
         reply,
         done_tx,
         done_rx,
+        slots: HeaderSlots::new(),
     };
     let mut between = Between::Idle(rd);
     while let Some(next) = reader.turn(between) {
@@ -103,7 +106,7 @@ pub(super) fn run(
 impl Reader {
     /// One turn: the idle wait, then the response to the request it
     /// answers. `None` once the connection closed.
-    fn turn(&self, between: Between) -> Option<Between> {
+    fn turn(&mut self, between: Between) -> Option<Between> {
         let conn = &self.conn;
         let (mut rd, copied_out) = match between {
             Between::Idle(rd) => (rd, false),
@@ -132,7 +135,7 @@ impl Reader {
         // Two calls kept apart, so neither's locals sit on the stack under
         // the other: each connection thread's touched stack is resident for
         // as long as the connection lives.
-        let head = response_head(&mut rd, &rr, conn.config(), peek);
+        let head = response_head(&mut rd, &rr, conn.config(), peek, &mut self.slots);
         self.respond(rd, rr, head)
     }
 }
@@ -144,6 +147,7 @@ fn response_head(
     rr: &ReadRequest,
     cfg: &Config,
     peek: Peek,
+    slots: &mut HeaderSlots,
 ) -> Result<(ResponseHead, BodyFraming), ConnError> {
     if !matches!(peek, Peek::Data) {
         return Err(no_response(peek));
@@ -151,7 +155,7 @@ fn response_head(
     if let Some(t) = &rr.trace {
         t.got_first_response_byte();
     }
-    let head = read_final_head(rd, rr, cfg)?;
+    let head = read_final_head(rd, rr, cfg, slots)?;
     with_framing(head, &rr.method)
 }
 
@@ -449,12 +453,13 @@ fn read_final_head(
     rd: &mut BufReadHalf,
     rr: &ReadRequest,
     cfg: &Config,
+    slots: &mut HeaderSlots,
 ) -> Result<ResponseHead, ConnError> {
     let trace: Option<&dyn ClientTrace> = rr.trace.as_deref();
     let mut continue_tx = rr.continue_tx.clone();
     let mut interim = 0;
     loop {
-        let head = head::read_response_head(rd, cfg.max_response_header_bytes)
+        let head = head::read_response_head(rd, cfg.max_response_header_bytes, slots)
             .map_err(|e| head_error(e, cfg.max_response_header_bytes))?;
         let code = head.status.as_u16();
         if let Some(tx) = &continue_tx {

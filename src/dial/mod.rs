@@ -16,7 +16,7 @@ use crate::proxy::ProxyTarget;
 use crate::{
     Error, ErrorKind,
     config::Config,
-    h1::head::{HeadError, read_response_head},
+    h1::head::{HeadError, HeaderSlots, read_response_head},
     phase::{self, Phase},
     route::{self, ConnKey, Scheme},
     stream::{Socket, Stream},
@@ -202,21 +202,25 @@ fn tunnel(
         .write_all(&req)
         .map_err(|e| fail(format!("write: {e}")))?;
     let mut reader = BufReader::new(tcp);
-    let head =
-        read_response_head(&mut reader, cfg.max_response_header_bytes).map_err(|e| match e {
-            HeadError::Io(io)
-                if matches!(
-                    io.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                Error::new(
-                    ErrorKind::Timeout,
-                    format!("CONNECT {authority} via {}: no answer in time", proxy.url),
-                )
-            }
-            e => fail(format!("reading the proxy's answer: {e}")),
-        })?;
+    let head = read_response_head(
+        &mut reader,
+        cfg.max_response_header_bytes,
+        &mut HeaderSlots::new(),
+    )
+    .map_err(|e| match e {
+        HeadError::Io(io)
+            if matches!(
+                io.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Error::new(
+                ErrorKind::Timeout,
+                format!("CONNECT {authority} via {}: no answer in time", proxy.url),
+            )
+        }
+        e => fail(format!("reading the proxy's answer: {e}")),
+    })?;
     let _ = tcp.set_read_timeout(None);
     if !head.status.is_success() {
         return Err(fail(format!("proxy refused with {}", head.status)));

@@ -28,7 +28,7 @@
 //!   get smuggled. A NUL or a lone CR still fails the head. Dropped lines
 //!   are logged at debug level.
 
-use std::{cell::Cell, fmt};
+use std::fmt;
 
 use bytes::Bytes;
 use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING, USER_AGENT};
@@ -185,23 +185,29 @@ impl fmt::Display for HeadError {
     }
 }
 
-/// Header slots a thread's first parse gets; a head with more fields
-/// retries with four times as many, and the thread keeps the larger set
-/// (there is no fixed header-count limit).
+/// Header slots a first parse gets; a head with more fields retries with
+/// four times as many, and the slots keep the larger set (there is no
+/// fixed header-count limit).
 const FIRST_SLOTS: usize = 16;
 
-/// A thread keeps at most this many slots (8 KiB) between parses: a server
-/// sending a head of many thousand fields must not leave each reader
-/// holding their slots for the rest of its life.
+/// At most this many slots (8 KiB) are kept between parses: a server
+/// sending a head of many thousand fields must not leave a reader holding
+/// their slots for the rest of its life.
 const KEEP_SLOTS: usize = 256;
 
-thread_local! {
-    /// This thread's header slots between parses: capacity only, always
-    /// empty here. On the heap rather than in a frame: a reader thread's
-    /// deepest stack stays resident for as long as its connection lives,
-    /// and this is its deepest path. One set per thread, so a parse
-    /// allocates nothing once the thread has parsed a head.
-    static SLOTS: Cell<Vec<httparse::Header<'static>>> = const { Cell::new(Vec::new()) };
+/// The caller's header slots for [`read_response_head`] (httparse's way:
+/// the caller owns the slots, the parser owns no memory). Capacity only,
+/// empty between parses; reused, so a parse allocates no slots once its
+/// caller has parsed a head. On the heap rather than in a frame: a reader
+/// thread's deepest stack stays resident for as long as its connection
+/// lives, and the parse is its deepest path.
+#[derive(Debug, Default)]
+pub(crate) struct HeaderSlots(Vec<httparse::Header<'static>>);
+
+impl HeaderSlots {
+    pub(crate) fn new() -> HeaderSlots {
+        HeaderSlots(Vec::new())
+    }
 }
 
 /// `v`'s allocation, emptied, for headers borrowing another buffer. The
@@ -223,13 +229,14 @@ fn recycle<'b>(mut v: Vec<httparse::Header<'_>>) -> Vec<httparse::Header<'b>> {
 pub(crate) fn read_response_head<S: Source>(
     src: &mut S,
     max_bytes: usize,
+    slots: &mut HeaderSlots,
 ) -> Result<ResponseHead, HeadError> {
     let avail = super::fill(src).map_err(HeadError::Io)?;
     if avail.is_empty() {
         return Err(HeadError::EmptyEof);
     }
     let window = &avail[..avail.len().min(max_bytes)];
-    if let Some((len, head)) = parse(window)? {
+    if let Some((len, head)) = parse(window, slots)? {
         src.consume(len);
         return Ok(head);
     }
@@ -238,7 +245,7 @@ pub(crate) fn read_response_head<S: Source>(
     }
     let acc = window.to_vec();
     src.consume(acc.len());
-    read_head_rest(src, max_bytes, acc)
+    read_head_rest(src, max_bytes, acc, slots)
 }
 
 /// [`read_response_head`] for a head that did not arrive in one read:
@@ -248,6 +255,7 @@ fn read_head_rest<S: Source>(
     src: &mut S,
     max_bytes: usize,
     mut acc: Vec<u8>,
+    slots: &mut HeaderSlots,
 ) -> Result<ResponseHead, HeadError> {
     let mut parsed_len = acc.len();
 
@@ -256,7 +264,7 @@ fn read_head_rest<S: Source>(
         if avail.is_empty() {
             // Every candidate end of head was parsed when it arrived, so this
             // last parse can only tell a malformed head from a short one.
-            parse(&acc)?;
+            parse(&acc, slots)?;
             return Err(HeadError::Truncated);
         }
         let prev = acc.len();
@@ -269,7 +277,7 @@ fn read_head_rest<S: Source>(
         let full = acc.len() == max_bytes;
         if full || may_end_head(&acc[prev.saturating_sub(2)..]) || acc.len() >= 2 * parsed_len {
             parsed_len = acc.len();
-            if let Some((len, head)) = parse(&acc)? {
+            if let Some((len, head)) = parse(&acc, slots)? {
                 debug_assert!(len > prev, "head ended in bytes parsed before");
                 src.consume(len.saturating_sub(prev));
                 return Ok(head);
@@ -306,22 +314,25 @@ enum Attempt {
 ///
 /// The `httparse` pass and the building of the head run in sibling frames
 /// below this one, not nested, for the same reason the slots live on the
-/// heap (see [`SLOTS`]).
-fn parse(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, HeadError> {
-    match parse_in(buf) {
+/// heap (see [`HeaderSlots`]).
+fn parse(buf: &[u8], slots: &mut HeaderSlots) -> Result<Option<(usize, ResponseHead)>, HeadError> {
+    match parse_in(buf, slots) {
         Err(HeadError::Malformed(_)) if later_minor_version(buf).is_some() => {
-            parse_later_minor(buf)
+            parse_later_minor(buf, slots)
         }
         parsed => parsed,
     }
 }
 
-/// [`parse`] on the thread's header slots.
-fn parse_in(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, HeadError> {
-    let mut slots = recycle(SLOTS.take());
+/// [`parse`] on the caller's header slots.
+fn parse_in(
+    buf: &[u8],
+    kept: &mut HeaderSlots,
+) -> Result<Option<(usize, ResponseHead)>, HeadError> {
+    let mut slots = recycle(std::mem::take(&mut kept.0));
     let parsed = parse_with(buf, &mut slots);
     if slots.capacity() <= KEEP_SLOTS {
-        SLOTS.set(recycle(slots));
+        kept.0 = recycle(slots);
     }
     parsed
 }
@@ -358,12 +369,15 @@ fn later_minor_version(buf: &[u8]) -> Option<usize> {
 /// after the strict parse failed.
 #[cold]
 #[inline(never)]
-fn parse_later_minor(buf: &[u8]) -> Result<Option<(usize, ResponseHead)>, HeadError> {
+fn parse_later_minor(
+    buf: &[u8],
+    slots: &mut HeaderSlots,
+) -> Result<Option<(usize, ResponseHead)>, HeadError> {
     let mut patched = buf.to_vec();
     if let Some(i) = later_minor_version(buf) {
         patched[i] = b'1';
     }
-    parse_in(&patched)
+    parse_in(&patched, slots)
 }
 
 /// [`parse`] with `slots` as the slot store, grown as the head needs.

@@ -252,7 +252,7 @@ fn read_head_every_split_point() {
     for (name, input, want, left) in head_cases() {
         let mut first: Option<String> = None;
         for (how, mut src) in deliveries(&input) {
-            let got = read_response_head(&mut src, MAX);
+            let got = read_response_head(&mut src, MAX, &mut HeaderSlots::new());
             let got_text = describe(&got);
             if want.is_empty() {
                 // Long cases: checked for sameness and success only.
@@ -280,20 +280,15 @@ fn many_fields() -> Vec<u8> {
         .unwrap()
 }
 
-/// This thread's kept header slots: (address, capacity, length).
-fn kept_slots() -> (usize, usize, usize) {
-    SLOTS.with(|s| {
-        let v = s.take();
-        let kept = (v.as_ptr() as usize, v.capacity(), v.len());
-        s.set(v);
-        kept
-    })
+/// Kept header slots: (address, capacity, length).
+fn kept(slots: &HeaderSlots) -> (usize, usize, usize) {
+    (slots.0.as_ptr() as usize, slots.0.capacity(), slots.0.len())
 }
 
 #[test]
 fn many_headers_all_parsed() {
     let input = many_fields();
-    let head = read_response_head(&mut &input[..], 1 << 20).unwrap();
+    let head = read_response_head(&mut &input[..], 1 << 20, &mut HeaderSlots::new()).unwrap();
     assert_eq!(head.headers.len(), 100);
     assert_eq!(head.headers["h99"], "99");
 }
@@ -301,13 +296,13 @@ fn many_headers_all_parsed() {
 #[test]
 fn head_limit_counts_the_final_empty_line() {
     let input = b"HTTP/1.1 200 OK\r\n\r\nbody";
-    assert!(read_response_head(&mut &input[..], 19).is_ok());
+    assert!(read_response_head(&mut &input[..], 19, &mut HeaderSlots::new()).is_ok());
     assert!(matches!(
-        read_response_head(&mut &input[..], 18),
+        read_response_head(&mut &input[..], 18, &mut HeaderSlots::new()),
         Err(HeadError::TooLarge)
     ));
     assert!(matches!(
-        read_response_head(&mut &input[..], 0),
+        read_response_head(&mut &input[..], 0, &mut HeaderSlots::new()),
         Err(HeadError::TooLarge)
     ));
 }
@@ -316,9 +311,9 @@ fn head_limit_counts_the_final_empty_line() {
 fn one_xx_then_final_head_from_one_source() {
     let input = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
     for (how, mut src) in deliveries(input) {
-        let early = read_response_head(&mut src, MAX).unwrap();
+        let early = read_response_head(&mut src, MAX, &mut HeaderSlots::new()).unwrap();
         assert_eq!(early.status, 103, "{how}");
-        let fin = read_response_head(&mut src, MAX).unwrap();
+        let fin = read_response_head(&mut src, MAX, &mut HeaderSlots::new()).unwrap();
         assert_eq!(fin.status, 200, "{how}");
         assert_eq!(src.rest(), b"hi", "{how}");
     }
@@ -328,7 +323,7 @@ fn one_xx_then_final_head_from_one_source() {
 fn head_does_not_wait_for_bytes_after_the_head() {
     // The head completes in the first piece; the body is not asked for.
     let mut src = Pieces::new(vec![b"HTTP/1.1 200 OK\r\n", b"\r\n", b"body"]);
-    read_response_head(&mut src, MAX).unwrap();
+    read_response_head(&mut src, MAX, &mut HeaderSlots::new()).unwrap();
     assert_eq!(src.blocking_fills, 1);
     assert_eq!(src.rest(), b"body");
 }
@@ -339,7 +334,7 @@ fn head_io_errors_pass_through() {
         kind: io::ErrorKind::TimedOut,
         interrupted: false,
     };
-    match read_response_head(&mut src, MAX) {
+    match read_response_head(&mut src, MAX, &mut HeaderSlots::new()) {
         Err(HeadError::Io(e)) => assert_eq!(e.kind(), io::ErrorKind::TimedOut),
         other => panic!("{}", describe(&other)),
     }
@@ -350,13 +345,14 @@ fn header_slots_are_kept_between_parses() {
     // A head with many fields grows this thread's slots; the next parse
     // starts with the grown set, in the same allocation.
     let input = many_fields();
-    read_response_head(&mut &input[..], 1 << 20).unwrap();
-    let (ptr, cap, _) = kept_slots();
+    let mut slots = HeaderSlots::new();
+    read_response_head(&mut &input[..], 1 << 20, &mut slots).unwrap();
+    let (ptr, cap, _) = kept(&slots);
     assert!(cap >= 100, "slots kept: {cap}");
-    let small =
-        read_response_head(&mut &b"HTTP/1.1 204 No Content\r\nA: 1\r\n\r\n"[..], MAX).unwrap();
+    let small = b"HTTP/1.1 204 No Content\r\nA: 1\r\n\r\n";
+    let small = read_response_head(&mut &small[..], MAX, &mut slots).unwrap();
     assert_eq!(small.headers["a"], "1");
-    assert_eq!(kept_slots(), (ptr, cap, 0));
+    assert_eq!(kept(&slots), (ptr, cap, 0));
 }
 
 #[test]
@@ -366,16 +362,17 @@ fn huge_heads_do_not_leave_their_slots_behind() {
         input.extend_from_slice(format!("h{i}: {i}\r\n").as_bytes());
     }
     input.extend_from_slice(b"\r\n");
-    let head = read_response_head(&mut &input[..], 1 << 20).unwrap();
+    let mut slots = HeaderSlots::new();
+    let head = read_response_head(&mut &input[..], 1 << 20, &mut slots).unwrap();
     assert_eq!(head.headers.len(), 1000);
-    let (_, kept, _) = kept_slots();
-    assert!(kept <= KEEP_SLOTS, "kept {kept} slots");
+    let (_, cap, _) = kept(&slots);
+    assert!(cap <= KEEP_SLOTS, "kept {cap} slots");
 }
 
 #[test]
 fn dropped_field_lines_are_counted_for_the_log() {
     let count = |head: &str| {
-        let r = read_response_head(&mut head.as_bytes(), MAX).unwrap();
+        let r = read_response_head(&mut head.as_bytes(), MAX, &mut HeaderSlots::new()).unwrap();
         dropped_fields(head.as_bytes(), r.headers.len())
     };
     assert_eq!(count("HTTP/1.1 200 OK\r\nA: b\r\n\r\n"), 0);
