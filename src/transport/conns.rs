@@ -109,12 +109,14 @@ impl Conns {
         // cancel token or the pool-wait timeout (a blocking connect cannot
         // watch them), or a deadline while a DNS lookup (which nothing
         // bounds) is needed.
-        let needs_dns = route::bare(key.dial_host_port().0)
-            .parse::<std::net::IpAddr>()
-            .is_err();
+        let needs_dns = || {
+            route::bare(key.dial_host_port().0)
+                .parse::<std::net::IpAddr>()
+                .is_err()
+        };
         let may_dial_here = ctx.cancel.is_none()
             && self.cfg.pool_wait_timeout.is_none()
-            && !(ctx.deadline.is_some() && needs_dns);
+            && (ctx.deadline.is_none() || !needs_dns());
         loop {
             let (checkout, acts) = self.pool.checkout(key, may_dial_here, ctx.trace.as_ref());
             self.run(acts);
