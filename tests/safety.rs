@@ -360,6 +360,41 @@ fn a_panicking_trace_hook_leaks_nothing_and_hangs_nobody() {
     }
 }
 
+/// `put_idle_conn` also hears of a refusal: the pool would not keep the
+/// connection (here `close_idle_connections` came between the response
+/// and its body's end). A hook that panics then must find the connection
+/// closed already, or it would stay in use, with its two threads, until
+/// the server hung up.
+#[test]
+fn a_put_idle_hook_that_panics_on_a_refusal_still_closes_the_connection() {
+    quiet_bombs();
+    let server = ScriptedServer::start(|mut c| {
+        while c.read_head().is_some() {
+            c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        }
+    });
+    let t = Transport::builder().max_conns_per_host(1).build();
+    let _leaks = LeakCheck::new(&t);
+    let c = client(&t);
+    let resp = c
+        .get(server.url("/"))
+        .trace(std::sync::Arc::new(Bomb(Hook::PutIdle)))
+        .send()
+        .expect("response");
+    t.close_idle_connections();
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || resp.bytes()));
+    assert!(read.is_err(), "the hook's panic reaches the body's reader");
+    wait_stats(&t, Duration::from_secs(5), |s| {
+        s.in_use == 0 && s.conns == 0 && s.threads == 0
+    });
+    // The one slot per host is free.
+    let body = bounded("next request", Duration::from_secs(10), {
+        let (c, url) = (c.clone(), server.url("/"));
+        move || c.get(&url).send().and_then(nethttp::Response::text)
+    });
+    assert_eq!(body.expect("the request after the panic"), "hello");
+}
+
 #[test]
 fn a_panicking_body_reader_or_redirect_policy_leaks_nothing() {
     quiet_bombs();

@@ -197,16 +197,16 @@ impl<L: Link, R: Half> ConnBody<L, R> {
         // body's reader looks on its own (see `PersistConn::peer_check`).
         let mut facts = self.facts;
         if let Some(rd) = rd.as_mut() {
-            facts.after = match rd.peer_now() {
+            facts.after = Some(match rd.peer_now() {
                 Peer::Quiet => Ok(()),
                 Peer::Spoke => Err(CloseReason::UnsolicitedBytes),
                 Peer::Closed => Err(CloseReason::PeerClosed),
-            };
+            });
         }
         // The exchange's own rules close it here; what the server did since
         // is for the release to judge (and report to the trace).
         let exchange = reuse::may_reuse(&Facts {
-            after: Ok(()),
+            after: None,
             ..facts
         });
         match exchange {
@@ -437,7 +437,7 @@ mod tests {
             framing,
             status: StatusCode::OK,
             written: true,
-            after: Ok(()),
+            after: None,
         }
     }
 
@@ -477,6 +477,7 @@ mod tests {
             Ok(BodyDone::End(Some(half))) => format!("half back at {}", half.pos),
             Ok(BodyDone::End(None)) => "end, nothing lent".to_owned(),
             Ok(BodyDone::Abandoned) => "abandoned".to_owned(),
+            Ok(BodyDone::Closed) => "closed".to_owned(),
             Err(_) => "nothing".to_owned(),
         }
     }

@@ -13,8 +13,9 @@
 //!                           both threads exit
 //! ```
 //!
-//! Body bytes never cross a channel: the reader lends its buffered read
-//! half to the response body and waits for it to come back.
+//! Body bytes cross a channel only when a small body came whole with its
+//! head (a copy travels in the reply); otherwise the reader lends its
+//! buffered read half to the response body and waits for it to come back.
 //!
 //! # The request path's wake-ups
 //!
@@ -76,7 +77,8 @@ use crate::{
     trace::ClientTrace,
 };
 use msg::{
-    Answer, ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure, WriteRequest,
+    Answer, BodyDone, ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure,
+    WriteRequest,
 };
 use reuse::Facts;
 
@@ -111,6 +113,11 @@ struct Shared {
     requests: Mutex<Option<Requests>>,
     /// Shuts the socket down from any thread.
     closer: Closer,
+    /// The reader's body-done channel (one body at a time): each body gets
+    /// a clone to say how it ended, and `close` says
+    /// [`BodyDone::Closed`] into it so the reader never waits for a body
+    /// on a closed connection. Read only by the reader thread.
+    body_done: Sender<BodyDone>,
     /// Why the connection closed; set once, by `close`. Written by whoever
     /// closes; read by the caller and the body to word their errors.
     close_reason: Mutex<Option<Closed>>,
@@ -124,8 +131,8 @@ struct Shared {
     reused: AtomicBool,
     /// The writer's verdict on each request, in order: was it written in
     /// full (Go's `writeErrCh`)? Sent by the writer thread; taken once per
-    /// request by whoever decides reuse after the response (the reader, or
-    /// the body at its end). A connection that skips a verdict closes.
+    /// request by `release` (on the caller's thread, at the response or at
+    /// its body's end). A connection that skips a verdict closes.
     wrote: Receiver<bool>,
     /// Requests written in full. Written by: writer thread. Read by: the
     /// caller, to name the phase a deadline interrupted without being woken
@@ -171,7 +178,9 @@ struct Requests {
     /// request on this connection in turn. A caller waits on a clone of it.
     /// Only receivers live here: once the connection has closed and its
     /// caller has gone, a late response finds no receiver and drops (early
-    /// close) instead of waiting in a channel that its own body keeps alive.
+    /// close). One sent just before stays queued until both threads have
+    /// exited; `close` makes sure the reader does not wait for its body
+    /// ([`BodyDone::Closed`]).
     replies: Receiver<Reply>,
     /// The number of the next request (see [`Reply`]).
     seq: u64,
@@ -214,6 +223,7 @@ impl PersistConn {
         let (reqch, reqch_rx) = bounded(1);
         let (wrote_tx, wrote) = bounded(1);
         let (reply, replies) = bounded(REPLY_SLOTS);
+        let (body_done, body_done_rx) = bounded(1);
         let Stream {
             read,
             write,
@@ -241,6 +251,7 @@ impl PersistConn {
                 })),
                 wrote,
                 closer,
+                body_done,
                 close_reason: Mutex::new(None),
                 closed: AtomicBool::new(false),
                 nwrite: AtomicU64::new(0),
@@ -256,7 +267,7 @@ impl PersistConn {
         let r_reply = reply.clone();
         threads::spawn(format!("nethttp-r{id}"), stack, threads, move || {
             let _closes = CloseOnExit(r.clone());
-            reader::run(r, rd, reqch_rx, r_reply)
+            reader::run(r, rd, reqch_rx, r_reply, body_done_rx)
         })
         .map_err(|e| {
             pc.close_on(CloseReason::Failed, spawn_err(e));
@@ -380,49 +391,51 @@ impl PersistConn {
         // lock released.
         let requests = self.inner.requests.lock().take();
         drop(requests);
+        // Wakes a reader waiting for a body (if the channel is full, the
+        // reader has a message to wake to already).
+        let _ = self.inner.body_done.try_send(BodyDone::Closed);
         self.inner.owner.closed(self);
     }
 
     /// A response ended cleanly (its body read to EOF, or it had none):
-    /// offer the connection back to the pool (Go's `tryPutIdleConn`), if
-    /// the one verdict ([`reuse::may_reuse`]) allows. After a request
-    /// (`sent`), the writer's verdict on it is awaited briefly, as in Go.
-    /// `Err(why)` means it must close instead; the caller closes it, after
-    /// answering anyone who waits on this connection, so that a waiting
-    /// caller never sees the close before the answer.
-    pub(crate) fn try_release(
-        &self,
-        mut facts: Facts,
-        sent: bool,
-        trace: Option<&dyn ClientTrace>,
-    ) -> Result<(), CloseReason> {
+    /// offer the connection back to the pool (Go's `tryPutIdleConn`) if
+    /// the one verdict ([`reuse::may_reuse`]) allows, else close it. After
+    /// a request (`sent`), the writer's verdict on it is awaited briefly,
+    /// as in Go. Whoever calls it has answered anyone who waits on this
+    /// connection already, so that a waiting caller never sees the close
+    /// before the answer. The trace hears last: a hook that panics finds
+    /// the connection pooled or closed, never in between.
+    pub(crate) fn release(&self, mut facts: Facts, sent: bool, trace: Option<&dyn ClientTrace>) {
         if sent {
             facts.written = self.inner.wrote.recv_timeout(MAX_WRITE_WAIT_BEFORE_REUSE) == Ok(true);
         }
         // The exchange's own rules refuse without a word to the trace (Go's
         // `alive && pc.wroteRequest()`); what the server did since, and the
         // pool, answer `put_idle_conn` (Go's `tryPutIdleConn` errors).
-        reuse::may_reuse(&Facts {
-            after: Ok(()),
+        if let Err(why) = reuse::may_reuse(&Facts {
+            after: None,
             ..facts
-        })?;
+        }) {
+            self.close(why);
+            return;
+        }
         if sent {
             // Go's `markReused`, but only for a connection that served a
             // request: a dial handed on unused is not "reused".
             self.inner.reused.store(true, Ordering::Relaxed);
         }
-        if facts.after.is_ok() {
-            facts.after = self.peer_check();
-        }
+        // A lent body looked at its end; otherwise look now.
+        facts.after = facts.after.or_else(|| Some(self.peer_check()));
         let res = reuse::may_reuse(&facts).and_then(|()| self.inner.owner.put_idle(self));
+        if let Err(why) = res {
+            self.close(why);
+        }
         if let Some(t) = trace {
             let err = res
-                .as_ref()
                 .err()
                 .map(|why| Error::new(ErrorKind::Io, format!("put idle conn: {why}")));
             t.put_idle_conn(err.as_ref());
         }
-        res
     }
 
     /// Whether the server has, by now, closed this connection or sent bytes
@@ -466,14 +479,6 @@ impl PersistConn {
             Ordering::SeqCst,
             Ordering::SeqCst,
         );
-    }
-
-    /// [`try_release`](Self::try_release), closing the connection when it
-    /// cannot go back.
-    pub(crate) fn release(&self, facts: Facts, sent: bool, trace: Option<&dyn ClientTrace>) {
-        if let Err(why) = self.try_release(facts, sent, trace) {
-            self.close(why);
-        }
     }
 
     /// Sends one request and waits for its response head (Go's
@@ -827,7 +832,129 @@ impl fmt::Debug for PersistConn {
 
 #[cfg(test)]
 mod tests {
+    use std::{
+        io::{Read as _, Write as _},
+        net::{TcpListener, TcpStream},
+        thread,
+    };
+
     use super::*;
+    use crate::{
+        Body,
+        pool::IdleCheck,
+        stream::{Socket, Stream},
+    };
+
+    /// An owner that keeps nothing: these tests drive one connection.
+    struct NoPool;
+
+    impl Handle<PersistConn> for NoPool {
+        fn put_idle(&self, _: &PersistConn) -> Result<(), CloseReason> {
+            Ok(())
+        }
+        fn closed(&self, _: &PersistConn) {}
+        fn idle_check(&self, _: &PersistConn, _: Duration) -> IdleCheck {
+            IdleCheck::NotIdle
+        }
+    }
+
+    /// Waits (bounded) for `done`.
+    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting: {what}");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A caller can give up (a response-header timeout, a failed request
+    /// body) in the moment its response arrives, and close the connection
+    /// with the response still in the reply channel. Nobody will read that
+    /// body or drop it until both threads have exited: the reader must not
+    /// wait for it. Each case: the body lent (only part of it came with
+    /// the head) and copied (all of it did).
+    #[test]
+    fn a_response_left_in_the_reply_channel_does_not_keep_the_reader() {
+        for response in [
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nhello",
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+        ] {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let (hang_up, hung_up) = crossbeam_channel::bounded::<()>(0);
+            let server = thread::spawn(move || {
+                let (mut s, _) = listener.accept().expect("accept");
+                let mut head = Vec::new();
+                let mut byte = [0];
+                while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).expect("read") == 1 {
+                    head.push(byte[0]);
+                }
+                s.write_all(response.as_bytes()).expect("write");
+                // Stay open: the client must not depend on our FIN.
+                let _ = hung_up.recv_timeout(Duration::from_secs(10));
+            });
+            let sock = Socket::from(TcpStream::connect(addr).expect("connect"));
+            let threads = Arc::new(AtomicUsize::new(0));
+            let key = ConnKey::for_url(&Url::parse(&format!("http://{addr}/")).expect("url"))
+                .expect("key");
+            let conn = PersistConn::start(
+                1,
+                key,
+                Stream::plain(sock).expect("stream"),
+                Arc::new(Config::default()),
+                &threads,
+                Arc::new(NoPool),
+            )
+            .expect("start");
+
+            // Send a GET as `round_trip` does, but leave its reply unread.
+            let (head, framing) = (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), {
+                framing::request_framing(&Method::GET, Body::empty().size())
+            });
+            {
+                let mut requests = conn.inner.requests.lock();
+                let chans = requests.as_mut().expect("open");
+                let rr = ReadRequest {
+                    method: Method::GET,
+                    close: false,
+                    seq: 0,
+                    continue_tx: None,
+                    cancel: None,
+                    deadline: None,
+                    trace: None,
+                };
+                let wr = WriteRequest {
+                    head,
+                    body: Body::empty().into_kind(),
+                    framing,
+                    continue_rx: None,
+                    seq: 0,
+                    report_success: false,
+                    last: false,
+                    trace: None,
+                };
+                assert!(chans.reqch.try_send(rr).is_ok() && chans.writech.try_send(wr).is_ok());
+            }
+            let replies = conn
+                .inner
+                .requests
+                .lock()
+                .as_ref()
+                .expect("open")
+                .replies
+                .clone();
+            wait_until("the response in the reply channel", || replies.len() == 1);
+            drop(replies);
+
+            // The caller gives up: it closes the connection and leaves.
+            conn.close(CloseReason::HeaderTimeout);
+            wait_until("both connection threads to exit", || {
+                threads.load(Ordering::SeqCst) == 0
+            });
+            drop(hang_up);
+            server.join().expect("server");
+        }
+    }
 
     #[test]
     fn request_target_forms() {

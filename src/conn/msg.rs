@@ -137,4 +137,9 @@ pub(crate) enum BodyDone<R = BufReadHalf> {
     End(Option<R>),
     /// Dropped or failed before its end; it closed the connection.
     Abandoned,
+    /// Sent by `PersistConn::close`, not by a body: the connection closed,
+    /// so the reader stops waiting for the body. A body may never end: a
+    /// caller that gave up as its response arrived leaves that response in
+    /// the reply channel, which keeps it until both threads have exited.
+    Closed,
 }

@@ -61,8 +61,9 @@ struct Reader {
     conn: PersistConn,
     reqch: Receiver<ReadRequest>,
     reply: Sender<Reply>,
-    /// How each response body ends: one body at a time, one message each.
-    done_tx: Sender<BodyDone>,
+    /// How each response body ends: one body at a time, one message each
+    /// (the connection's `body_done` is the sending end); and
+    /// [`BodyDone::Closed`] once the connection closed.
     done_rx: Receiver<BodyDone>,
     /// The head parser's slots, kept from one response to the next.
     slots: HeaderSlots,
@@ -87,13 +88,12 @@ pub(super) fn run(
     rd: BufReadHalf,
     reqch: Receiver<ReadRequest>,
     reply: Sender<Reply>,
+    done_rx: Receiver<BodyDone>,
 ) {
-    let (done_tx, done_rx) = super::bounded(1);
     let mut reader = Reader {
         conn,
         reqch,
         reply,
-        done_tx,
         done_rx,
         slots: HeaderSlots::new(),
     };
@@ -169,7 +169,8 @@ fn unasked(peek: Peek) -> (CloseReason, Option<Error>) {
         Peek::Data => (CloseReason::UnsolicitedBytes, None),
         Peek::Eof => (CloseReason::PeerClosed, None),
         Peek::Err(e) => {
-            let err = Error::new(io_error_kind(&e), "idle connection read failed").with_source(e);
+            let err =
+                Error::new(stream::error_kind(&e), "idle connection read failed").with_source(e);
             (CloseReason::Failed, Some(err))
         }
     }
@@ -181,7 +182,7 @@ fn unasked(peek: Peek) -> (CloseReason, Option<Error>) {
 #[inline(never)]
 fn no_response(peek: Peek) -> ConnError {
     let err = match peek {
-        Peek::Err(e) => Error::new(io_error_kind(&e), "read response").with_source(e),
+        Peek::Err(e) => Error::new(stream::error_kind(&e), "read response").with_source(e),
         Peek::Data | Peek::Eof => Error::new(
             ErrorKind::Io,
             "server closed the connection before sending a response",
@@ -206,7 +207,7 @@ impl Reader {
         head: Result<(ResponseHead, BodyFraming), ConnError>,
     ) -> Option<Between> {
         let (conn, cfg, reply) = (&self.conn, self.conn.config(), &self.reply);
-        let (done_tx, done_rx) = (&self.done_tx, &self.done_rx);
+        let done_rx = &self.done_rx;
         let seq = rr.seq;
         let (head, framing) = match head {
             Ok(hf) => hf,
@@ -275,7 +276,7 @@ impl Reader {
             held,
             Decoder::new(framing),
             conn.clone(),
-            done_tx.clone(),
+            conn.inner.body_done.clone(),
             facts,
             trace,
         );
@@ -420,12 +421,7 @@ fn peek(conn: &PersistConn, rd: &mut BufReadHalf, idle_timeout: Option<Duration>
         match rd.peek() {
             Ok([]) => return Some(Peek::Eof),
             Ok(_) => return Some(Peek::Data),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
+            Err(e) if stream::is_timeout(&e) => {
                 if conn.is_closed() {
                     return None;
                 }
@@ -514,15 +510,6 @@ fn head_error(e: HeadError, max: usize) -> ConnError {
     ConnError {
         err,
         class: Failure::Other,
-    }
-}
-
-/// A TLS failure after the handshake is kind `Tls`; other I/O is `Io`.
-fn io_error_kind(e: &std::io::Error) -> ErrorKind {
-    if crate::stream::tls::is_tls_error(e) {
-        ErrorKind::Tls
-    } else {
-        ErrorKind::Io
     }
 }
 

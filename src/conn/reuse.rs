@@ -30,8 +30,9 @@ pub(crate) struct Facts {
     /// The writer sent the whole request (Go's `wroteRequest`).
     pub(crate) written: bool,
     /// What the server did after the response: nothing, or closed, or
-    /// spoke unasked (`PersistConn::peer_check`).
-    pub(crate) after: Result<(), CloseReason>,
+    /// spoke unasked; `None` until someone looked (a lent body's end, or
+    /// `PersistConn::peer_check`).
+    pub(crate) after: Option<Result<(), CloseReason>>,
 }
 
 impl Facts {
@@ -51,7 +52,7 @@ impl Facts {
             framing,
             status,
             written: true,
-            after: Ok(()),
+            after: None,
         }
     }
 
@@ -65,7 +66,7 @@ impl Facts {
             framing: BodyFraming::None,
             status: StatusCode::OK,
             written: true,
-            after: Ok(()),
+            after: None,
         }
     }
 }
@@ -91,7 +92,7 @@ pub(crate) fn may_reuse(f: &Facts) -> Result<(), CloseReason> {
     if !f.written {
         return Err(CloseReason::RequestNotWritten);
     }
-    f.after
+    f.after.unwrap_or(Ok(()))
 }
 
 #[cfg(test)]
@@ -107,7 +108,7 @@ mod tests {
             framing: BodyFraming::Length(5),
             status: StatusCode::OK,
             written: true,
-            after: Ok(()),
+            after: None,
         }
     }
 
@@ -200,7 +201,7 @@ mod tests {
             (
                 "server closed after",
                 Facts {
-                    after: Err(PeerClosed),
+                    after: Some(Err(PeerClosed)),
                     ..ok()
                 },
                 Err(PeerClosed),
@@ -208,7 +209,7 @@ mod tests {
             (
                 "server spoke after",
                 Facts {
-                    after: Err(UnsolicitedBytes),
+                    after: Some(Err(UnsolicitedBytes)),
                     ..ok()
                 },
                 Err(UnsolicitedBytes),
@@ -236,7 +237,7 @@ mod tests {
                 "not written and closed after",
                 Facts {
                     written: false,
-                    after: Err(PeerClosed),
+                    after: Some(Err(PeerClosed)),
                     ..ok()
                 },
                 Err(RequestNotWritten),

@@ -18,7 +18,7 @@ use crate::{
     Error, ErrorKind,
     body::request::Kind as BodyKind,
     h1::encode::{self, EncodeError},
-    stream::WriteHalf,
+    stream::{self, WriteHalf},
 };
 
 /// In-memory bodies up to this size go out in the same write as the head.
@@ -167,13 +167,8 @@ impl Write for Counting<'_> {
 
 fn socket_failure(e: io::Error, what: &str) -> WriteFailure {
     // A TLS alert (say, the server refusing our certificate) is a TLS error.
-    let kind = if crate::stream::tls::is_tls_error(&e) {
-        ErrorKind::Tls
-    } else {
-        ErrorKind::Io
-    };
     WriteFailure {
-        err: Error::new(kind, format!("write {what}")).with_source(e),
+        err: Error::new(stream::error_kind(&e), format!("write {what}")).with_source(e),
         on_socket: true,
     }
 }
