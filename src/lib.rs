@@ -38,12 +38,14 @@
 //! # Threads
 //!
 //! Each pooled connection owns two threads, `nethttp-r<id>` (reader) and
-//! `nethttp-w<id>` (writer). Dials run on short-lived `nethttp-d<id>`
-//! threads. [`live_threads`] and [`Transport::stats`] count them exactly.
+//! `nethttp-w<id>` (writer). A dial runs on the caller's thread when
+//! nothing needs watching while it blocks, otherwise on a short-lived
+//! `nethttp-d<id>` thread. [`live_threads`] and [`Transport::stats`] count
+//! them exactly.
 //!
 //! ```text
 //!  caller ──writech──▶ writer thread ──▶ socket (write half)
-//!    │  ◀──reply (only on failure)──┘
+//!    │  ◀──reply (on failure; on success when a header timer waits)──┘
 //!    ├───reqch───▶ reader thread ◀── socket (read half, idle peek)
 //!    │  ◀──reply── (head + read half handed over in the body)
 //!    └─ body read to EOF ──▶ read half back to the reader, conn to the pool

@@ -1,6 +1,8 @@
 //! The phases of an exchange that a cancel or a deadline can interrupt, and
-//! the one place their errors are worded (ureq's `Timeout` names the phase
-//! the same way): a new wait that a deadline bounds gets a [`Phase`] here.
+//! the errors of the waits that end at one (ureq's `Timeout` names the
+//! phase the same way): a new wait that a deadline bounds gets a [`Phase`]
+//! here. A dial step whose own timeout fires words its error itself
+//! (`dial tcp …`, `tls handshake …`), as Go's dialer does.
 //! A leaf module.
 
 use std::{

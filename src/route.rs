@@ -107,6 +107,14 @@ impl ConnKey {
     pub(crate) fn bare_host(&self) -> &str {
         bare(&self.host)
     }
+
+    /// The host dialled is a name, not an IP literal: reaching it takes a
+    /// DNS lookup (which the dial's `resolve` skips for a literal).
+    pub(crate) fn needs_dns(&self) -> bool {
+        bare(self.dial_host_port().0)
+            .parse::<std::net::IpAddr>()
+            .is_err()
+    }
 }
 
 /// A host without IPv6 brackets, as DNS and `SocketAddr` want it.

@@ -22,8 +22,8 @@ use crate::{Error, ErrorKind};
 pub use request::Body;
 
 /// Where a response body's bytes come from, and the connection behind
-/// them: an HTTP/1 connection's read half (`conn::ConnBody`), an HTTP/2
-/// stream's buffer. The source hands its connection back at the body's
+/// them: today an HTTP/1 connection's read half (`conn::body::ConnBody`);
+/// an HTTP/2 stream's buffer is meant to be another. The source hands its connection back at the body's
 /// end and closes it when dropped before; the layers here (gzip, the size
 /// limit) only tell it when they are done, through [`end`](Self::end).
 pub(crate) trait BodySource: Read + Send + fmt::Debug {

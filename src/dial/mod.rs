@@ -19,7 +19,7 @@ use crate::{
     h1::head::{HeadError, HeaderSlots, read_response_head},
     phase::{self, Phase},
     route::{self, ConnKey, Scheme},
-    stream::{Socket, Stream},
+    stream::{self, Socket, Stream},
     trace::ClientTrace,
 };
 
@@ -158,10 +158,7 @@ fn connect(
         }
     }
     let e = last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to dial"));
-    let kind = if matches!(
-        e.kind(),
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
-    ) {
+    let kind = if stream::is_timeout(&e) {
         ErrorKind::Timeout
     } else {
         ErrorKind::Connect
@@ -208,17 +205,10 @@ fn tunnel(
         &mut HeaderSlots::new(),
     )
     .map_err(|e| match e {
-        HeadError::Io(io)
-            if matches!(
-                io.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            Error::new(
-                ErrorKind::Timeout,
-                format!("CONNECT {authority} via {}: no answer in time", proxy.url),
-            )
-        }
+        HeadError::Io(io) if stream::is_timeout(&io) => Error::new(
+            ErrorKind::Timeout,
+            format!("CONNECT {authority} via {}: no answer in time", proxy.url),
+        ),
         e => fail(format!("reading the proxy's answer: {e}")),
     })?;
     let _ = tcp.set_read_timeout(None);

@@ -18,12 +18,14 @@ use rustls::{
 use crate::{
     Error, ErrorKind,
     route::ConnKey,
-    stream::{Socket, tls::TlsParts},
+    stream::{self, Socket, tls::TlsParts},
     trace::ClientTrace,
 };
 
-/// The one ALPN protocol this client speaks.
-const ALPN_HTTP1: &[u8] = b"http/1.1";
+/// HTTP/1.1's ALPN name, which the default configurations offer (the
+/// transport's list of what it speaks names it too). Offers will be per
+/// transport once there is more than one protocol to choose from.
+pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
 
 /// The default client configuration: the ring provider (explicitly, so it
 /// works whether or not the application installed a process default), the
@@ -146,14 +148,7 @@ fn handshake(
         let _ = tcp.set_write_timeout(left);
         match conn.complete_io(&mut tcp) {
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(timed_out());
-            }
+            Err(e) if stream::is_timeout(&e) => return Err(timed_out()),
             Err(e) => return Err(handshake_error(key, e)),
         }
     }

@@ -315,6 +315,16 @@ impl BufReadHalf {
     }
 }
 
+/// The kind of a socket failure: a TLS alert or a bad record is a TLS
+/// error, anything else I/O.
+pub(crate) fn error_kind(e: &io::Error) -> crate::ErrorKind {
+    if tls::is_tls_error(e) {
+        crate::ErrorKind::Tls
+    } else {
+        crate::ErrorKind::Io
+    }
+}
+
 /// A read timeout (`SO_RCVTIMEO`), whichever kind the platform reports.
 pub(crate) fn is_timeout(e: &io::Error) -> bool {
     matches!(

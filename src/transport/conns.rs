@@ -28,7 +28,7 @@ use crate::{
     dial,
     phase::{Interrupt, Phase},
     pool::{Actions, Checkout, Got, Handle, IdleCheck, Limits, Pool, Poolable, Want},
-    route::{self, ConnKey},
+    route::ConnKey,
     threads,
     trace::ClientTrace,
 };
@@ -109,14 +109,9 @@ impl Conns {
         // cancel token or the pool-wait timeout (a blocking connect cannot
         // watch them), or a deadline while a DNS lookup (which nothing
         // bounds) is needed.
-        let needs_dns = || {
-            route::bare(key.dial_host_port().0)
-                .parse::<std::net::IpAddr>()
-                .is_err()
-        };
         let may_dial_here = ctx.cancel.is_none()
             && self.cfg.pool_wait_timeout.is_none()
-            && (ctx.deadline.is_none() || !needs_dns());
+            && (ctx.deadline.is_none() || !key.needs_dns());
         loop {
             let (checkout, acts) = self.pool.checkout(key, may_dial_here, ctx.trace.as_ref());
             self.run(acts);
@@ -316,7 +311,7 @@ fn phase(want: &Want<Conn, ConnKey>) -> Phase<'_> {
 }
 
 /// The ALPN protocols there is a [`Conn`] for.
-const SPOKEN: &[&[u8]] = &[b"http/1.1"];
+const SPOKEN: &[&[u8]] = &[dial::tls::ALPN_HTTP1];
 
 /// A pooled connection, by protocol (Go's `persistConn.alt`): the seam
 /// where another protocol joins HTTP/1.
