@@ -441,12 +441,11 @@ mod tests {
         }
     }
 
-    /// A body of `framing` over `wire` (lent), with its fake connection and
-    /// the reader's end of the body-done channel.
+    /// A body over `wire` (lent), framed as `facts` say, with its fake
+    /// connection and the reader's end of the body-done channel.
     fn lent(
         wire: &str,
         after: Peer,
-        framing: BodyFraming,
         facts: Facts,
     ) -> (
         Box<ConnBody<Fake, Mem>>,
@@ -462,7 +461,7 @@ mod tests {
         };
         let body = ConnBody::new(
             Held::Lent(half),
-            Decoder::new(framing),
+            Decoder::new(facts.framing),
             fake.clone(),
             tx,
             facts,
@@ -484,12 +483,7 @@ mod tests {
 
     #[test]
     fn the_last_byte_hands_the_connection_back_before_the_read_returns() {
-        let (mut body, fake, rx) = lent(
-            "hello",
-            Peer::Quiet,
-            BodyFraming::Length(5),
-            facts(BodyFraming::Length(5)),
-        );
+        let (mut body, fake, rx) = lent("hello", Peer::Quiet, facts(BodyFraming::Length(5)));
         let mut buf = [0; 3];
         assert_eq!(body.read(&mut buf).unwrap(), 3);
         assert!(fake.told().is_empty(), "not yet");
@@ -509,12 +503,7 @@ mod tests {
 
     #[test]
     fn a_body_dropped_before_its_end_closes_the_connection() {
-        let (mut body, fake, rx) = lent(
-            "hello",
-            Peer::Quiet,
-            BodyFraming::Length(5),
-            facts(BodyFraming::Length(5)),
-        );
+        let (mut body, fake, rx) = lent("hello", Peer::Quiet, facts(BodyFraming::Length(5)));
         assert_eq!(body.read(&mut [0; 2]).unwrap(), 2);
         drop(body);
         assert_eq!(fake.told(), ["close BodyDropped (Io)"]);
@@ -523,12 +512,7 @@ mod tests {
 
     #[test]
     fn a_truncated_body_fails_every_read_and_closes() {
-        let (mut body, fake, rx) = lent(
-            "hel",
-            Peer::Closed,
-            BodyFraming::Length(5),
-            facts(BodyFraming::Length(5)),
-        );
+        let (mut body, fake, rx) = lent("hel", Peer::Closed, facts(BodyFraming::Length(5)));
         let mut all = Vec::new();
         let err = body.read_to_end(&mut all).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
@@ -549,7 +533,7 @@ mod tests {
             ),
         ] {
             let f = facts(BodyFraming::Length(5));
-            let (mut body, fake, _rx) = lent(wire, after, BodyFraming::Length(5), f);
+            let (mut body, fake, _rx) = lent(wire, after, f);
             assert_eq!(body.read(&mut [0; 5]).unwrap(), 5);
             assert_eq!(fake.told(), [verdict], "{wire:?}");
         }
@@ -561,7 +545,7 @@ mod tests {
             response: Err(CloseReason::ConnectionClose),
             ..facts(BodyFraming::Length(2))
         };
-        let (mut body, fake, rx) = lent("ok", Peer::Quiet, BodyFraming::Length(2), f);
+        let (mut body, fake, rx) = lent("ok", Peer::Quiet, f);
         assert_eq!(body.read(&mut [0; 8]).unwrap(), 2);
         assert_eq!(fake.told(), ["close ConnectionClose"]);
         assert_eq!(back(&rx), "abandoned");
@@ -570,12 +554,7 @@ mod tests {
     #[test]
     fn a_held_body_waits_for_the_layer_above() {
         // Clean end above: then the connection goes back.
-        let (mut body, fake, rx) = lent(
-            "ok",
-            Peer::Quiet,
-            BodyFraming::Length(2),
-            facts(BodyFraming::Length(2)),
-        );
+        let (mut body, fake, rx) = lent("ok", Peer::Quiet, facts(BodyFraming::Length(2)));
         BodySource::hold(&mut *body);
         assert_eq!(body.read(&mut [0; 8]).unwrap(), 2);
         assert!(fake.told().is_empty(), "held");
@@ -586,12 +565,7 @@ mod tests {
         assert_eq!(back(&rx), "half back at 2");
 
         // Refused above: it closes, and reads fail with that error.
-        let (mut body, fake, rx) = lent(
-            "ok",
-            Peer::Quiet,
-            BodyFraming::Length(2),
-            facts(BodyFraming::Length(2)),
-        );
+        let (mut body, fake, rx) = lent("ok", Peer::Quiet, facts(BodyFraming::Length(2)));
         BodySource::hold(&mut *body);
         assert_eq!(body.read(&mut [0; 8]).unwrap(), 2);
         let refusal = Error::new(ErrorKind::BodyTooLarge, "too big");
@@ -625,7 +599,7 @@ mod tests {
     #[test]
     fn a_cancel_that_ended_a_close_delimited_body_is_its_error() {
         let framing = BodyFraming::CloseDelimited;
-        let (mut body, fake, rx) = lent("partial", Peer::Closed, framing, facts(framing));
+        let (mut body, fake, rx) = lent("partial", Peer::Closed, facts(framing));
         *fake.interrupted.lock().unwrap() =
             Some(Error::new(ErrorKind::Canceled, "request canceled"));
         let err = body.read_to_end(&mut Vec::new()).unwrap_err();
