@@ -33,6 +33,25 @@ pub(crate) struct Config {
     pub(crate) native_roots_error: Option<String>,
     /// Which requests go through which proxy.
     pub(crate) proxy: Proxy,
+    /// Which protocols https offers (ALPN) and whether http speaks h2c.
+    pub(crate) protocols: Protocols,
+    pub(crate) http2_initial_stream_window: u32,
+    pub(crate) http2_initial_connection_window: u32,
+    pub(crate) http2_ping_interval: Option<Duration>,
+    pub(crate) http2_ping_timeout: Duration,
+}
+
+/// What the transport speaks (API.md, "HTTP/2").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocols {
+    /// https offers `h2, http/1.1` and speaks what the server picks (Go's
+    /// `ForceAttemptHTTP2`); http speaks HTTP/1.1. A caller's TLS
+    /// configuration keeps its own ALPN list.
+    Negotiate,
+    /// HTTP/1.1 only: ALPN `http/1.1` (Go: `TLSNextProto = {}`).
+    Http1Only,
+    /// HTTP/2 without negotiation: h2c for http, ALPN `h2` only for https.
+    Http2PriorKnowledge,
 }
 
 /// Default stack for connection and dial threads. The threads parse heads
@@ -74,6 +93,12 @@ impl Default for Config {
             #[cfg(feature = "native-roots")]
             native_roots_error: None,
             proxy: Proxy::none(),
+            protocols: Protocols::Negotiate,
+            // Go's transportDefaultStreamFlow and transportDefaultConnFlow.
+            http2_initial_stream_window: 4 << 20,
+            http2_initial_connection_window: 1 << 30,
+            http2_ping_interval: None,
+            http2_ping_timeout: Duration::from_secs(15),
         }
     }
 }

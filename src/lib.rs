@@ -17,12 +17,14 @@
 //! | `fuzz` | — | entry points for the fuzz targets (feature `_fuzz`) |
 //! | `client` | `http.Client` | redirects, cookies, default headers, the whole-exchange deadline |
 //! | `transport` | `http.Transport` | the exchange, the retry rule, driving the pool, dialling and starting connections |
+//! | `h2conn` | `http2ClientConn` | one HTTP/2 connection: many streams over its reader and writer threads |
 //! | `conn` | `persistConn` | one HTTP/1 connection: its reader and writer threads, the body's end |
 //! | `dial` | `dialConn` | DNS, TCP connect, proxy `CONNECT`, the TLS handshake |
 //! | `pool` | `idleConn`, `wantConn` | idle lists, LRU, per-host counts, waiters: a passive state machine |
 //! | `stream` | `net.Conn`, `tls.Conn` | the socket's read and write halves, plain and TLS |
 //! | `message` | `http.Request`, `http.Response` | the values that cross the transport |
 //! | `body` | `bodyEOFSignal`, `gzipReader` | the response body over a source; gzip; the size limit |
+//! | `h2` | `h2_bundle.go` (framer, hpack) | pure HTTP/2 codecs: frames, HPACK, flow control, settings, heads |
 //! | `h1` | `transfer.go`, `chunked.go` | pure HTTP/1.1 codecs |
 //! | `config` | `Transport` fields | the transport's settings |
 //! | `route` | `connectMethodKey` | which requests may share a connection |
@@ -69,6 +71,8 @@ mod error;
 #[doc(hidden)]
 pub mod fuzz;
 mod h1;
+mod h2;
+mod h2conn;
 mod into_url;
 mod message;
 mod phase;

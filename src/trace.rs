@@ -114,4 +114,6 @@ pub struct GotConnInfo {
     pub local_addr: SocketAddr,
     /// The server's end.
     pub remote_addr: SocketAddr,
+    /// The protocol the connection speaks: `HTTP_11` or `HTTP_2`.
+    pub version: http::Version,
 }

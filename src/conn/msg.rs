@@ -127,6 +127,10 @@ pub(crate) enum Failure {
     BeforeResponse,
     /// Anything later, or unknown.
     Other,
+    /// HTTP/2: the server said it did not process the request (a stream
+    /// above GOAWAY's last stream id, `REFUSED_STREAM`), or its stream
+    /// never opened: safe to retry on any connection, whatever the method.
+    NotProcessed,
 }
 
 /// Body → reader thread, once per body: how it ended. The channel is the

@@ -25,12 +25,14 @@ use crate::{
 
 /// Dials `key`: the steps of the module doc, each bounded by its own
 /// timeout and by `deadline` (the request's, when it dials on its own
-/// thread). `protocols` are the ALPN protocols the caller can speak.
+/// thread). `offer` is the ALPN list to offer over TLS (`None`: the TLS
+/// configuration's own); `protocols` are those the caller can speak.
 pub(crate) fn dial(
     key: &ConnKey,
     cfg: &Config,
     trace: Option<&dyn ClientTrace>,
     deadline: Option<Instant>,
+    offer: Option<&[&[u8]]>,
     protocols: &[&[u8]],
 ) -> Result<Stream, Error> {
     let phase = Phase::Connecting(key);
@@ -57,7 +59,7 @@ pub(crate) fn dial(
                 tunnel(&sock, key, proxy, cfg, timeout)?;
             }
             let timeout = phase::bound(deadline, cfg.tls_handshake_timeout, phase)?;
-            secure(sock, key, cfg, timeout, protocols, trace)
+            secure(sock, key, cfg, timeout, offer, protocols, trace)
         }
     }
 }
@@ -79,6 +81,7 @@ fn secure(
     key: &ConnKey,
     cfg: &Config,
     timeout: Option<Duration>,
+    offer: Option<&[&[u8]]>,
     protocols: &[&[u8]],
     trace: Option<&dyn ClientTrace>,
 ) -> Result<Stream, Error> {
@@ -93,7 +96,7 @@ fn secure(
         (None, true) => tls::insecure_config()?,
         (None, false) => tls::default_config()?,
     };
-    let parts = tls::connect(sock, key, &config, timeout, protocols, trace)?;
+    let parts = tls::connect(sock, key, &config, timeout, offer, protocols, trace)?;
     Ok(Stream::tls(parts, local, remote))
 }
 

@@ -22,14 +22,16 @@ use crate::{
     trace::ClientTrace,
 };
 
-/// HTTP/1.1's ALPN name, which the default configurations offer (the
-/// transport's list of what it speaks names it too). Offers will be per
-/// transport once there is more than one protocol to choose from.
+/// HTTP/1.1's ALPN name.
 pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
+
+/// HTTP/2's ALPN name (RFC 9113 §3.2).
+pub(crate) const ALPN_H2: &[u8] = b"h2";
 
 /// The default client configuration: the ring provider (explicitly, so it
 /// works whether or not the application installed a process default), the
-/// webpki-roots trust anchors, ALPN `http/1.1`. Built once per process.
+/// webpki-roots trust anchors, ALPN `h2, http/1.1` (each dial offers the
+/// transport's own list). Built once per process.
 pub(crate) fn default_config() -> Result<Arc<ClientConfig>, Error> {
     static DEFAULT: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
     DEFAULT
@@ -91,26 +93,28 @@ fn config_builder() -> Result<rustls::ConfigBuilder<ClientConfig, rustls::WantsV
 }
 
 fn with_alpn(mut config: ClientConfig) -> ClientConfig {
-    config.alpn_protocols = vec![ALPN_HTTP1.to_vec()];
+    config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
     config
 }
 
 /// Runs the TLS handshake on `tcp` (on the dial thread) and splits the
 /// result into its halves. Fires the handshake trace hooks once.
-/// `protocols` are the ALPN protocols the caller can speak: a server that
-/// chooses another fails the handshake.
+/// `offer` replaces the configuration's ALPN list for this connection
+/// (`None` keeps it); `protocols` are the ALPN protocols the caller can
+/// speak: a server that chooses another fails the handshake.
 pub(crate) fn connect(
     tcp: Socket,
     key: &ConnKey,
     config: &Arc<ClientConfig>,
     timeout: Option<Duration>,
+    offer: Option<&[&[u8]]>,
     protocols: &[&[u8]],
     trace: Option<&dyn ClientTrace>,
 ) -> Result<TlsParts, Error> {
     if let Some(t) = trace {
         t.tls_handshake_start();
     }
-    let res = handshake(tcp, key, config, timeout, protocols);
+    let res = handshake(tcp, key, config, timeout, offer, protocols);
     if let Some(t) = trace {
         t.tls_handshake_done(res.as_ref().err());
     }
@@ -122,12 +126,17 @@ fn handshake(
     key: &ConnKey,
     config: &Arc<ClientConfig>,
     timeout: Option<Duration>,
+    offer: Option<&[&[u8]]>,
     protocols: &[&[u8]],
 ) -> Result<TlsParts, Error> {
     let host = key.bare_host().to_string();
     let name = ServerName::try_from(host.clone())
         .map_err(|e| Error::new(ErrorKind::Tls, format!("invalid server name {host:?}: {e}")))?;
-    let mut conn = ClientConnection::new(config.clone(), name)
+    let alpn = match offer {
+        Some(list) => list.iter().map(|p| p.to_vec()).collect(),
+        None => config.alpn_protocols.clone(),
+    };
+    let mut conn = ClientConnection::new_with_alpn(config.clone(), name, alpn)
         .map_err(|e| Error::new(ErrorKind::Tls, format!("tls setup for {key}")).with_source(e))?;
     let deadline = timeout.filter(|t| !t.is_zero()).map(|t| Instant::now() + t);
     let timed_out = || {

@@ -32,7 +32,7 @@ pub(crate) mod want;
 mod tests;
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap, HashSet, VecDeque},
     fmt,
     hash::Hash,
     sync::Arc,
@@ -59,6 +59,27 @@ pub(crate) trait Poolable: Clone {
     /// Why a connection that closed during its setup cannot be used, for
     /// the request that dialled it.
     fn closed_error(&self) -> Error;
+
+    /// Serves many requests at once (HTTP/2): it stays in the pool while in
+    /// use, and each checkout reserves one of its streams instead of taking
+    /// it (hyper-util's `Reservation::Shared`).
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// Shared only: reserves one stream for a request; false when it is
+    /// full or going away. Called under the pool's lock.
+    fn try_reserve(&self) -> bool {
+        false
+    }
+    /// Shared only: its streams, open or reserved (0: idle).
+    fn streams(&self) -> usize {
+        0
+    }
+    /// Shared only: takes it out of service if it has no stream (true; the
+    /// caller then closes it). Called under the pool's lock.
+    fn try_retire(&self) -> bool {
+        true
+    }
 }
 
 /// How a pooled connection reaches its pool (the narrow handle each
@@ -97,6 +118,8 @@ pub(crate) struct Counts {
     pub(crate) in_use: usize,
     pub(crate) dialing: usize,
     pub(crate) waiting: usize,
+    /// Streams of shared connections, open or reserved.
+    pub(crate) streams: usize,
 }
 
 /// The reader thread's question when its idle read times out.
@@ -161,8 +184,24 @@ pub(crate) struct Pool<C: Poolable> {
 }
 
 struct State<C: Poolable> {
-    /// Every open connection: idle or in use. Keyed by connection id.
+    /// Every open connection: idle, in use or shared. Keyed by connection
+    /// id.
     conns: HashMap<u64, Entry<C::Key>>,
+    /// Shared connections per key, oldest first: each serves requests
+    /// until it is full ([`Poolable::try_reserve`]), and counts as idle
+    /// while it has no stream, else in use.
+    shared: HashMap<C::Key, Vec<C>>,
+    /// Keys a shared connection was made for (or that the transport says
+    /// will be shared): while a dial to such a key is under way, a request
+    /// waits for it instead of dialling its own.
+    shared_keys: HashSet<C::Key>,
+    /// Dials under way, per key.
+    dials: HashMap<C::Key, usize>,
+    /// Requests riding on another request's dial to a shared key (they are
+    /// in `idle_wait` too): if every dial to the key fails, they get the
+    /// error (Go's shared `dialCall`); if the dial comes back unshared,
+    /// each gets a dial of its own.
+    riders: HashMap<C::Key, WantQueue<C>>,
     /// Idle connections per key, least recently used first.
     idle: HashMap<C::Key, Vec<IdleConn<C>>>,
     /// All idle connections by the order they went idle: the global LRU
@@ -194,6 +233,7 @@ type WantQueue<C> = VecDeque<Arc<Want<C, <C as Poolable>::Key>>>;
 struct Entry<K> {
     key: K,
     idle: bool,
+    shared: bool,
 }
 
 struct IdleConn<C> {
@@ -210,6 +250,10 @@ impl<C: Poolable> Pool<C> {
         Pool {
             state: Mutex::new(State {
                 conns: HashMap::new(),
+                shared: HashMap::new(),
+                shared_keys: HashSet::new(),
+                dials: HashMap::new(),
+                riders: HashMap::new(),
                 idle: HashMap::new(),
                 lru: BTreeMap::new(),
                 idle_wait: HashMap::new(),
@@ -228,12 +272,23 @@ impl<C: Poolable> Pool<C> {
 
     pub(crate) fn counts(&self) -> Counts {
         let st = self.state.lock();
-        Counts {
+        let mut c = Counts {
             idle: st.lru.len(),
             in_use: st.in_use,
             dialing: st.dialing,
             waiting: st.waiting,
+            streams: 0,
+        };
+        for conn in st.shared.values().flatten() {
+            match conn.streams() {
+                0 => c.idle += 1,
+                n => {
+                    c.in_use += 1;
+                    c.streams += n;
+                }
+            }
         }
+        c
     }
 
     /// Go's `getConn` up to the wait: the most recently used idle
@@ -242,33 +297,53 @@ impl<C: Poolable> Pool<C> {
     /// the caller's thread; else a want, with a dial slot if
     /// `max_conns_per_host` allows one. `trace` goes with the want to its
     /// dial.
+    ///
+    /// A shared connection to `key` with a stream free comes first. When
+    /// `shared_hint` (the transport knows the key will be shared: HTTP/2 by
+    /// prior knowledge) or a shared connection was made for the key before,
+    /// a request that finds a dial to the key under way waits for it
+    /// instead of dialling its own.
     pub(crate) fn checkout(
         &self,
         key: &C::Key,
         may_dial_here: bool,
+        shared_hint: bool,
         trace: Option<&Arc<dyn ClientTrace>>,
     ) -> (Checkout<C>, Actions<C>) {
         let mut acts = Actions::default();
         let mut st = self.state.lock();
         st.close_idle = false;
+        if shared_hint && !st.shared_keys.contains(key) {
+            st.shared_keys.insert(key.clone());
+        }
+        if let Some(got) = take_shared_locked(&st, key) {
+            return (Checkout::Idle(got), acts);
+        }
         if let Some(got) = self.take_idle_locked(&mut st, key, &mut acts) {
             return (Checkout::Idle(got), acts);
         }
         if may_dial_here && !st.per_host.contains_key(key) {
             st.per_host.insert(key.clone(), 1);
             st.dialing += 1;
+            *st.dials.entry(key.clone()).or_insert(0) += 1;
             self.check_locked(&st);
             return (Checkout::DialHere, acts);
         }
         let want = Want::new(key.clone(), trace.cloned());
         st.waiting += 1;
         push_want(st.idle_wait.entry(key.clone()).or_default(), &want);
+        if st.shared_keys.contains(key) && st.dials.get(key).is_some_and(|&n| n > 0) {
+            push_want(st.riders.entry(key.clone()).or_default(), &want);
+            self.check_locked(&st);
+            return (Checkout::Wait { want, dial: false }, acts);
+        }
         let max = self.limits.max_conns_per_host;
         let count = st.per_host.entry(key.clone()).or_insert(0);
         let dial = max == 0 || *count < max;
         if dial {
             *count += 1;
             st.dialing += 1;
+            *st.dials.entry(key.clone()).or_insert(0) += 1;
         } else {
             push_want(st.conns_wait.entry(key.clone()).or_default(), &want);
         }
@@ -288,7 +363,19 @@ impl<C: Poolable> Pool<C> {
     ) -> (Result<Got<C>, Error>, Actions<C>) {
         let mut acts = Actions::default();
         let mut st = self.state.lock();
-        let got = self.register_dial_locked(&mut st, key, res, &mut acts);
+        let mut got = self.register_dial_locked(&mut st, key, res, &mut acts);
+        let shared = got
+            .as_ref()
+            .ok()
+            .filter(|g| g.conn.is_shared())
+            .map(|g| g.conn.clone());
+        if let Some(conn) = shared {
+            // The dialler's stream first, then any waiters.
+            if !conn.try_reserve() {
+                got = Err(conn.closed_error());
+            }
+            self.serve_shared_locked(&mut st, &conn, &mut acts);
+        }
         self.check_locked(&st);
         (got, acts)
     }
@@ -305,6 +392,19 @@ impl<C: Poolable> Pool<C> {
         let mut acts = Actions::default();
         let mut st = self.state.lock();
         let result = self.register_dial_locked(&mut st, &want.key, res, &mut acts);
+        if let Ok(got) = &result {
+            if got.conn.is_shared() {
+                let conn = got.conn.clone();
+                let mine = want.is_pending_locked() && conn.try_reserve();
+                if mine && want.deliver_locked(result).is_ok() {
+                    st.waiting -= 1;
+                }
+                self.serve_shared_locked(&mut st, &conn, &mut acts);
+                self.drop_surplus_locked(&mut st, &conn, &mut acts);
+                self.check_locked(&st);
+                return acts;
+            }
+        }
         match want.deliver_locked(result) {
             Ok(()) => st.waiting -= 1,
             Err(Ok(got)) => {
@@ -329,16 +429,35 @@ impl<C: Poolable> Pool<C> {
         acts: &mut Actions<C>,
     ) -> Result<Got<C>, Error> {
         st.dialing -= 1;
+        if let Some(n) = st.dials.get_mut(key) {
+            *n -= 1;
+            if *n == 0 {
+                st.dials.remove(key);
+            }
+        }
+        let dials_left = st.dials.contains_key(key);
         match res {
             Ok(conn) if !conn.is_closed() && !st.closed => {
+                let shared = conn.is_shared();
                 st.conns.insert(
                     conn.id(),
                     Entry {
                         key: key.clone(),
                         idle: false,
+                        shared,
                     },
                 );
-                st.in_use += 1;
+                if shared {
+                    st.shared.entry(key.clone()).or_default().push(conn.clone());
+                    if !st.shared_keys.contains(key) {
+                        st.shared_keys.insert(key.clone());
+                    }
+                } else {
+                    st.in_use += 1;
+                    // Riders hoped for a shared connection: each needs a
+                    // connection of its own now.
+                    self.unride_locked(st, key, acts);
+                }
                 Ok(Got {
                     reused: conn.is_reused(),
                     conn,
@@ -349,6 +468,9 @@ impl<C: Poolable> Pool<C> {
             Ok(conn) => {
                 self.dec_per_host_locked(st, key, acts);
                 let err = conn.closed_error();
+                if !dials_left {
+                    fail_riders_locked(st, key, &err);
+                }
                 let why = if st.closed {
                     CloseReason::TransportDropped
                 } else {
@@ -359,7 +481,101 @@ impl<C: Poolable> Pool<C> {
             }
             Err(err) => {
                 self.dec_per_host_locked(st, key, acts);
+                if !dials_left {
+                    fail_riders_locked(st, key, &err);
+                }
                 Err(err)
+            }
+        }
+    }
+
+    /// Hands streams of the shared `conn` to the requests waiting for its
+    /// key, oldest first, while it has streams free.
+    fn serve_shared_locked(&self, st: &mut State<C>, conn: &C, acts: &mut Actions<C>) {
+        let _ = acts;
+        let key = conn.key();
+        let Some(q) = st.idle_wait.get_mut(key) else {
+            return;
+        };
+        let mut served = 0;
+        while let Some(w) = q.front() {
+            if !w.is_pending_locked() {
+                q.pop_front();
+                continue;
+            }
+            if !conn.try_reserve() {
+                break;
+            }
+            let got = Got {
+                conn: conn.clone(),
+                reused: conn.is_reused(),
+                was_idle: false,
+                idle_time: Duration::ZERO,
+            };
+            if w.deliver_locked(Ok(got)).is_ok() {
+                served += 1;
+            }
+            q.pop_front();
+        }
+        if q.is_empty() {
+            st.idle_wait.remove(key);
+        }
+        st.waiting -= served;
+    }
+
+    /// A shared connection nobody needed (its dial's request was served by
+    /// another, and no waiter took a stream) while another shared
+    /// connection to its key has room: closed, as Go closes the connection
+    /// `addConnIfNeeded` did not use.
+    fn drop_surplus_locked(&self, st: &mut State<C>, conn: &C, acts: &mut Actions<C>) {
+        let key = conn.key();
+        let others = st
+            .shared
+            .get(key)
+            .is_some_and(|l| l.iter().any(|c| c.id() != conn.id() && !c.is_closed()));
+        if others && conn.streams() == 0 && conn.try_retire() {
+            self.remove_shared_locked(st, conn);
+            self.dec_per_host_locked(st, key, acts);
+            acts.close.push((conn.clone(), CloseReason::NotInUse));
+        }
+    }
+
+    /// Forgets a shared connection (its entry and list place). Leaves
+    /// `per_host` to the caller. False if it was not there.
+    fn remove_shared_locked(&self, st: &mut State<C>, conn: &C) -> bool {
+        let id = conn.id();
+        if st.conns.remove(&id).is_none() {
+            return false;
+        }
+        let key = conn.key();
+        if let Some(list) = st.shared.get_mut(key) {
+            list.retain(|c| c.id() != id);
+            if list.is_empty() {
+                st.shared.remove(key);
+            }
+        }
+        true
+    }
+
+    /// The dial riders waited for came back unshared: each pending rider
+    /// gets a dial slot of its own, or queues for one.
+    fn unride_locked(&self, st: &mut State<C>, key: &C::Key, acts: &mut Actions<C>) {
+        let Some(riders) = st.riders.remove(key) else {
+            return;
+        };
+        let max = self.limits.max_conns_per_host;
+        for w in riders {
+            if !w.is_pending_locked() {
+                continue;
+            }
+            let count = st.per_host.entry(key.clone()).or_insert(0);
+            if max == 0 || *count < max {
+                *count += 1;
+                st.dialing += 1;
+                *st.dials.entry(key.clone()).or_insert(0) += 1;
+                acts.dial.push(w);
+            } else {
+                push_want(st.conns_wait.entry(key.clone()).or_default(), &w);
             }
         }
     }
@@ -453,6 +669,11 @@ impl<C: Poolable> Pool<C> {
             return Err(CloseReason::Broken);
         }
         match st.conns.get(&conn.id()) {
+            Some(e) if e.shared => {
+                // A stream freed: the next waiters get it.
+                self.serve_shared_locked(st, conn, acts);
+                return Ok(());
+            }
             Some(e) if !e.idle => {}
             _ => return Err(CloseReason::NotInUse),
         }
@@ -527,7 +748,9 @@ impl<C: Poolable> Pool<C> {
             return acts;
         };
         let key = entry.key.clone();
-        if entry.idle {
+        if entry.shared {
+            self.remove_shared_locked(&mut st, conn);
+        } else if entry.idle {
             self.remove_idle_entry_locked(&mut st, &key, id);
         } else {
             st.conns.remove(&id);
@@ -546,6 +769,15 @@ impl<C: Poolable> Pool<C> {
         let mut st = self.state.lock();
         let id = conn.id();
         let key = conn.key();
+        if st.conns.get(&id).is_some_and(|e| e.shared) {
+            if !conn.try_retire() {
+                return (IdleCheck::NotIdle, acts);
+            }
+            self.remove_shared_locked(&mut st, conn);
+            self.dec_per_host_locked(&mut st, key, &mut acts);
+            self.check_locked(&st);
+            return (IdleCheck::Expired, acts);
+        }
         let since = match st.conns.get(&id) {
             Some(e) if e.idle => st
                 .idle
@@ -581,6 +813,16 @@ impl<C: Poolable> Pool<C> {
                 acts.close.push((conn, CloseReason::ClosedIdle));
             }
         }
+        // Shared connections without a stream close now; the others when
+        // their last stream ends (they ask `try_put_idle`, which refuses).
+        let shared: Vec<C> = st.shared.values().flatten().cloned().collect();
+        for conn in shared {
+            if conn.try_retire() {
+                self.remove_shared_locked(&mut st, &conn);
+                self.dec_per_host_locked(&mut st, conn.key(), &mut acts);
+                acts.close.push((conn, CloseReason::ClosedIdle));
+            }
+        }
         self.check_locked(&st);
         acts
     }
@@ -607,6 +849,7 @@ impl<C: Poolable> Pool<C> {
             while let Some(w) = q.pop_front() {
                 if w.is_pending_locked() {
                     st.dialing += 1;
+                    *st.dials.entry(key.clone()).or_insert(0) += 1;
                     acts.dial.push(w);
                     if q.is_empty() {
                         st.conns_wait.remove(key);
@@ -631,17 +874,47 @@ impl<C: Poolable> Pool<C> {
             assert_eq!(idle_in_lists, st.lru.len(), "idle lists and LRU disagree");
             let idle_entries = st.conns.values().filter(|e| e.idle).count();
             assert_eq!(idle_entries, st.lru.len(), "idle entries and LRU disagree");
+            let shared_entries = st.conns.values().filter(|e| e.shared).count();
+            let shared_listed: usize = st.shared.values().map(Vec::len).sum();
+            assert_eq!(shared_entries, shared_listed, "shared lists are off");
             assert_eq!(
-                st.conns.len() - idle_entries,
+                st.conns.len() - idle_entries - shared_entries,
                 st.in_use,
                 "in-use count is off"
             );
+            let dials: usize = st.dials.values().sum();
+            assert_eq!(dials, st.dialing, "per-key dial counts are off");
             let slots: usize = st.per_host.values().sum();
             assert_eq!(
                 slots,
                 st.dialing + st.conns.len(),
                 "per-host counts are off"
             );
+        }
+    }
+}
+
+/// The oldest shared connection to `key` with a stream free, that stream
+/// reserved.
+fn take_shared_locked<C: Poolable>(st: &State<C>, key: &C::Key) -> Option<Got<C>> {
+    let list = st.shared.get(key)?;
+    let conn = list.iter().find(|c| c.try_reserve())?;
+    Some(Got {
+        reused: conn.is_reused(),
+        was_idle: conn.streams() == 1,
+        idle_time: Duration::ZERO,
+        conn: conn.clone(),
+    })
+}
+
+/// Every dial to `key` failed: requests riding on them get the error.
+fn fail_riders_locked<C: Poolable>(st: &mut State<C>, key: &C::Key, err: &Error) {
+    let Some(riders) = st.riders.remove(key) else {
+        return;
+    };
+    for w in riders {
+        if w.deliver_locked(Err(err.duplicate())).is_ok() {
+            st.waiting -= 1;
         }
     }
 }

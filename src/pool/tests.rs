@@ -65,7 +65,7 @@ type Wanted = Arc<Want<Fake, &'static str>>;
 /// Checks out a new connection for `key` by dialling "here", as a request
 /// to a host with nothing pooled does.
 fn dial_here(pool: &Pool<Fake>, key: &'static str) -> Fake {
-    let (co, acts) = pool.checkout(&key, true, None);
+    let (co, acts) = pool.checkout(&key, true, false, None);
     assert!(acts.is_empty());
     assert!(
         matches!(co, Checkout::DialHere),
@@ -86,7 +86,7 @@ fn put(pool: &Pool<Fake>, c: &Fake) -> Actions<Fake> {
 
 /// Checks out `key` and expects an idle connection.
 fn take_idle(pool: &Pool<Fake>, key: &'static str) -> Got<Fake> {
-    match pool.checkout(&key, true, None).0 {
+    match pool.checkout(&key, true, false, None).0 {
         Checkout::Idle(got) => got,
         _ => panic!("expected an idle connection for {key}"),
     }
@@ -94,7 +94,7 @@ fn take_idle(pool: &Pool<Fake>, key: &'static str) -> Got<Fake> {
 
 /// Checks out `key` without dialling here: a want, with or without a slot.
 fn want(pool: &Pool<Fake>, key: &'static str) -> (Wanted, bool) {
-    match pool.checkout(&key, false, None).0 {
+    match pool.checkout(&key, false, false, None).0 {
         Checkout::Wait { want, dial } => (want, dial),
         _ => panic!("expected to wait for {key}"),
     }
@@ -150,7 +150,7 @@ fn beyond_max_idle_the_least_recently_used_anywhere_is_evicted() {
     assert_eq!(counts(&pool), (2, 0, 0, 0));
     // `a`'s host has no connection left: the next request dials there.
     assert!(matches!(
-        pool.checkout(&"a", true, None).0,
+        pool.checkout(&"a", true, false, None).0,
         Checkout::DialHere
     ));
 }
@@ -298,7 +298,7 @@ fn after_shutdown_nothing_goes_idle_and_late_dials_are_closed() {
     let closed: Vec<_> = acts.close.iter().map(|(c, why)| (c.id, *why)).collect();
     assert_eq!(closed, [(late.id, CloseReason::TransportDropped)]);
     // A checkout after the shutdown clears close_idle, not `closed`.
-    let _ = pool.checkout(&"z", true, None);
+    let _ = pool.checkout(&"z", true, false, None);
     let (res, _) = pool.try_put_idle(&delivered(&w).conn);
     assert_eq!(res, Err(CloseReason::TransportDropped));
 }
@@ -312,7 +312,7 @@ fn a_connection_that_closed_while_idle_is_skipped_at_checkout() {
     // Its close is racing the checkout: the pool forgets it and, nothing
     // being left for the host, lets the request dial here.
     assert!(matches!(
-        pool.checkout(&"h", true, None).0,
+        pool.checkout(&"h", true, false, None).0,
         Checkout::DialHere
     ));
     assert_eq!(counts(&pool), (0, 0, 1, 0));
@@ -328,12 +328,12 @@ fn dialling_here_only_when_nothing_for_the_key_exists() {
     let (_, dial) = want(&pool, "h");
     assert!(dial);
     assert!(matches!(
-        pool.checkout(&"h", true, None).0,
+        pool.checkout(&"h", true, false, None).0,
         Checkout::Wait { dial: true, .. }
     ));
     // A request that must stay interruptible never dials here.
     assert!(matches!(
-        pool.checkout(&"other", false, None).0,
+        pool.checkout(&"other", false, false, None).0,
         Checkout::Wait { dial: true, .. }
     ));
 }

@@ -24,11 +24,13 @@ use crate::{
     CancelToken, Error, ErrorKind, PoolStats,
     close_reason::CloseReason,
     config::Config,
+    config::Protocols,
     conn::{PersistConn, reuse::Facts},
     dial,
+    h2conn::H2Conn,
     phase::{Interrupt, Phase},
     pool::{Actions, Checkout, Got, Handle, IdleCheck, Limits, Pool, Poolable, Want},
-    route::ConnKey,
+    route::{ConnKey, Scheme},
     threads,
     trace::ClientTrace,
 };
@@ -84,6 +86,7 @@ impl Conns {
             dialing: c.dialing,
             waiting: c.waiting,
             threads: self.threads.load(Ordering::SeqCst),
+            streams: c.streams,
         }
     }
 
@@ -112,8 +115,13 @@ impl Conns {
         let may_dial_here = ctx.cancel.is_none()
             && self.cfg.pool_wait_timeout.is_none()
             && (ctx.deadline.is_none() || !key.needs_dns());
+        // By prior knowledge every connection is HTTP/2: requests that find
+        // a dial under way wait for it rather than dial their own.
+        let shared_hint = self.cfg.protocols == Protocols::Http2PriorKnowledge;
         loop {
-            let (checkout, acts) = self.pool.checkout(key, may_dial_here, ctx.trace.as_ref());
+            let (checkout, acts) =
+                self.pool
+                    .checkout(key, may_dial_here, shared_hint, ctx.trace.as_ref());
             self.run(acts);
             match checkout {
                 Checkout::Idle(got) => {
@@ -154,19 +162,37 @@ impl Conns {
         trace: Option<&dyn ClientTrace>,
         deadline: Option<Instant>,
     ) -> Result<Conn, Error> {
-        let stream = dial::dial(key, &self.cfg, trace, deadline, SPOKEN)?;
+        let (offer, spoken) = alpn(self.cfg.protocols);
+        let stream = dial::dial(key, &self.cfg, trace, deadline, offer, spoken)?;
         // The protocol seam: ALPN's choice (none for plain http) decides
         // which kind of connection this stream becomes; the handshake has
-        // refused any protocol not in `SPOKEN`.
-        debug_assert!(stream.alpn.as_deref().is_none_or(|p| SPOKEN.contains(&p)));
+        // refused any protocol not in `spoken`.
+        debug_assert!(stream.alpn.as_deref().is_none_or(|p| spoken.contains(&p)));
+        let prior = self.cfg.protocols == Protocols::Http2PriorKnowledge;
+        let h2 = match stream.alpn.as_deref() {
+            Some(p) => p == dial::tls::ALPN_H2,
+            None if prior && key.scheme == Scheme::Https => {
+                // Prior knowledge never falls back (API.md).
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    format!("{key} did not negotiate h2 (ALPN), and HTTP/2 was required"),
+                ));
+            }
+            None => prior,
+        };
         let Some(me) = self.me.upgrade() else {
             return Err(Error::new(
                 ErrorKind::Io,
                 "transport dropped during the dial",
             ));
         };
-        let handle: Arc<dyn Handle<PersistConn>> = me;
         let cfg = self.cfg.clone();
+        if h2 {
+            let handle: Arc<dyn Handle<H2Conn>> = me;
+            let c = H2Conn::start(id, key.clone(), stream, cfg, &self.threads, handle)?;
+            return Ok(Conn::H2(c));
+        }
+        let handle: Arc<dyn Handle<PersistConn>> = me;
         let h1 = PersistConn::start(id, key.clone(), stream, cfg, &self.threads, handle)?;
         Ok(Conn::H1(h1))
     }
@@ -271,6 +297,42 @@ impl Handle<PersistConn> for Conns {
     }
 }
 
+/// How HTTP/2 connections reach their pool: `put_idle` says a stream
+/// freed (the pool hands it to a waiting request); `Err` means the pool
+/// wants the connection gone once it has no stream.
+impl Handle<H2Conn> for Conns {
+    fn put_idle(&self, conn: &H2Conn) -> Result<(), CloseReason> {
+        let (res, acts) = self.pool.try_put_idle(&Conn::H2(conn.clone()));
+        self.run(acts);
+        res
+    }
+
+    fn closed(&self, conn: &H2Conn) {
+        let acts = self.pool.closed(&Conn::H2(conn.clone()));
+        self.run(acts);
+    }
+
+    fn idle_check(&self, conn: &H2Conn, timeout: Duration) -> IdleCheck {
+        let (check, acts) = self.pool.idle_check(&Conn::H2(conn.clone()), timeout);
+        self.run(acts);
+        check
+    }
+}
+
+/// The ALPN protocols to offer (`None`: the caller's TLS configuration's
+/// own list) and those there is a [`Conn`] for.
+fn alpn(protocols: Protocols) -> (Option<&'static [&'static [u8]]>, &'static [&'static [u8]]) {
+    use dial::tls::{ALPN_H2, ALPN_HTTP1};
+    const BOTH: &[&[u8]] = &[ALPN_H2, ALPN_HTTP1];
+    const H1: &[&[u8]] = &[ALPN_HTTP1];
+    const H2: &[&[u8]] = &[ALPN_H2];
+    match protocols {
+        Protocols::Negotiate => (None, BOTH),
+        Protocols::Http1Only => (Some(H1), H1),
+        Protocols::Http2PriorKnowledge => (Some(H2), H2),
+    }
+}
+
 /// A dial's claim on a connection slot for its key (counted in the pool),
 /// held by a dial on the caller's thread. [`finish`] consumes it with the
 /// dial's result; dropped unfinished (a trace hook that panicked mid-dial
@@ -310,32 +372,40 @@ fn phase(want: &Want<Conn, ConnKey>) -> Phase<'_> {
     }
 }
 
-/// The ALPN protocols there is a [`Conn`] for.
-const SPOKEN: &[&[u8]] = &[dial::tls::ALPN_HTTP1];
-
 /// A pooled connection, by protocol (Go's `persistConn.alt`): the seam
 /// where another protocol joins HTTP/1.
 #[derive(Clone, Debug)]
 pub(crate) enum Conn {
     H1(PersistConn),
+    H2(H2Conn),
 }
 
 impl Conn {
     pub(crate) fn id(&self) -> u64 {
         match self {
             Conn::H1(c) => c.id(),
+            Conn::H2(c) => c.id(),
         }
     }
 
     pub(crate) fn local_addr(&self) -> std::net::SocketAddr {
         match self {
             Conn::H1(c) => c.local_addr(),
+            Conn::H2(c) => c.local_addr(),
         }
     }
 
     pub(crate) fn remote_addr(&self) -> std::net::SocketAddr {
         match self {
             Conn::H1(c) => c.remote_addr(),
+            Conn::H2(c) => c.remote_addr(),
+        }
+    }
+
+    pub(crate) fn version(&self) -> http::Version {
+        match self {
+            Conn::H1(_) => http::Version::HTTP_11,
+            Conn::H2(_) => http::Version::HTTP_2,
         }
     }
 
@@ -344,6 +414,9 @@ impl Conn {
     fn peer_check(&self) -> Result<(), CloseReason> {
         match self {
             Conn::H1(c) => c.peer_check(),
+            // Its reader is always reading: a close is seen at once.
+            Conn::H2(c) if c.is_closed() => Err(CloseReason::Broken),
+            Conn::H2(_) => Ok(()),
         }
     }
 
@@ -351,18 +424,21 @@ impl Conn {
     pub(crate) fn put_back_unused(&self) {
         match self {
             Conn::H1(c) => c.release(Facts::unused(), false, None),
+            Conn::H2(c) => c.unreserve(),
         }
     }
 
     pub(crate) fn close(&self, why: CloseReason) {
         match self {
             Conn::H1(c) => c.close(why),
+            Conn::H2(c) => c.close(why, None),
         }
     }
 
     fn close_idle(&self, why: CloseReason) {
         match self {
             Conn::H1(c) => c.close_idle(why),
+            Conn::H2(c) => c.close_idle(why),
         }
     }
 }
@@ -377,24 +453,53 @@ impl Poolable for Conn {
     fn key(&self) -> &ConnKey {
         match self {
             Conn::H1(c) => c.key(),
+            Conn::H2(c) => c.key(),
         }
     }
 
     fn is_closed(&self) -> bool {
         match self {
             Conn::H1(c) => c.is_closed(),
+            Conn::H2(c) => c.is_closed(),
         }
     }
 
     fn is_reused(&self) -> bool {
         match self {
             Conn::H1(c) => c.is_reused(),
+            Conn::H2(c) => c.is_reused(),
         }
     }
 
     fn closed_error(&self) -> Error {
         match self {
             Conn::H1(c) => c.closed_error_for("as soon as it was made"),
+            Conn::H2(c) => c.closed_error(),
+        }
+    }
+
+    fn is_shared(&self) -> bool {
+        matches!(self, Conn::H2(_))
+    }
+
+    fn try_reserve(&self) -> bool {
+        match self {
+            Conn::H1(_) => false,
+            Conn::H2(c) => c.try_reserve(),
+        }
+    }
+
+    fn streams(&self) -> usize {
+        match self {
+            Conn::H1(_) => 0,
+            Conn::H2(c) => c.streams(),
+        }
+    }
+
+    fn try_retire(&self) -> bool {
+        match self {
+            Conn::H1(_) => true,
+            Conn::H2(c) => c.try_retire(),
         }
     }
 }

@@ -48,6 +48,9 @@ pub struct PoolStats {
     /// Threads this transport started that have not finished: two per open
     /// connection plus running dial threads.
     pub threads: usize,
+    /// HTTP/2 streams open in this transport, held response bodies
+    /// included (an HTTP/2 connection is `in_use` while it has one).
+    pub streams: usize,
 }
 
 /// Pooled HTTP/1.1 connections and the exchange over them. Cheap to clone:
@@ -182,6 +185,7 @@ impl Transport {
 
         let replayable = body.is_replayable();
         let mut body = Some(body);
+        let mut not_processed = 0;
         loop {
             if let Some(t) = trace {
                 t.get_conn(&key.to_string());
@@ -205,6 +209,7 @@ impl Transport {
                     idle_time: got.idle_time,
                     local_addr: got.conn.local_addr(),
                     remote_addr: got.conn.remote_addr(),
+                    version: got.conn.version(),
                 });
                 std::mem::forget(unused);
             }
@@ -232,11 +237,17 @@ impl Transport {
             };
             let sent = match &got.conn {
                 Conn::H1(h1) => h1.round_trip(out),
+                Conn::H2(h2) => h2.round_trip(out),
             };
             match sent {
                 Ok(parts) => return Ok(decode_gzip(parts, accept_gzip)),
                 Err(ConnError { err, class }) => {
-                    if should_retry(got.reused, class, method, headers, replayable) {
+                    if class == Failure::NotProcessed {
+                        not_processed += 1;
+                    }
+                    if not_processed <= MAX_NOT_PROCESSED_RETRIES
+                        && should_retry(got.reused, class, method, headers, replayable)
+                    {
                         log::debug!(
                             "nethttp: retrying {method} {} on a new connection: {err}",
                             Redacted(url)
@@ -289,6 +300,11 @@ fn decode_gzip(mut parts: ResponseParts, accept_gzip: bool) -> ResponseParts {
 /// of it was written, or when it is idempotent and its body can be sent
 /// again. A fresh connection's failure is the server's answer; a streamed
 /// body is never sent twice.
+/// How many times a request the server did not process (HTTP/2 GOAWAY,
+/// REFUSED_STREAM) is sent again before its error is returned: a server
+/// that refuses every stream must not keep a request looping.
+const MAX_NOT_PROCESSED_RETRIES: u32 = 6;
+
 fn should_retry(
     reused: bool,
     class: Failure,
@@ -296,13 +312,21 @@ fn should_retry(
     headers: &HeaderMap,
     replayable: bool,
 ) -> bool {
-    if !reused || !replayable {
+    if !replayable {
+        return false;
+    }
+    // Not processed by the server (HTTP/2 GOAWAY, REFUSED_STREAM): safe on
+    // any connection (Go's `http2canRetryError`).
+    if class == Failure::NotProcessed {
+        return true;
+    }
+    if !reused {
         return false;
     }
     match class {
         Failure::NothingWritten => true,
         Failure::BeforeResponse => is_idempotent(method, headers),
-        Failure::Other => false,
+        Failure::Other | Failure::NotProcessed => false,
     }
 }
 
@@ -455,6 +479,64 @@ impl TransportBuilder {
     /// a thread never touches cost no memory, so a large size is cheap.
     pub fn thread_stack_size(mut self, bytes: usize) -> Self {
         self.cfg.thread_stack_size = bytes.max(crate::config::MIN_STACK);
+        self
+    }
+
+    /// Speak HTTP/1.1 only: https offers ALPN `http/1.1` alone (Go:
+    /// `TLSNextProto = {}`), on a copy of any [`tls_config`](Self::tls_config).
+    ///
+    /// ```
+    /// let t = nethttp::Transport::builder().http1_only().build();
+    /// # drop(t);
+    /// ```
+    pub fn http1_only(mut self) -> Self {
+        self.cfg.protocols = crate::config::Protocols::Http1Only;
+        self
+    }
+
+    /// Speak HTTP/2 without negotiating it: h2c (cleartext, RFC 9113 §3.3)
+    /// for `http://`, ALPN `h2` alone for `https://`. A server that does
+    /// not speak HTTP/2 fails the request (kind `Tls` or `Protocol`); there
+    /// is no fallback.
+    ///
+    /// ```
+    /// let t = nethttp::Transport::builder().http2_prior_knowledge().build();
+    /// # drop(t);
+    /// ```
+    pub fn http2_prior_knowledge(mut self) -> Self {
+        self.cfg.protocols = crate::config::Protocols::Http2PriorKnowledge;
+        self
+    }
+
+    /// The receive window each HTTP/2 stream advertises: how much of a
+    /// response body the server may send before the body is read. Default
+    /// 4 MiB (Go's `transportDefaultStreamFlow`); at most 2^31 - 1.
+    pub fn http2_initial_stream_window(mut self, bytes: u32) -> Self {
+        self.cfg.http2_initial_stream_window = bytes.clamp(1, (1 << 31) - 1);
+        self
+    }
+
+    /// The receive window of a whole HTTP/2 connection, raised to with the
+    /// first WINDOW_UPDATE (RFC 9113 §6.9.2). Default 1 GiB (Go's
+    /// `transportDefaultConnFlow`); at least 65,535, at most 2^31 - 1.
+    pub fn http2_initial_connection_window(mut self, bytes: u32) -> Self {
+        self.cfg.http2_initial_connection_window = bytes.clamp(65_535, (1 << 31) - 1);
+        self
+    }
+
+    /// Sends a PING on an HTTP/2 connection that received no frame for
+    /// this long, and closes it if the answer takes longer than
+    /// [`http2_ping_timeout`](Self::http2_ping_timeout) (Go's
+    /// `ReadIdleTimeout`). Default `None`: no PINGs.
+    pub fn http2_ping_interval(mut self, every: Option<Duration>) -> Self {
+        self.cfg.http2_ping_interval = every.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// How long an HTTP/2 PING may go unanswered before the connection is
+    /// closed (Go's `PingTimeout`). Default 15 s.
+    pub fn http2_ping_timeout(mut self, t: Duration) -> Self {
+        self.cfg.http2_ping_timeout = t;
         self
     }
 

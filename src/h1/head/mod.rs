@@ -68,7 +68,7 @@ pub(crate) struct RequestHead<'a> {
 }
 
 /// Our User-Agent unless the user sets one (Go sends "Go-http-client/1.1").
-const USER_AGENT_VALUE: &str = concat!("nethttp/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT_VALUE: &str = concat!("nethttp/", env!("CARGO_PKG_VERSION"));
 
 /// Appends the request head to `out`.
 ///
