@@ -89,9 +89,13 @@ use crate::{
 };
 use writer::Job;
 
-/// Streams a connection may carry before the server's SETTINGS say how
-/// many it allows (Go's `initialMaxConcurrentStreams`).
-const INITIAL_MAX_STREAMS: usize = 100;
+/// Streams a connection carries before the server's SETTINGS say how many
+/// it allows. Go assumes 100 (`initialMaxConcurrentStreams`) and lets the
+/// server refuse the excess; we open one and let the others wait for the
+/// SETTINGS, which every server sends first (RFC 9113 §3.4), usually
+/// within the round trip the first request waits anyway: nothing refused,
+/// nothing retried.
+const INITIAL_MAX_STREAMS: usize = 1;
 
 /// The largest stream id a client may use (RFC 9113 §5.1.1).
 const MAX_STREAM_ID: u32 = (1 << 31) - 1;
@@ -461,14 +465,24 @@ impl H2Conn {
         self.inner.owner.idle_check(self, timeout)
     }
 
-    /// A stream slot freed: the pool may hand it to a waiting request.
+    /// A stream slot freed (or the server allows more): the pool may hand
+    /// it to a waiting request. The connection closes once it has no
+    /// stream left if the pool wants it gone (closing idle connections,
+    /// the transport dropped) or the server said GOAWAY. A pool that does
+    /// not know it (`NotInUse`: not registered yet, as when the server's
+    /// SETTINGS beat the dial's return) is no reason to close.
     fn capacity_freed(&self) {
-        if self.inner.owner.put_idle(self).is_err() {
-            // The pool wants it gone (closing idle connections, the
-            // transport dropped): retire it once it has no stream.
-            if self.try_retire() {
-                self.close(CloseReason::ClosedIdle, None);
-            }
+        let refused = match self.inner.owner.put_idle(self) {
+            Err(CloseReason::NotInUse) | Ok(()) => None,
+            Err(why) => Some(why),
+        };
+        let why = match refused {
+            Some(why) => why,
+            None if self.inner.state.lock().goaway.is_some() => CloseReason::PeerClosed,
+            None => return,
+        };
+        if self.try_retire() {
+            self.close(why, None);
         }
     }
 

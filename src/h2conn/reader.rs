@@ -553,6 +553,11 @@ impl Reader {
         let Some(s) = st.streams.get_mut(&id) else {
             return Ok(());
         };
+        if s.local_end && s.remote_end && s.error.is_some() {
+            // Already closed with its error (ours or an earlier reset):
+            // the first word stands.
+            return Ok(());
+        }
         let complete = s.remote_end && s.error.is_none();
         if !complete {
             let (err, class) = if code == ErrorCode::REFUSED_STREAM {

@@ -5,6 +5,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different subset
 
 pub mod blackbox;
+pub mod h2;
 pub mod tls;
 
 use std::{
