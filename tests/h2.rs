@@ -668,3 +668,74 @@ fn sha256_hex(data: &[u8]) -> String {
     let out = child.wait_with_output().expect("sha256");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// Prior knowledge to a server that speaks only HTTP/1.1 (it answers the
+/// preface's `PRI * HTTP/2.0` with an HTTP/1.1 response): kind Protocol,
+/// no fallback, nothing left behind.
+#[test]
+fn prior_knowledge_to_an_http1_server_fails_without_fallback() {
+    bounded("no fallback", LIMIT, || {
+        let srv = support::ok_server("hello");
+        let t = h2c().build();
+        let _leak = LeakCheck::new(&t);
+        let err = client(&t)
+            .get(srv.url("/hello"))
+            .send()
+            .expect_err("an HTTP/1.1 server");
+        assert_eq!(err.kind(), ErrorKind::Protocol, "{err}");
+    });
+}
+
+/// Without keep-alives, an HTTP/2 connection serves one request (Go's
+/// single-use connections) and closes after it.
+#[test]
+fn without_keep_alives_each_request_gets_its_own_connection() {
+    let peer = peer!("echo");
+    bounded("no keep-alives", LIMIT, move || {
+        let t = h2c().disable_keep_alives(true).build();
+        let _leak = LeakCheck::new(&t);
+        let c = client(&t);
+        for want in ["0", "1", "2"] {
+            let r = c.get(peer.url("/hello")).send().expect("get");
+            assert_eq!(header(&r, "x-peer-conn"), want);
+            r.bytes().expect("body");
+        }
+        let s = wait_stats(&t, Duration::from_secs(5), |s| s.threads == 0);
+        assert_eq!(s.conns, 0, "{s:?}");
+    });
+}
+
+/// The trace hooks fire as for HTTP/1.1, in order, `put_idle_conn` at the
+/// body's end included.
+#[test]
+fn trace_hooks_fire_in_order() {
+    let peer = peer!("echo");
+    bounded("trace", LIMIT, move || {
+        let t = h2c().build();
+        let _leak = LeakCheck::new(&t);
+        let rec = Recorder::new();
+        let r = client(&t)
+            .post(peer.url("/echo"))
+            .trace(rec.clone())
+            .body("x")
+            .send()
+            .expect("post");
+        r.bytes().expect("body");
+        let events: Vec<String> = rec
+            .events()
+            .into_iter()
+            .filter(|e| !e.starts_with("connect_") && !e.starts_with("dns_"))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "get_conn 127.0.0.1:".to_string() + &peer.port.to_string(),
+                "got_conn reused=false was_idle=false".into(),
+                "wrote_headers".into(),
+                "wrote_request ok".into(),
+                "got_first_response_byte".into(),
+                "put_idle_conn ok".into(),
+            ]
+        );
+    });
+}

@@ -7,6 +7,7 @@
 use std::{
     fmt,
     io::{self, Read},
+    sync::Arc,
     time::Instant,
 };
 
@@ -19,6 +20,7 @@ use crate::{
     CancelToken, Error,
     body::{BodyEnd, BodySource},
     phase::{Interrupt, Phase},
+    trace::ClientTrace,
 };
 
 pub(super) struct StreamBody {
@@ -29,6 +31,8 @@ pub(super) struct StreamBody {
     cancel: Option<CancelToken>,
     deadline: Option<Instant>,
     content_length: Option<u64>,
+    /// Told `put_idle_conn` at the body's clean end, as for HTTP/1.
+    trace: Option<Arc<dyn ClientTrace>>,
     /// The stream ended and was forgotten; `trailers` holds its trailers.
     ended: bool,
     trailers: Option<HeaderMap>,
@@ -44,6 +48,7 @@ impl StreamBody {
         cancel: Option<CancelToken>,
         deadline: Option<Instant>,
         content_length: Option<u64>,
+        trace: Option<Arc<dyn ClientTrace>>,
     ) -> StreamBody {
         StreamBody {
             conn,
@@ -52,6 +57,7 @@ impl StreamBody {
             cancel,
             deadline,
             content_length,
+            trace,
             ended: false,
             trailers: None,
             failed: None,
@@ -89,6 +95,9 @@ impl StreamBody {
             drop(st);
             self.ended = true;
             self.conn.forget(id);
+            if let Some(t) = &self.trace {
+                t.put_idle_conn(None);
+            }
             return Some(Ok(0));
         }
         None

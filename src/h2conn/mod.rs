@@ -662,7 +662,13 @@ impl H2Conn {
         }
 
         let (status, headers) = exchange.await_head(trace)?;
-        exchange.response(status, headers, out.cancel.cloned(), out.deadline)
+        exchange.response(
+            status,
+            headers,
+            out.cancel.cloned(),
+            out.deadline,
+            out.trace,
+        )
     }
 
     /// The error for a request whose stream could not open: not processed,
@@ -1067,6 +1073,7 @@ impl Exchange<'_> {
         headers: HeaderMap,
         cancel: Option<crate::CancelToken>,
         deadline: Option<Instant>,
+        trace: Option<&Arc<dyn ClientTrace>>,
     ) -> Result<ResponseParts, ConnError> {
         let (content_length, empty) = {
             let st = self.state();
@@ -1085,9 +1092,14 @@ impl Exchange<'_> {
                 let mut st = self.state();
                 st.streams.get_mut(&self.id).and_then(|s| s.trailers.take())
             };
-            // The stream is done: forgotten now, its slot free.
+            // The stream is done: forgotten now, its slot free; the
+            // connection is available again, as an HTTP/1 connection is
+            // put idle at its response's end.
             self.done = true;
             self.conn.forget(self.id);
+            if let Some(t) = trace {
+                t.put_idle_conn(None);
+            }
             match trailers {
                 Some(t) => crate::ResponseBody::from_source(Box::new(body::Finished::new(t))),
                 None => crate::ResponseBody::empty(),
@@ -1101,6 +1113,7 @@ impl Exchange<'_> {
                 cancel,
                 deadline,
                 content_length,
+                trace.cloned(),
             )))
         };
         Ok(ResponseParts {

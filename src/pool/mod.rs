@@ -316,8 +316,12 @@ impl<C: Poolable> Pool<C> {
         if shared_hint && !st.shared_keys.contains(key) {
             st.shared_keys.insert(key.clone());
         }
-        if let Some(got) = take_shared_locked(&st, key) {
-            return (Checkout::Idle(got), acts);
+        // Without keep-alives a shared connection serves one request
+        // (Go's `singleUse`): never a second.
+        if self.limits.keep_alives {
+            if let Some(got) = take_shared_locked(&st, key) {
+                return (Checkout::Idle(got), acts);
+            }
         }
         if let Some(got) = self.take_idle_locked(&mut st, key, &mut acts) {
             return (Checkout::Idle(got), acts);
@@ -374,7 +378,7 @@ impl<C: Poolable> Pool<C> {
             if !conn.try_reserve() {
                 got = Err(conn.closed_error());
             }
-            self.serve_shared_locked(&mut st, &conn, &mut acts);
+            self.serve_shared_locked(&mut st, &conn);
         }
         self.check_locked(&st);
         (got, acts)
@@ -399,7 +403,7 @@ impl<C: Poolable> Pool<C> {
                 if mine && want.deliver_locked(result).is_ok() {
                     st.waiting -= 1;
                 }
-                self.serve_shared_locked(&mut st, &conn, &mut acts);
+                self.serve_shared_locked(&mut st, &conn);
                 self.drop_surplus_locked(&mut st, &conn, &mut acts);
                 self.check_locked(&st);
                 return acts;
@@ -491,8 +495,10 @@ impl<C: Poolable> Pool<C> {
 
     /// Hands streams of the shared `conn` to the requests waiting for its
     /// key, oldest first, while it has streams free.
-    fn serve_shared_locked(&self, st: &mut State<C>, conn: &C, acts: &mut Actions<C>) {
-        let _ = acts;
+    fn serve_shared_locked(&self, st: &mut State<C>, conn: &C) {
+        if !self.limits.keep_alives {
+            return;
+        }
         let key = conn.key();
         let Some(q) = st.idle_wait.get_mut(key) else {
             return;
@@ -671,7 +677,7 @@ impl<C: Poolable> Pool<C> {
         match st.conns.get(&conn.id()) {
             Some(e) if e.shared => {
                 // A stream freed: the next waiters get it.
-                self.serve_shared_locked(st, conn, acts);
+                self.serve_shared_locked(st, conn);
                 return Ok(());
             }
             Some(e) if !e.idle => {}
