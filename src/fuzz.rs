@@ -1,8 +1,9 @@
 //! Entry points for the fuzz targets in `fuzz/` (feature `_fuzz`; not part
-//! of the API, no stability promised). Each runs one of the `h1` codecs on
-//! raw bytes and asserts what it must keep whatever the bytes are: beyond
-//! "no panic", the same outcome however the bytes arrive (the split-point
-//! property the unit tests check on chosen inputs).
+//! of the API, no stability promised). Each runs one of the `h1` or `h2`
+//! codecs on raw bytes and asserts what it must keep whatever the bytes
+//! are: beyond "no panic", for `h1` the same outcome however the bytes
+//! arrive (the split-point property the unit tests check on chosen
+//! inputs), for `h2` that what was decoded encodes back to the same thing.
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
@@ -12,6 +13,7 @@ use crate::h1::{
     head::{HeadError, HeaderSlots, read_response_head},
     testing::Pieces,
 };
+use crate::h2::{frame, hpack};
 
 /// The head limit the targets parse with: small, so the limit's edges are
 /// reachable.
@@ -119,4 +121,26 @@ pub fn framing(data: &[u8]) {
         assert_eq!(result, Ok(BodyFraming::None));
     }
     let _ = framing::persistence(http::Version::HTTP_11, &headers);
+}
+
+/// The HTTP/2 frame codec on `data` as a sequence of frames, split,
+/// decoded and reassembled into field blocks as a connection reads them
+/// (1024-byte frames, 4096-byte blocks): no panic; every frame handed out
+/// lies within `data` and the frame size; splitting and reassembly fail
+/// only with connection errors, and a stream error names its frame's
+/// stream; a decoded frame written again decodes to the same frame (DATA
+/// without its padding); a reassembled field block, no longer than the
+/// bound, written again as HEADERS and CONTINUATION frames reassembles to
+/// the same bytes.
+pub fn h2_frames(data: &[u8]) {
+    frame::fuzz_frames(data);
+}
+
+/// The HPACK decoder on `data` as one field block (4096-byte table,
+/// 2048-byte list bound): no panic; the fields emitted, also before an
+/// error, stay within the bound; a block that decodes, encoded again (every
+/// third field never-indexed) and decoded by a fresh decoder, gives the
+/// same fields, and the encoder's and decoder's tables agree.
+pub fn hpack(data: &[u8]) {
+    hpack::fuzz_decode(data);
 }

@@ -31,7 +31,7 @@ pub(crate) enum FlowError {
 
 impl FlowError {
     /// The code to send in the RST_STREAM or GOAWAY.
-    #[cfg_attr(not(any(test, feature = "_fuzz")), allow(dead_code))]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn code(self) -> ErrorCode {
         ErrorCode::FLOW_CONTROL_ERROR
     }
@@ -65,7 +65,7 @@ impl Window {
     }
 
     /// The window's value, negative after an INITIAL_WINDOW_SIZE decrease.
-    #[cfg_attr(not(any(test, feature = "_fuzz")), allow(dead_code))]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn get(&self) -> i64 {
         self.0
     }
@@ -152,7 +152,7 @@ impl Credit {
     }
 
     /// Consumed bytes not yet returned.
-    #[cfg_attr(not(any(test, feature = "_fuzz")), allow(dead_code))]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn pending(&self) -> u32 {
         self.unreturned
     }

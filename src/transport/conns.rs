@@ -178,7 +178,8 @@ impl Conns {
                     format!("{key} did not negotiate h2 (ALPN), and HTTP/2 was required"),
                 ));
             }
-            None => prior,
+            // A proxy gets plain http in absolute form, HTTP/1.1.
+            None => prior && !key.is_proxied_http(),
         };
         let Some(me) = self.me.upgrade() else {
             return Err(Error::new(

@@ -208,7 +208,7 @@ pub(crate) enum FrameError {
 
 impl FrameError {
     /// The error code to send.
-    #[cfg_attr(not(any(test, feature = "_fuzz")), allow(dead_code))]
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn code(&self) -> ErrorCode {
         match self {
             FrameError::Connection(code, _) | FrameError::Stream(_, code, _) => *code,
@@ -363,7 +363,7 @@ pub(crate) struct SettingsParams<'a> {
     bytes: &'a [u8],
 }
 
-#[cfg_attr(not(any(test, feature = "_fuzz")), allow(dead_code))]
+#[cfg_attr(not(test), allow(dead_code))]
 impl<'a> SettingsParams<'a> {
     /// The parameters in `bytes`; any trailing partial entry is ignored.
     pub(crate) fn new(bytes: &'a [u8]) -> SettingsParams<'a> {

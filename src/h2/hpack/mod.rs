@@ -123,4 +123,5 @@ pub(crate) fn fuzz_decode(data: &[u8]) {
         encoder.table().entries().eq(decoder.table().entries()),
         "tables differ after {block:02x?}"
     );
+    assert_eq!(encoder.table().size(), decoder.table().size());
 }
