@@ -318,7 +318,8 @@ fn max_concurrent_streams_is_respected_and_waiters_get_freed_streams() {
 
 /// Without a per-host limit, a full connection makes the pool dial
 /// another (Go's default): every connection stays within the server's
-/// limit.
+/// limit. Once the burst is over, a connection that goes idle while
+/// another has room closes: one is left.
 #[test]
 fn a_full_connection_makes_the_pool_dial_another() {
     let peer = Arc::new(peer!("max_streams_2"));
@@ -338,21 +339,25 @@ fn a_full_connection_makes_the_pool_dial_another() {
                 thread::spawn(move || {
                     let r = c.get(url).send().expect("get");
                     let peak = header(&r, "x-peak-streams");
+                    let conn = header(&r, "x-peer-conn");
                     r.bytes().expect("body");
-                    peak
+                    (peak, conn)
                 })
             })
             .collect();
+        let mut conns = std::collections::HashSet::new();
         for w in workers {
-            let peak: usize = w.join().expect("worker").parse().expect("peak");
+            let (peak, conn) = w.join().expect("worker");
+            let peak: usize = peak.parse().expect("peak");
             assert!(peak <= 2, "peak {peak}");
+            conns.insert(conn);
         }
-        let s = t.stats();
         assert!(
-            s.conns >= 2,
-            "six concurrent requests need a second connection: {s:?}"
+            conns.len() >= 2,
+            "six concurrent requests need a second connection"
         );
-        assert_eq!(s.threads, 2 * s.conns, "{s:?}");
+        let s = wait_stats(&t, Duration::from_secs(5), |s| s.threads == 2);
+        assert_eq!((s.conns, s.idle), (1, 1), "{s:?}");
     });
 }
 
@@ -696,7 +701,10 @@ fn without_keep_alives_each_request_gets_its_own_connection() {
         let _leak = LeakCheck::new(&t);
         let c = client(&t);
         for want in ["0", "1", "2"] {
-            let r = c.get(peer.url("/hello")).send().expect("get");
+            let r = c
+                .get(peer.url("/hello"))
+                .send()
+                .unwrap_or_else(|e| panic!("request {want}: {e}"));
             assert_eq!(header(&r, "x-peer-conn"), want);
             r.bytes().expect("body");
         }
@@ -737,5 +745,46 @@ fn trace_hooks_fire_in_order() {
                 "put_idle_conn ok".into(),
             ]
         );
+    });
+}
+
+/// An HTTP/2 connection with no stream for `idle_conn_timeout` closes
+/// (GOAWAY, then both threads exit); one with a stream does not.
+#[test]
+fn an_idle_connection_times_out_and_a_busy_one_does_not() {
+    let peer = peer!("echo");
+    bounded("idle timeout", LIMIT, move || {
+        let t = h2c()
+            .idle_conn_timeout(Some(Duration::from_millis(300)))
+            .build();
+        let _leak = LeakCheck::new(&t);
+        let c = client(&t);
+        // A held body keeps the connection busy past the timeout.
+        let held = c.get(peer.url("/bytes/100")).send().expect("held");
+        thread::sleep(Duration::from_millis(600));
+        let s = t.stats();
+        assert_eq!((s.conns, s.in_use, s.threads), (1, 1, 2), "{s:?}");
+        assert_eq!(held.bytes().expect("body").len(), 100);
+        let s = wait_stats(&t, Duration::from_secs(5), |s| s.threads == 0);
+        assert_eq!(s.conns, 0, "{s:?}");
+    });
+}
+
+/// `close_idle_connections` closes an HTTP/2 connection at once when it
+/// has no stream, and when its last stream ends otherwise.
+#[test]
+fn close_idle_connections_waits_for_the_last_stream() {
+    let peer = peer!("echo");
+    bounded("close idle", LIMIT, move || {
+        let t = h2c().build();
+        let _leak = LeakCheck::new(&t);
+        let c = client(&t);
+        let held = c.get(peer.url("/bytes/100")).send().expect("held");
+        t.close_idle_connections();
+        let s = t.stats();
+        assert_eq!((s.conns, s.threads, s.streams), (1, 2, 1), "{s:?}");
+        assert_eq!(held.bytes().expect("body").len(), 100);
+        let s = wait_stats(&t, Duration::from_secs(5), |s| s.threads == 0);
+        assert_eq!(s.conns, 0, "{s:?}");
     });
 }

@@ -325,7 +325,6 @@ impl H2Conn {
             alpn: _,
         } = stream;
         let (jobs, jobs_rx) = crossbeam_channel::unbounded();
-        let stream_window = cfg.http2_initial_stream_window;
         let conn_window = cfg.http2_initial_connection_window;
         let start = Start {
             settings: local_settings(&cfg),
@@ -359,7 +358,6 @@ impl H2Conn {
                 cfg,
             }),
         };
-        let _ = stream_window;
         let stack = conn.inner.cfg.thread_stack_size;
         let spawn_err = |e: std::io::Error| {
             Error::new(ErrorKind::Connect, format!("spawn connection thread: {e}"))
@@ -428,6 +426,14 @@ impl H2Conn {
         st.reserved += 1;
         st.taken += 1;
         true
+    }
+
+    /// Whether it can take another stream now, or may once the server's
+    /// SETTINGS arrive (until then it takes one). Called under the pool's
+    /// lock.
+    pub(crate) fn has_room(&self) -> bool {
+        let st = self.inner.state.lock();
+        st.can_open() && (!st.seen_settings || st.active + st.reserved < st.max_streams())
     }
 
     /// Gives back a reservation that was never used (the request gave up).

@@ -108,6 +108,9 @@ fn hpack_table_size() -> usize {
 impl Reader {
     fn serve(&mut self, r: &mut ReadHalf, buf: &mut [u8], asm: &mut BlockAssembler) -> Stop {
         let (mut start, mut end) = (0usize, 0usize);
+        // The read timeout last set: a busy connection's reads (no timer)
+        // cost no `setsockopt` each.
+        let mut timeout_set = None;
         loop {
             // Every whole frame in the buffer.
             loop {
@@ -142,9 +145,12 @@ impl Reader {
             if self.conn.is_closed() {
                 return Stop::Done;
             }
-            let timeout = self.timeout();
-            if let Err(e) = r.set_read_timeout(timeout) {
-                return Stop::Io(Error::from_io(e, ErrorKind::Io, "http2: set read timeout"));
+            let timeout = self.timeout(self.conn.idle_for());
+            if timeout != timeout_set {
+                if let Err(e) = r.set_read_timeout(timeout) {
+                    return Stop::Io(Error::from_io(e, ErrorKind::Io, "http2: set read timeout"));
+                }
+                timeout_set = timeout;
             }
             match r.read(&mut buf[end..]) {
                 Ok(0) => return self.eof(),
@@ -182,13 +188,19 @@ impl Reader {
         Stop::Io(err)
     }
 
-    /// The read timeout: the earliest of the idle timer and the PING timer.
-    fn timeout(&self) -> Option<Duration> {
+    /// The read timeout: the earliest of the idle timer (`idle_for`: how
+    /// long the connection has had no stream, if it has none) and the
+    /// PING timer.
+    fn timeout(&self, idle_for: Option<Duration>) -> Option<Duration> {
         let cfg = &self.conn.inner.cfg;
-        let idle = cfg.idle_conn_timeout.and_then(|t| {
-            self.conn
-                .idle_for()
-                .map(|d| t.saturating_sub(d).max(Duration::from_millis(1)))
+        // While streams are open the idle timer still runs, whole: a read
+        // that blocks cannot learn that the last stream ended meanwhile,
+        // so it wakes by then and counts the rest from `idle_since`. The
+        // connection closes at `idle_since + idle_conn_timeout` all the
+        // same, and a busy one wakes once per timeout for nothing.
+        let idle = cfg.idle_conn_timeout.map(|t| match idle_for {
+            Some(d) => t.saturating_sub(d).max(Duration::from_millis(1)),
+            None => t,
         });
         let ping = match (self.ping, cfg.http2_ping_interval) {
             (Some((_, due)), _) => Some(

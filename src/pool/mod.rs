@@ -75,6 +75,11 @@ pub(crate) trait Poolable: Clone {
     fn streams(&self) -> usize {
         0
     }
+    /// Shared only: it can take another stream now, or may once the
+    /// server's first SETTINGS say how many (Go's `CanTakeNewRequest`).
+    fn has_room(&self) -> bool {
+        false
+    }
     /// Shared only: takes it out of service if it has no stream (true; the
     /// caller then closes it). Called under the pool's lock.
     fn try_retire(&self) -> bool {
@@ -336,7 +341,13 @@ impl<C: Poolable> Pool<C> {
         let want = Want::new(key.clone(), trace.cloned());
         st.waiting += 1;
         push_want(st.idle_wait.entry(key.clone()).or_default(), &want);
-        if st.shared_keys.contains(key) && st.dials.get(key).is_some_and(|&n| n > 0) {
+        // It rides on a dial under way to a key known to be shared, or on
+        // a shared connection that has room but took no stream (its
+        // server's SETTINGS are still to come).
+        let rides = self.limits.keep_alives
+            && ((st.shared_keys.contains(key) && st.dials.get(key).is_some_and(|&n| n > 0))
+                || self.with_room_locked(&st, key).is_some());
+        if rides {
             push_want(st.riders.entry(key.clone()).or_default(), &want);
             self.check_locked(&st);
             return (Checkout::Wait { want, dial: false }, acts);
@@ -373,6 +384,26 @@ impl<C: Poolable> Pool<C> {
             .ok()
             .filter(|g| g.conn.is_shared())
             .map(|g| g.conn.clone());
+        if let Some(conn) = &shared {
+            // A dial thread's shared connection landed first and has a
+            // stream free: the caller takes it, and this one is surplus.
+            let other = st.shared.get(key).and_then(|l| {
+                l.iter()
+                    .find(|c| c.id() != conn.id() && self.limits.keep_alives && c.try_reserve())
+                    .cloned()
+            });
+            if let Some(other) = other {
+                got = Ok(Got {
+                    reused: other.is_reused(),
+                    was_idle: other.streams() == 1,
+                    idle_time: Duration::ZERO,
+                    conn: other,
+                });
+                self.drop_surplus_locked(&mut st, conn, &mut acts);
+                self.check_locked(&st);
+                return (got, acts);
+            }
+        }
         if let Some(conn) = shared {
             // The dialler's stream first, then any waiters.
             if !conn.try_reserve() {
@@ -399,12 +430,25 @@ impl<C: Poolable> Pool<C> {
         if let Ok(got) = &result {
             if got.conn.is_shared() {
                 let conn = got.conn.clone();
+                if want.is_pending_locked() && self.has_room_locked(&st, &want.key, conn.id()) {
+                    // Another shared connection to the key has room (or
+                    // will, once its SETTINGS arrive): the request rides on
+                    // it and this one is surplus (Go's `addConnIfNeeded`).
+                    push_want(st.riders.entry(want.key.clone()).or_default(), want);
+                    self.drop_surplus_locked(&mut st, &conn, &mut acts);
+                    if let Some(other) = self.with_room_locked(&st, &want.key) {
+                        self.serve_shared_locked(&mut st, &other);
+                    }
+                    self.check_locked(&st);
+                    return acts;
+                }
                 let mine = want.is_pending_locked() && conn.try_reserve();
                 if mine && want.deliver_locked(result).is_ok() {
                     st.waiting -= 1;
                 }
                 self.serve_shared_locked(&mut st, &conn);
                 self.drop_surplus_locked(&mut st, &conn, &mut acts);
+                self.reroute_riders_locked(&mut st, &want.key, &mut acts);
                 self.check_locked(&st);
                 return acts;
             }
@@ -472,7 +516,7 @@ impl<C: Poolable> Pool<C> {
             Ok(conn) => {
                 self.dec_per_host_locked(st, key, acts);
                 let err = conn.closed_error();
-                if !dials_left {
+                if !dials_left && self.with_room_locked(st, key).is_none() {
                     fail_riders_locked(st, key, &err);
                 }
                 let why = if st.closed {
@@ -485,7 +529,7 @@ impl<C: Poolable> Pool<C> {
             }
             Err(err) => {
                 self.dec_per_host_locked(st, key, acts);
-                if !dials_left {
+                if !dials_left && self.with_room_locked(st, key).is_none() {
                     fail_riders_locked(st, key, &err);
                 }
                 Err(err)
@@ -529,16 +573,33 @@ impl<C: Poolable> Pool<C> {
         st.waiting -= served;
     }
 
-    /// A shared connection nobody needed (its dial's request was served by
-    /// another, and no waiter took a stream) while another shared
-    /// connection to its key has room: closed, as Go closes the connection
-    /// `addConnIfNeeded` did not use.
+    /// Whether a shared connection to `key` other than `except` has room
+    /// ([`Poolable::has_room`]). Never without keep-alives: then each
+    /// serves one request.
+    fn has_room_locked(&self, st: &State<C>, key: &C::Key, except: u64) -> bool {
+        self.limits.keep_alives
+            && st
+                .shared
+                .get(key)
+                .is_some_and(|l| l.iter().any(|c| c.id() != except && c.has_room()))
+    }
+
+    /// The oldest shared connection to `key` with room (none without
+    /// keep-alives).
+    fn with_room_locked(&self, st: &State<C>, key: &C::Key) -> Option<C> {
+        if !self.limits.keep_alives {
+            return None;
+        }
+        st.shared.get(key)?.iter().find(|c| c.has_room()).cloned()
+    }
+
+    /// A shared connection without a stream (its dial's request was
+    /// served by another and no waiter took a stream, or its last stream
+    /// ended) while another shared connection to its key has room:
+    /// closed, as Go closes the connection `addConnIfNeeded` did not use.
     fn drop_surplus_locked(&self, st: &mut State<C>, conn: &C, acts: &mut Actions<C>) {
         let key = conn.key();
-        let others = st
-            .shared
-            .get(key)
-            .is_some_and(|l| l.iter().any(|c| c.id() != conn.id() && !c.is_closed()));
+        let others = self.has_room_locked(st, key, conn.id());
         if others && conn.streams() == 0 && conn.try_retire() {
             self.remove_shared_locked(st, conn);
             self.dec_per_host_locked(st, key, acts);
@@ -563,8 +624,23 @@ impl<C: Poolable> Pool<C> {
         true
     }
 
-    /// The dial riders waited for came back unshared: each pending rider
-    /// gets a dial slot of its own, or queues for one.
+    /// Riders still waiting when nothing they wait for can serve them (no
+    /// dial to the key under way, no shared connection with room: the
+    /// connections are full under the server's limit, or gone) get a dial
+    /// of their own, as any request that finds every connection full.
+    fn reroute_riders_locked(&self, st: &mut State<C>, key: &C::Key, acts: &mut Actions<C>) {
+        let waiting = st
+            .riders
+            .get(key)
+            .is_some_and(|q| q.iter().any(|w| w.is_pending_locked()));
+        if waiting && !st.dials.contains_key(key) && self.with_room_locked(st, key).is_none() {
+            self.unride_locked(st, key, acts);
+        }
+    }
+
+    /// The dial riders waited for came back unshared (or see
+    /// [`reroute_riders_locked`](Self::reroute_riders_locked)): each
+    /// pending rider gets a dial slot of its own, or queues for one.
     fn unride_locked(&self, st: &mut State<C>, key: &C::Key, acts: &mut Actions<C>) {
         let Some(riders) = st.riders.remove(key) else {
             return;
@@ -662,6 +738,12 @@ impl<C: Poolable> Pool<C> {
         conn: &C,
         acts: &mut Actions<C>,
     ) -> Result<(), CloseReason> {
+        // A shared connection tells the pool whenever a stream frees, its
+        // server's SETTINGS included, which may come before the dial that
+        // made it has registered it: unknown, not refused.
+        if conn.is_shared() && !st.conns.contains_key(&conn.id()) {
+            return Err(CloseReason::NotInUse);
+        }
         if !self.limits.keep_alives {
             return Err(CloseReason::KeepAlivesDisabled);
         }
@@ -676,8 +758,13 @@ impl<C: Poolable> Pool<C> {
         }
         match st.conns.get(&conn.id()) {
             Some(e) if e.shared => {
-                // A stream freed: the next waiters get it.
+                // A stream freed (or the server allows more): the next
+                // waiters get it; riders it cannot serve dial their own.
                 self.serve_shared_locked(st, conn);
+                self.reroute_riders_locked(st, conn.key(), acts);
+                // Idle now, while another to the key has room: one
+                // connection does (a burst may have dialled several).
+                self.drop_surplus_locked(st, conn, acts);
                 return Ok(());
             }
             Some(e) if !e.idle => {}
@@ -756,6 +843,10 @@ impl<C: Poolable> Pool<C> {
         let key = entry.key.clone();
         if entry.shared {
             self.remove_shared_locked(&mut st, conn);
+            self.dec_per_host_locked(&mut st, &key, &mut acts);
+            self.reroute_riders_locked(&mut st, &key, &mut acts);
+            self.check_locked(&st);
+            return acts;
         } else if entry.idle {
             self.remove_idle_entry_locked(&mut st, &key, id);
         } else {

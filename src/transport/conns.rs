@@ -503,4 +503,11 @@ impl Poolable for Conn {
             Conn::H2(c) => c.try_retire(),
         }
     }
+
+    fn has_room(&self) -> bool {
+        match self {
+            Conn::H1(_) => false,
+            Conn::H2(c) => c.has_room(),
+        }
+    }
 }

@@ -444,9 +444,13 @@ impl TransportBuilder {
     }
 
     /// The TLS configuration for `https` URLs, used as given: custom roots,
-    /// client certificates, platform verifiers. Keep `http/1.1` in its ALPN
-    /// list (or leave ALPN empty); a server that picks another protocol is
-    /// refused. Defaults to webpki-roots with the ring provider.
+    /// client certificates, platform verifiers. Its ALPN list decides the
+    /// protocol (`h2`, `http/1.1`, or empty for HTTP/1.1); a server that
+    /// picks another is refused. [`http1_only`](Self::http1_only) and
+    /// [`http2_prior_knowledge`](Self::http2_prior_knowledge) override the
+    /// list for each connection, leaving the configuration as it is.
+    /// Defaults to webpki-roots with the ring provider, offering `h2` and
+    /// `http/1.1`.
     pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> Self {
         self.cfg.tls_config = Some(config);
         self
