@@ -788,3 +788,35 @@ fn close_idle_connections_waits_for_the_last_stream() {
         assert_eq!(s.conns, 0, "{s:?}");
     });
 }
+
+/// `Expect: 100-continue` answered by a final response instead: the body
+/// is not sent, the response (and its body) arrives whole, and the
+/// connection serves the next request.
+#[test]
+fn a_final_answer_instead_of_100_continue_is_read_whole() {
+    let peer = peer!("echo");
+    bounded("no continue", LIMIT, move || {
+        let t = h2c()
+            .expect_continue_timeout(Duration::from_secs(30))
+            .build();
+        let _leak = LeakCheck::new(&t);
+        let c = client(&t);
+        // The peer answers /bytes/N at once, without reading the body.
+        for (path, len) in [("/bytes/0", 0usize), ("/bytes/5000", 5000)] {
+            let r = c
+                .put(peer.url(path))
+                .header("expect", "100-continue")
+                .body(vec![9u8; 10_000])
+                .send()
+                .expect("final answer");
+            let body = r.bytes().expect("body");
+            assert_eq!(body.len(), len, "{path}");
+            assert!(is_pattern(&body));
+        }
+        let r = c.get(peer.url("/hello")).send().expect("next");
+        assert_eq!(header(&r, "x-peer-conn"), "0");
+        r.bytes().expect("body");
+        let s = wait_stats(&t, Duration::from_secs(5), |s| s.streams == 0);
+        assert_eq!((s.conns, s.threads), (1, 2), "{s:?}");
+    });
+}

@@ -471,6 +471,15 @@ impl H2Conn {
         self.inner.owner.idle_check(self, timeout)
     }
 
+    /// Releases the state lock, then tells the pool if a stream slot
+    /// freed (never under the lock: see the module doc).
+    fn unlock(&self, st: parking_lot::MutexGuard<'_, State>, freed: bool) {
+        drop(st);
+        if freed {
+            self.capacity_freed();
+        }
+    }
+
     /// A stream slot freed (or the server allows more): the pool may hand
     /// it to a waiting request. The connection closes once it has no
     /// stream left if the pool wants it gone (closing idle connections,
@@ -658,11 +667,12 @@ impl H2Conn {
                     t.wrote_request(res.as_ref().err().map(|e| &e.err));
                 }
                 res?;
-            } else {
-                // A final answer came instead of 100 Continue: the body
-                // is not sent and the stream is reset (Go does the same).
-                exchange.abandon_upload();
             }
+            // Else a final answer came instead of 100 Continue: the body
+            // is not sent, and the stream, still open from our side, is
+            // reset once the response is read (`forget`), as Go's
+            // `cleanupWriteRequest` does; not before, or the server would
+            // stop sending the response.
         } else if let Some(t) = trace {
             t.wrote_request(None);
         }
@@ -941,88 +951,50 @@ impl Exchange<'_> {
         if data.is_empty() && !end {
             return Ok(true);
         }
+        let id = self.id;
         loop {
-            {
-                let mut st = self.state();
-                if let Some(e) = Self::failed(&st, self.id) {
-                    return Err(e);
-                }
-                let conn_avail = st.send_window.available() as usize;
-                let frame = st.peer.max_frame_size as usize;
-                let Some(s) = st.streams.get_mut(&self.id) else {
-                    return Err(self.gone());
-                };
-                if s.remote_end {
-                    // Answered in full (and maybe reset with NO_ERROR):
-                    // stop sending; the stream ends from our side too.
-                    let id = self.id;
-                    st.reset(id, ErrorCode::CANCEL);
-                    return Ok(false);
-                }
-                let avail = conn_avail.min(s.send_window.available() as usize);
-                if data.is_empty() && end {
-                    s.local_end = true;
-                    st.queue(Job::Data {
-                        id: self.id,
-                        data: Vec::new(),
-                        end_stream: true,
-                    });
-                    let id = self.id;
-                    let freed = st.settle(id);
-                    drop(st);
-                    if freed {
-                        self.conn.capacity_freed();
-                    }
-                    return Ok(true);
-                }
-                if avail > 0 {
-                    let n = avail.min(data.len()).min(frame.max(1));
-                    let (now, rest) = data.split_at(n);
-                    // Both consumes fit: `n` is at most either window.
-                    let _ = s.send_window.consume(n as u32);
-                    let last = end && rest.is_empty();
-                    if last {
-                        s.local_end = true;
-                    }
-                    let _ = st.send_window.consume(n as u32);
-                    st.queue(Job::Data {
-                        id: self.id,
-                        data: now.to_vec(),
-                        end_stream: last,
-                    });
-                    data = rest;
-                    if rest.is_empty() {
-                        if last {
-                            let id = self.id;
-                            let freed = st.settle(id);
-                            drop(st);
-                            if freed {
-                                self.conn.capacity_freed();
-                            }
-                        }
-                        return Ok(true);
-                    }
-                    continue;
-                }
+            let mut st = self.state();
+            if let Some(e) = Self::failed(&st, id) {
+                return Err(e);
             }
-            if let Err(w) = self.waits.wait(None) {
-                return Err(self.interrupted(w, Phase::WritingRequest));
+            let conn_avail = st.send_window.available();
+            let frame = st.peer.max_frame_size;
+            let Some(s) = st.streams.get_mut(&id) else {
+                return Err(self.gone());
+            };
+            if s.remote_end {
+                // Answered in full (and maybe reset with NO_ERROR): stop
+                // sending; the stream ends from our side too.
+                let freed = st.reset(id, ErrorCode::CANCEL);
+                self.conn.unlock(st, freed);
+                return Ok(false);
             }
-        }
-    }
-
-    /// Gives up sending the body (a final answer came first).
-    fn abandon_upload(&mut self) {
-        let mut st = self.state();
-        if let Some(s) = st.streams.get_mut(&self.id) {
-            if !s.local_end {
-                s.local_end = true;
-                let id = self.id;
-                st.queue(Job::Reset {
-                    id,
-                    code: ErrorCode::CANCEL,
-                });
-                st.settle(id);
+            // An empty last frame needs no window.
+            let n = conn_avail.min(s.send_window.available()).min(frame) as usize;
+            let n = n.min(data.len());
+            if n == 0 && !(data.is_empty() && end) {
+                drop(st);
+                if let Err(w) = self.waits.wait(None) {
+                    return Err(self.interrupted(w, Phase::WritingRequest));
+                }
+                continue;
+            }
+            let (now, rest) = data.split_at(n);
+            let last = end && rest.is_empty();
+            // Both fit: `n` is at most either window.
+            let _ = s.send_window.consume(n as u32);
+            s.local_end |= last;
+            let _ = st.send_window.consume(n as u32);
+            st.queue(Job::Data {
+                id,
+                data: now.to_vec(),
+                end_stream: last,
+            });
+            data = rest;
+            if data.is_empty() {
+                let freed = last && st.settle(id);
+                self.conn.unlock(st, freed);
+                return Ok(true);
             }
         }
     }

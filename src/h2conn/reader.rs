@@ -414,10 +414,7 @@ impl Reader {
             s.error = Some((err, Failure::Other));
             let freed = st.reset(id, ErrorCode::CANCEL);
             ring(&st, id);
-            drop(st);
-            if freed {
-                self.conn.capacity_freed();
-            }
+            self.conn.unlock(st, freed);
             return Ok(());
         }
         let malformed = if !s.got_response {
@@ -471,10 +468,7 @@ impl Reader {
             freed = st.settle(id);
         }
         ring(&st, id);
-        drop(st);
-        if freed {
-            self.conn.capacity_freed();
-        }
+        self.conn.unlock(st, freed);
         Ok(())
     }
 
@@ -551,10 +545,7 @@ impl Reader {
             freed = st.settle(id);
         }
         ring(&st, id);
-        drop(st);
-        if freed {
-            self.conn.capacity_freed();
-        }
+        self.conn.unlock(st, freed);
         Ok(())
     }
 
@@ -597,10 +588,7 @@ impl Reader {
         s.remote_end = true;
         let freed = st.settle(id);
         ring(&st, id);
-        drop(st);
-        if freed {
-            self.conn.capacity_freed();
-        }
+        self.conn.unlock(st, freed);
         Ok(())
     }
 
