@@ -4,7 +4,7 @@
 //!
 //! Everything runs in this process, on `127.0.0.1`: no network, nothing to
 //! install. Two small servers answer every request after the same fixed
-//! delay (100 ms):
+//! delay (250 ms):
 //!
 //! - HTTP/1.1: `tiny_http` (a dev-dependency), one keep-alive connection
 //!   per concurrent request, as HTTP/1.1 requires;
@@ -41,7 +41,7 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// Concurrent requests per protocol.
 const N: usize = 100;
 /// Both servers answer every request this long after it arrived.
-const DELAY: Duration = Duration::from_millis(100);
+const DELAY: Duration = Duration::from_millis(250);
 /// Bound on every single exchange, so a misbehaving library cannot hang
 /// the demo.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);

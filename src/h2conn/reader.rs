@@ -680,8 +680,12 @@ impl Reader {
                     ring(&st, id);
                     freed
                 }
+                // Forgotten: reset it all the same, unless it was never
+                // opened (§5.1: no RST_STREAM on an idle stream).
                 None => {
-                    st.queue(Job::Reset { id, code });
+                    if id % 2 == 1 && id < st.next_id {
+                        st.queue(Job::Reset { id, code });
+                    }
                     false
                 }
             }
