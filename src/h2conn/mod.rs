@@ -160,7 +160,7 @@ struct State {
     retired: bool,
     /// Closed, and why (the error streams in flight fail with).
     closed: Option<Error>,
-    /// When the last stream ended (for the idle timeout).
+    /// When the last stream was forgotten (for the idle timeout).
     idle_since: Instant,
 }
 
@@ -223,9 +223,6 @@ impl State {
         if s.counted && s.local_end && s.remote_end {
             s.counted = false;
             self.active -= 1;
-            if self.active == 0 && self.reserved == 0 {
-                self.idle_since = Instant::now();
-            }
             return true;
         }
         false
@@ -252,6 +249,9 @@ impl State {
         let freed = self.reset(id, ErrorCode::CANCEL);
         if let Some(s) = self.streams.remove(&id) {
             self.give_back(s.data.len());
+        }
+        if self.streams.is_empty() && self.reserved == 0 {
+            self.idle_since = Instant::now();
         }
         freed
     }
@@ -441,7 +441,7 @@ impl H2Conn {
         {
             let mut st = self.inner.state.lock();
             st.reserved = st.reserved.saturating_sub(1);
-            if st.active == 0 && st.reserved == 0 {
+            if st.streams.is_empty() && st.reserved == 0 {
                 st.idle_since = Instant::now();
             }
         }
@@ -535,7 +535,8 @@ impl H2Conn {
             });
             st.jobs = None;
             for s in st.streams.values_mut() {
-                if s.error.is_none() && !(s.remote_end && s.data.is_empty()) {
+                // A response the server finished stays readable to its end.
+                if s.error.is_none() && !s.remote_end {
                     let class = if s.got_response {
                         Failure::Other
                     } else {
