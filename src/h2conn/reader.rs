@@ -68,6 +68,13 @@ struct Reader {
     /// When the last frame arrived (for the PING interval).
     last_frame: Instant,
     pings_sent: u64,
+    /// Streams whose state changed since the last ring: their bells ring
+    /// once the frames already read are all handled (so a response whose
+    /// HEADERS and DATA came in one read wakes its caller once, whole).
+    rings: Vec<u32>,
+    /// Every stream's bell rings then (a window or setting that concerns
+    /// all of them changed).
+    ring_everyone: bool,
 }
 
 #[inline(never)]
@@ -79,6 +86,8 @@ pub(super) fn run(conn: H2Conn, mut r: ReadHalf) {
         ping: None,
         last_frame: Instant::now(),
         pings_sent: 0,
+        rings: Vec::new(),
+        ring_everyone: false,
         conn,
     };
     // A header block may be bigger than the decoded list it makes only by
@@ -136,6 +145,7 @@ impl Reader {
                 }
                 start += total;
             }
+            self.ring_bells();
             if start == end {
                 (start, end) = (0, 0);
             } else if start > 0 && end == buf.len() {
@@ -369,7 +379,7 @@ impl Reader {
                 header_table,
                 max_frame_size,
             });
-            st.ring_all();
+            self.ring_everyone = true;
             st.max_streams() > old_max
         };
         if more_streams {
@@ -413,7 +423,7 @@ impl Reader {
             );
             s.error = Some((err, Failure::Other));
             let freed = st.reset(id, ErrorCode::CANCEL);
-            ring(&st, id);
+            self.rings.push(id);
             self.conn.unlock(st, freed);
             return Ok(());
         }
@@ -467,7 +477,7 @@ impl Reader {
             s.remote_end = true;
             freed = st.settle(id);
         }
-        ring(&st, id);
+        self.rings.push(id);
         self.conn.unlock(st, freed);
         Ok(())
     }
@@ -544,7 +554,7 @@ impl Reader {
             }
             freed = st.settle(id);
         }
-        ring(&st, id);
+        self.rings.push(id);
         self.conn.unlock(st, freed);
         Ok(())
     }
@@ -587,7 +597,7 @@ impl Reader {
         s.local_end = true;
         s.remote_end = true;
         let freed = st.settle(id);
-        ring(&st, id);
+        self.rings.push(id);
         self.conn.unlock(st, freed);
         Ok(())
     }
@@ -621,7 +631,7 @@ impl Reader {
                 freed |= st.settle(id);
             }
             st.goaway = Some(g);
-            st.ring_all();
+            self.ring_everyone = true;
         }
         // It takes no new stream: the pool forgets it now.
         self.conn.inner.owner.closed(&self.conn);
@@ -640,7 +650,7 @@ impl Reader {
                     "WINDOW_UPDATE overflows the connection window".into(),
                 ));
             }
-            st.ring_all();
+            self.ring_everyone = true;
             return Ok(());
         }
         Self::check_opened(&st, id, "WINDOW_UPDATE")?;
@@ -656,8 +666,28 @@ impl Reader {
             );
             return Ok(());
         }
-        ring(&st, id);
+        self.rings.push(id);
         Ok(())
+    }
+
+    /// Rings the bells of the streams whose state changed since the last
+    /// time (see `rings`).
+    fn ring_bells(&mut self) {
+        if self.rings.is_empty() && !self.ring_everyone {
+            return;
+        }
+        let st = self.conn.inner.state.lock();
+        if std::mem::take(&mut self.ring_everyone) {
+            st.ring_all();
+        } else {
+            for id in &self.rings {
+                if let Some(s) = st.streams.get(id) {
+                    let _ = s.bell.try_send(());
+                }
+            }
+        }
+        drop(st);
+        self.rings.clear();
     }
 
     /// §5.4.2: a stream error resets that stream only; its caller gets a
@@ -677,7 +707,7 @@ impl Reader {
                         ));
                     }
                     let freed = st.reset(id, code);
-                    ring(&st, id);
+                    self.rings.push(id);
                     freed
                 }
                 // Forgotten: reset it all the same, unless it was never
@@ -696,11 +726,7 @@ impl Reader {
     }
 }
 
-fn ring(st: &State, id: u32) {
-    if let Some(s) = st.streams.get(&id) {
-        let _ = s.bell.try_send(());
-    }
-}
+
 
 /// §8.1.1: DATA that does not add up to the declared content-length.
 fn length_mismatch(content_length: Option<u64>, received: u64) -> Option<String> {

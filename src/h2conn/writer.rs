@@ -83,14 +83,19 @@ pub(super) fn run(conn: H2Conn, mut w: WriteHalf, jobs: Receiver<Job>, start: St
     }
     let poked = w.poked();
     loop {
+        // The next job often comes within microseconds (a stream's next
+        // request, a window update): yield first, as HTTP/1's writer does.
         let job = match &poked {
-            None => jobs.recv().ok(),
-            Some(poked) => select! {
-                recv(jobs) -> job => job.ok(),
-                recv(poked) -> _ => {
-                    let _ = w.send_pending();
-                    continue;
-                }
+            None => crate::conn::recv_soon(&jobs).ok(),
+            Some(poked) => match crate::conn::try_soon(&jobs) {
+                Some(job) => job.ok(),
+                None => select! {
+                    recv(jobs) -> job => job.ok(),
+                    recv(poked) -> _ => {
+                        let _ = w.send_pending();
+                        continue;
+                    }
+                },
             },
         };
         let Some(job) = job else { return };
