@@ -32,7 +32,7 @@ pub(crate) mod want;
 mod tests;
 
 use std::{
-    collections::{BTreeMap, HashMap, HashSet, VecDeque},
+    collections::{BTreeMap, HashMap, VecDeque},
     fmt,
     hash::Hash,
     sync::Arc,
@@ -196,10 +196,11 @@ struct State<C: Poolable> {
     /// until it is full ([`Poolable::try_reserve`]), and counts as idle
     /// while it has no stream, else in use.
     shared: HashMap<C::Key, Vec<C>>,
-    /// Keys a shared connection was made for (or that the transport says
-    /// will be shared): while a dial to such a key is under way, a request
-    /// waits for it instead of dialling its own.
-    shared_keys: HashSet<C::Key>,
+    /// What the last connection made for a key was: shared (`true`) or
+    /// not. While a dial to a key that is (or, unknown, is likely to be:
+    /// the checkout's `shared_hint`) shared is under way, a request waits
+    /// for it instead of dialling its own.
+    shared_keys: HashMap<C::Key, bool>,
     /// Dials under way, per key.
     dials: HashMap<C::Key, usize>,
     /// Requests riding on another request's dial to a shared key (they are
@@ -256,7 +257,7 @@ impl<C: Poolable> Pool<C> {
             state: Mutex::new(State {
                 conns: HashMap::new(),
                 shared: HashMap::new(),
-                shared_keys: HashSet::new(),
+                shared_keys: HashMap::new(),
                 dials: HashMap::new(),
                 riders: HashMap::new(),
                 idle: HashMap::new(),
@@ -304,10 +305,10 @@ impl<C: Poolable> Pool<C> {
     /// dial.
     ///
     /// A shared connection to `key` with a stream free comes first. When
-    /// `shared_hint` (the transport knows the key will be shared: HTTP/2 by
-    /// prior knowledge) or a shared connection was made for the key before,
-    /// a request that finds a dial to the key under way waits for it
-    /// instead of dialling its own.
+    /// the last connection made for the key was shared, or none was made
+    /// yet and `shared_hint` says one likely will be (HTTP/2 by prior
+    /// knowledge, or offered over TLS), a request that finds a dial to the
+    /// key under way waits for it instead of dialling its own.
     pub(crate) fn checkout(
         &self,
         key: &C::Key,
@@ -318,9 +319,6 @@ impl<C: Poolable> Pool<C> {
         let mut acts = Actions::default();
         let mut st = self.state.lock();
         st.close_idle = false;
-        if shared_hint && !st.shared_keys.contains(key) {
-            st.shared_keys.insert(key.clone());
-        }
         // Without keep-alives a shared connection serves one request
         // (Go's `singleUse`): never a second.
         if self.limits.keep_alives {
@@ -345,7 +343,8 @@ impl<C: Poolable> Pool<C> {
         // a shared connection that has room but took no stream (its
         // server's SETTINGS are still to come).
         let rides = self.limits.keep_alives
-            && ((st.shared_keys.contains(key) && st.dials.get(key).is_some_and(|&n| n > 0))
+            && ((st.shared_keys.get(key).copied().unwrap_or(shared_hint)
+                && st.dials.get(key).is_some_and(|&n| n > 0))
                 || self.with_room_locked(&st, key).is_some());
         if rides {
             push_want(st.riders.entry(key.clone()).or_default(), &want);
@@ -495,11 +494,11 @@ impl<C: Poolable> Pool<C> {
                         shared,
                     },
                 );
+                if st.shared_keys.get(key) != Some(&shared) {
+                    st.shared_keys.insert(key.clone(), shared);
+                }
                 if shared {
                     st.shared.entry(key.clone()).or_default().push(conn.clone());
-                    if !st.shared_keys.contains(key) {
-                        st.shared_keys.insert(key.clone());
-                    }
                 } else {
                     st.in_use += 1;
                     // Riders hoped for a shared connection: each needs a

@@ -1127,3 +1127,25 @@ fn a_shared_connection_that_goes_idle_while_another_has_room_is_closed() {
     assert_eq!(closes(&acts), vec![(c.id, CloseReason::NotInUse)]);
     assert_eq!(stats(&pool), (1, 0, 0, 0, 0), "b alone");
 }
+
+/// The hint says "likely shared" (HTTP/2 offered over TLS): once a
+/// connection to the key comes back unshared (the server chose HTTP/1.1),
+/// requests dial their own again instead of riding.
+#[test]
+fn a_key_whose_connection_came_back_unshared_is_not_ridden_any_more() {
+    let pool = Pool::new(limits());
+    let (w, dial) = want_shared(&pool, "h");
+    assert!(dial);
+    let (r, dial) = want_shared(&pool, "h");
+    assert!(!dial, "likely shared: rides on w's dial");
+    let c = conn("h");
+    let acts = pool.dial_done(&w, Ok(c.clone()));
+    assert_eq!(delivered(&w).conn.id, c.id);
+    assert!(
+        dials_for(&acts, &[&r]),
+        "unshared: r gets a dial of its own"
+    );
+    let (_w2, d2) = want_shared(&pool, "h");
+    let (_w3, d3) = want_shared(&pool, "h");
+    assert!(d2 && d3, "known unshared now: each dials, hint or not");
+}

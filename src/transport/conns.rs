@@ -115,9 +115,11 @@ impl Conns {
         let may_dial_here = ctx.cancel.is_none()
             && self.cfg.pool_wait_timeout.is_none()
             && (ctx.deadline.is_none() || !key.needs_dns());
-        // By prior knowledge every connection is HTTP/2: requests that find
-        // a dial under way wait for it rather than dial their own.
-        let shared_hint = self.cfg.protocols == Protocols::Http2PriorKnowledge;
+        // HTTP/2 is likely (prior knowledge, or offered over TLS): until a
+        // connection to the key says otherwise, requests that find a dial
+        // under way wait for it rather than dial their own, so a burst at
+        // a fresh host makes one connection, not one per request.
+        let shared_hint = self.likely_h2(key);
         loop {
             let (checkout, acts) =
                 self.pool
@@ -139,6 +141,24 @@ impl Conns {
                     }
                     return self.wait(key, &want, ctx);
                 }
+            }
+        }
+    }
+
+    /// Whether a connection to `key` will likely speak HTTP/2: by prior
+    /// knowledge (but not to a proxy in absolute form), or over TLS when
+    /// the ALPN list offers `h2`.
+    fn likely_h2(&self, key: &ConnKey) -> bool {
+        match self.cfg.protocols {
+            Protocols::Http2PriorKnowledge => !key.is_proxied_http(),
+            Protocols::Http1Only => false,
+            Protocols::Negotiate => {
+                key.scheme == Scheme::Https
+                    && self
+                        .cfg
+                        .tls_config
+                        .as_ref()
+                        .is_none_or(|c| c.alpn_protocols.iter().any(|p| p == dial::tls::ALPN_H2))
             }
         }
     }
