@@ -726,8 +726,6 @@ impl Reader {
     }
 }
 
-
-
 /// §8.1.1: DATA that does not add up to the declared content-length.
 fn length_mismatch(content_length: Option<u64>, received: u64) -> Option<String> {
     match content_length {

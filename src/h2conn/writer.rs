@@ -73,6 +73,7 @@ pub(super) fn run(conn: H2Conn, mut w: WriteHalf, jobs: Receiver<Job>, start: St
     let mut enc = Encoder::new();
     let mut max_frame = frame::DEFAULT_MAX_FRAME_SIZE;
     let mut buf = Vec::with_capacity(16 * 1024);
+    let mut scratch = Vec::with_capacity(256);
     buf.extend_from_slice(frame::PREFACE);
     frame::write_settings(&mut buf, &start.settings);
     if start.conn_window_increase > 0 {
@@ -99,10 +100,10 @@ pub(super) fn run(conn: H2Conn, mut w: WriteHalf, jobs: Receiver<Job>, start: St
             },
         };
         let Some(job) = job else { return };
-        let mut close = encode(job, &mut enc, &mut max_frame, &mut buf);
+        let mut close = encode(job, &mut enc, &mut max_frame, &mut buf, &mut scratch);
         while close.is_none() && buf.len() < BATCH {
             match jobs.try_recv() {
-                Ok(job) => close = encode(job, &mut enc, &mut max_frame, &mut buf),
+                Ok(job) => close = encode(job, &mut enc, &mut max_frame, &mut buf, &mut scratch),
                 Err(_) => break,
             }
         }
@@ -121,14 +122,23 @@ pub(super) fn run(conn: H2Conn, mut w: WriteHalf, jobs: Receiver<Job>, start: St
 }
 
 /// Appends one job's frames to `buf`. `Some(graceful)` for the close job.
-fn encode(job: Job, enc: &mut Encoder, max_frame: &mut u32, buf: &mut Vec<u8>) -> Option<bool> {
+/// `scratch` holds a header block on its way into `buf` (kept, so a
+/// request costs no allocation for it).
+fn encode(
+    job: Job,
+    enc: &mut Encoder,
+    max_frame: &mut u32,
+    buf: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Option<bool> {
     match job {
         Job::Headers {
             id,
             fields,
             end_stream,
         } => {
-            let mut block = Vec::with_capacity(128);
+            let block = &mut *scratch;
+            block.clear();
             enc.encode(
                 fields.iter().map(|f| {
                     (
@@ -137,9 +147,9 @@ fn encode(job: Job, enc: &mut Encoder, max_frame: &mut u32, buf: &mut Vec<u8>) -
                         f.value.is_sensitive(),
                     )
                 }),
-                &mut block,
+                block,
             );
-            frame::write_headers(buf, id, &block, end_stream, *max_frame);
+            frame::write_headers(buf, id, block, end_stream, *max_frame);
         }
         Job::Data {
             id,

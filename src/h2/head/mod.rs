@@ -82,8 +82,34 @@ pub(crate) fn request_fields(head: &RequestHead<'_>) -> Result<Vec<Field>, &'sta
             value: HeaderValue::from_str(value).map_err(|_| "invalid pseudo-header value")?,
         })
     };
-    out.push(pseudo(":method", head.method.as_str())?);
-    out.push(pseudo(":scheme", head.scheme)?);
+    // The common values without a copy each (a HeaderValue from a
+    // static string shares it).
+    let method = match *head.method {
+        Method::GET => Some("GET"),
+        Method::POST => Some("POST"),
+        Method::PUT => Some("PUT"),
+        Method::HEAD => Some("HEAD"),
+        Method::DELETE => Some("DELETE"),
+        _ => None,
+    };
+    out.push(match method {
+        Some(m) => Field {
+            name: FieldName::Pseudo(":method"),
+            value: HeaderValue::from_static(m),
+        },
+        None => pseudo(":method", head.method.as_str())?,
+    });
+    out.push(match head.scheme {
+        "https" => Field {
+            name: FieldName::Pseudo(":scheme"),
+            value: HeaderValue::from_static("https"),
+        },
+        "http" => Field {
+            name: FieldName::Pseudo(":scheme"),
+            value: HeaderValue::from_static("http"),
+        },
+        other => pseudo(":scheme", other)?,
+    });
     let authority = match head.headers.get(HOST) {
         Some(h) => h.clone(),
         None => HeaderValue::from_str(head.authority).map_err(|_| "invalid authority")?,
