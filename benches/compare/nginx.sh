@@ -1,13 +1,14 @@
-# Sourced by run.sh and profile.sh: starts nginx from Debian on two free
+# Sourced by run.sh and profile.sh: starts nginx from Debian on three free
 # ports of 127.0.0.1 with the benchmark's configuration, in a temp dir
-# removed at exit: plain HTTP on one, HTTPS on the other, with a throwaway
-# CA and server certificate that openssl makes at start. Needs say().
-# ensure_nginx sets $nginx_bin (apt-get installs nginx, and openssl, when
-# missing); start_nginx [PREFIX...] (PREFIX, e.g. `taskset -c 0`, runs
-# nginx) sets $tmp, $port, $tls_port, $nginx_pid, $base (http://...),
-# $tls_base (https://...) and exports COMPARE_CA (the CA's PEM file, which
-# every client trusts in the -tls modes); then mode_url MODE prints the URL
-# a benchmark mode fetches.
+# removed at exit: plain HTTP on one, HTTPS (HTTP/1.1 only) on the second,
+# HTTPS with HTTP/2 (`ssl http2`: ALPN h2 or http/1.1) on the third, with a
+# throwaway CA and server certificate that openssl makes at start. Needs
+# say(). ensure_nginx sets $nginx_bin (apt-get installs nginx, and openssl,
+# when missing); start_nginx [PREFIX...] (PREFIX, e.g. `taskset -c 0`, runs
+# nginx) sets $tmp, $port, $tls_port, $h2_port, $nginx_pid, $base
+# (http://...), $tls_base and $h2_base (https://...) and exports COMPARE_CA
+# (the CA's PEM file, which every client trusts in the -tls and -h2 modes);
+# then mode_url MODE [CLIENT] prints the URL a benchmark mode fetches.
 
 apt_install() {
     export DEBIAN_FRONTEND=noninteractive
@@ -85,8 +86,8 @@ trap cleanup EXIT
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# pick_ports: a free pair below the kernel's ephemeral range, so that no
-# client connection's local port can hold ours (bind() would fail with
+# pick_ports: three free ports below the kernel's ephemeral range, so that
+# no client connection's local port can hold ours (bind() would fail with
 # "Address already in use" although nothing listens there).
 pick_ports() {
     local lo
@@ -96,7 +97,12 @@ pick_ports() {
     while port_busy "$port"; do port=$((port + 1)); done
     tls_port=$((port + 1))
     while port_busy "$tls_port"; do tls_port=$((tls_port + 1)); done
+    h2_port=$((tls_port + 1))
+    while port_busy "$h2_port"; do h2_port=$((h2_port + 1)); done
 }
+
+# all_ports_up: nginx listens on the three ports.
+all_ports_up() { port_busy "$port" && port_busy "$tls_port" && port_busy "$h2_port"; }
 
 start_nginx() {
     make_certs "$tmp/tls"
@@ -114,22 +120,24 @@ start_nginx() {
         write_nginx_conf
         rm -f "$tmp/nginx.pid"
         "$@" "$nginx_bin" -p "$tmp" -c "$tmp/nginx.conf" -e "$tmp/error.log" && break
-        say "nginx could not start on $port/$tls_port (attempt $attempt)"
+        say "nginx could not start on $port/$tls_port/$h2_port (attempt $attempt)"
     done
     for _ in $(seq 100); do
-        [ -s "$tmp/nginx.pid" ] && port_busy "$port" && port_busy "$tls_port" && break
+        [ -s "$tmp/nginx.pid" ] && all_ports_up && break
         sleep 0.05
     done
     nginx_pid="$(cat "$tmp/nginx.pid")"
-    { port_busy "$port" && port_busy "$tls_port"; } ||
+    all_ports_up ||
         { cat "$tmp/error.log" >&2; echo "nginx did not start" >&2; exit 1; }
-    say "nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$port, TLS on 127.0.0.1:$tls_port (pid $nginx_pid)"
+    say "nginx $("$nginx_bin" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$port, TLS on 127.0.0.1:$tls_port, TLS+h2 on 127.0.0.1:$h2_port (pid $nginx_pid)"
     base="http://127.0.0.1:$port"
     tls_base="https://127.0.0.1:$tls_port"
+    h2_base="https://127.0.0.1:$h2_port"
     export COMPARE_CA="$tmp/tls/ca.pem"
 }
 
-# write_nginx_conf: the benchmark's nginx configuration for $port/$tls_port.
+# write_nginx_conf: the benchmark's nginx configuration for
+# $port/$tls_port/$h2_port.
 write_nginx_conf() {
     cat >"$tmp/nginx.conf" <<EOF
     worker_processes 1;
@@ -174,15 +182,42 @@ write_nginx_conf() {
             location = /13b { return 200 "hello, world\n"; }
             location = /256m { root $tmp/www; }
         }
+        # The same again with HTTP/2 (the -h2 modes), on a port of its own so
+        # that the -tls modes above stay HTTP/1.1 whatever a client offers.
+        # ALPN h2 is preferred; a client offering http/1.1 alone gets it.
+        # nginx 1.22's HTTP/2 defaults: 128 concurrent streams per
+        # connection (http2_max_concurrent_streams), and keepalive_requests /
+        # keepalive_timeout above bound a connection's requests and idle
+        # time (they replaced http2_max_requests / http2_idle_timeout in
+        # 1.19.7).
+        server {
+            listen 127.0.0.1:$h2_port ssl http2;
+            ssl_certificate $tmp/tls/server.pem;
+            ssl_certificate_key $tmp/tls/server.key;
+            ssl_protocols TLSv1.2 TLSv1.3;
+            ssl_prefer_server_ciphers on;
+            ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;
+            ssl_session_cache off;
+            ssl_session_tickets off;
+            ssl_conf_command NumTickets 0;
+            location = /13b { return 200 "hello, world\n"; }
+            location = /256m { root $tmp/www; }
+        }
     }
 EOF
 }
 
-# mode_url MODE: the URL MODE fetches from this nginx: /256m for download,
-# /13b for the others, on the TLS port for the -tls modes.
+# mode_url MODE [CLIENT]: the URL MODE fetches from this nginx: /256m for
+# download, /13b for the others, on the TLS port for the -tls modes and on
+# the TLS+h2 port for the -h2 modes, except for raw, which has no HTTP/2
+# and runs its -tls loop on the HTTP/1.1 TLS port there (the -h2 rows'
+# baseline).
 mode_url() {
     local url=$base
-    case "$1" in *-tls) url=$tls_base ;; esac
+    case "$1" in
+        *-tls) url=$tls_base ;;
+        *-h2) if [ "${2:-}" = raw ]; then url=$tls_base; else url=$h2_base; fi ;;
+    esac
     case "${1%-tls}" in
         download) echo "$url/256m" ;;
         *) echo "$url/13b" ;;
@@ -198,4 +233,20 @@ tls_probe() {
     first="$(sed -n 's/^New, \([^,]*\), Cipher is \(.*\)/\1 \2/p' <<<"$out" | head -1)"
     if grep -q '^Reused,' <<<"$out"; then reused=on; else reused=off; fi
     echo "${first:-?}, resumption $reused"
+}
+
+# h2_probe: what ALPN the TLS+h2 port and the HTTP/1.1 TLS port choose for
+# a client offering h2 and http/1.1, e.g. "h2 port: h2; TLS port: http/1.1"
+# (for the run's metadata).
+h2_probe() {
+    local p name out alpn res=""
+    for p in "h2:$h2_port" "TLS:$tls_port"; do
+        name=${p%%:*}
+        out="$(openssl s_client -connect "127.0.0.1:${p#*:}" -servername localhost \
+            -CAfile "$COMPARE_CA" -verify_return_error -alpn h2,http/1.1 </dev/null 2>/dev/null || true)"
+        alpn="$(sed -n 's/^ALPN protocol: //p' <<<"$out" | head -1)"
+        if [ -z "$alpn" ] && grep -q 'No ALPN negotiated' <<<"$out"; then alpn=none; fi
+        res="${res:+$res; }$name port: ${alpn:-?}"
+    done
+    echo "$res"
 }

@@ -7,7 +7,9 @@
 #
 #   benches/compare/profile.sh [--clients "raw nethttp ureq reqwest go"]
 #                              [--modes "seq fresh conc"]
-#                              (also seq-tls, fresh-tls, conc-tls)
+#                              (also seq-tls, fresh-tls, conc-tls, and
+#                              seq-h2, conc-h2, conc128-h2: ureq sits those
+#                              out, raw runs its HTTP/1.1 TLS loop there)
 #                              [--placements "two-cpu one-cpu"]
 #
 # strace slows every syscall down, so its run is used for counts only; the
@@ -24,7 +26,7 @@ while [ $# -gt 0 ]; do
         --clients) clients="$2"; shift ;;
         --modes) modes="$2"; shift ;;
         --placements) placements="$2"; shift ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
     shift
@@ -42,6 +44,9 @@ if perf stat -e context-switches true >/dev/null 2>&1; then have_perf=1; fi
 cargo build --release --quiet --manifest-path "$here/Cargo.toml"
 bin="$here/target/release"
 if [[ " $clients " == *" go "* ]]; then
+    if ! command -v go >/dev/null 2>&1 && [ -x /usr/lib/go-1.19/bin/go ]; then
+        PATH="$PATH:/usr/lib/go-1.19/bin"
+    fi
     if command -v go >/dev/null 2>&1; then
         (cd "$here/go" && GOTOOLCHAIN=local GOFLAGS=-mod=mod GOPROXY=off \
             GOCACHE="${GOCACHE:-$here/target/gocache}" go build -o "$bin/compare-go" .)
@@ -52,15 +57,14 @@ fi
 start_nginx taskset -c 0
 export COMPARE_NO_SAMPLER=1
 
-# mode -> "url threads small big"
+# mode -> "threads small big"
 params() {
-    local url
-    url="$(mode_url "$1")"
     case "$1" in
-        seq|seq-tls) echo "$url 1 2000 10000" ;;
-        conc|conc-tls) echo "$url 16 200 1000" ;;
-        fresh) echo "$url 1 300 1300" ;;
-        fresh-tls) echo "$url 1 100 400" ;;
+        seq|seq-tls|seq-h2) echo "1 2000 10000" ;;
+        conc|conc-tls|conc-h2) echo "16 200 1000" ;;
+        conc128-h2) echo "128 25 125" ;;
+        fresh) echo "1 300 1300" ;;
+        fresh-tls) echo "1 100 400" ;;
         *) echo "profile.sh: mode $1 not profiled" >&2; return 1 ;;
     esac
 }
@@ -79,11 +83,14 @@ strace_calls() {
 
 printf '%-8s %-8s %-6s %9s %9s %9s  %s\n' client placement mode "ctxsw/req" "cpu-us/req" "sys/req" "syscalls per request (strace -f -c)"
 for mode in $modes; do
-    read -r url threads small big <<<"$(params "$mode")"
+    read -r threads small big <<<"$(params "$mode")"
     n=$(($(total "$threads" "$big") - $(total "$threads" "$small")))
     for placement in $placements; do
         case "$placement" in two-cpu) cpu=1 ;; *) cpu=0 ;; esac
         for client in $clients; do
+            # ureq 3 has no HTTP/2.
+            if [ "$client" = ureq ] && [[ "$mode" == *-h2 ]]; then continue; fi
+            url="$(mode_url "$mode" "$client")"
             ctx="-" cpu_us="-"
             if [ "$have_perf" = 1 ]; then
                 for c in "$small" "$big"; do

@@ -3,7 +3,10 @@
 # net/http (when Go is available) and a raw std::net::TcpStream loop, all
 # against one nginx from Debian on 127.0.0.1; the -tls modes do the same over
 # HTTPS (a throwaway CA and certificate made with openssl at start, raw being
-# a rustls StreamOwned loop there).
+# a rustls StreamOwned loop there); the -h2 modes do seq and conc over HTTP/2
+# (TLS, ALPN h2) on a third nginx port, for nethttp, reqwest and Go (ureq 3
+# has no HTTP/2 and sits them out), raw running its HTTP/1.1 TLS loop there
+# as their baseline.
 #
 #   benches/compare/run.sh            full run: pinned, interleaved rounds,
 #                                     medians, ratios to raw, results JSON,
@@ -14,10 +17,12 @@
 #
 # Options: --rounds N (default 5), --clients "raw nethttp ureq reqwest go",
 #          --modes "seq conc fresh download idle seq-tls conc-tls fresh-tls
-#          download-tls", --out DIR (results), --chart FILE (default
-#          docs/benchmarks.png), --no-go, --no-chart.
+#          download-tls seq-h2 conc-h2 conc128-h2", --out DIR (results),
+#          --chart FILE (default docs/benchmarks.png), --no-go, --no-chart.
 # Counts (env): SEQ_N=20000 CONC_T=16 CONC_N=2000 FRESH_N=3000 DL_N=4 IDLE_N=200
 #               FRESH_TLS_N=1000 (the other -tls modes use the plain counts)
+#               CONC128_T=128 CONC128_N=250 (conc128-h2: threads, requests
+#               per thread); seq-h2 and conc-h2 use SEQ_N and CONC_T x CONC_N
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -26,7 +31,7 @@ root="$(cd "$here/../.." && pwd)"
 smoke=0
 rounds=5
 clients="raw nethttp ureq reqwest go"
-modes="seq conc fresh download idle seq-tls conc-tls fresh-tls download-tls"
+modes="seq conc fresh download idle seq-tls conc-tls fresh-tls download-tls seq-h2 conc-h2 conc128-h2"
 out="$here/results"
 chart="$root/docs/benchmarks.png"
 want_go=1
@@ -41,7 +46,7 @@ while [ $# -gt 0 ]; do
         --chart) chart="$2"; shift ;;
         --no-go) want_go=0 ;;
         --no-chart) want_chart=0 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "unknown option: $1" >&2; exit 2 ;;
     esac
     shift
@@ -49,7 +54,8 @@ done
 for mode in $modes; do
     case "$mode" in
         seq|conc|fresh|download|idle|seq-tls|conc-tls|fresh-tls|download-tls) ;;
-        *) echo "unknown mode: $mode (idle has no -tls variant)" >&2; exit 2 ;;
+        seq-h2|conc-h2|conc128-h2) ;;
+        *) echo "unknown mode: $mode (idle has no -tls variant; the -h2 modes are seq-h2 conc-h2 conc128-h2)" >&2; exit 2 ;;
     esac
 done
 
@@ -60,9 +66,13 @@ FRESH_N="${FRESH_N:-3000}"
 DL_N="${DL_N:-4}"   # one 256 MiB transfer takes ~0.1 s: too short to time alone
 IDLE_N="${IDLE_N:-200}"
 FRESH_TLS_N="${FRESH_TLS_N:-1000}"   # a full handshake each: ~1 ms
+CONC128_T="${CONC128_T:-128}"   # nginx's HTTP/2 stream limit per connection
+CONC128_N="${CONC128_N:-250}"   # x 128 threads = 32000, as conc's 16 x 2000
 if [ "$smoke" = 1 ]; then
     rounds=1
     SEQ_N=200 CONC_T=4 CONC_N=50 FRESH_N=20 DL_N=1 IDLE_N=20 FRESH_TLS_N=20
+    # conc128-h2 keeps its 128 threads (128 streams at once is its point).
+    CONC128_N=4
     want_chart=0
 fi
 
@@ -74,6 +84,11 @@ say() { printf '==> %s\n' "$*" >&2; }
 # --- tools -------------------------------------------------------------------
 ensure_nginx
 case " $clients " in *" go "*) ;; *) want_go=0 ;; esac
+# Debian's golang-1.19-go without the golang-go symlinks (as .ci/run
+# installs it): use it.
+if [ "$want_go" = 1 ] && ! command -v go >/dev/null 2>&1 && [ -x /usr/lib/go-1.19/bin/go ]; then
+    PATH="$PATH:/usr/lib/go-1.19/bin"
+fi
 if [ "$want_go" = 1 ] && ! command -v go >/dev/null 2>&1 && [ "$smoke" = 0 ]; then
     say "installing Go (Debian golang-go) for the net/http client"
     apt_install golang-go || say "golang-go not installable: running without Go"
@@ -113,6 +128,8 @@ fi
 start_nginx "${server_pin[@]}"
 tls_info="$(tls_probe)"
 say "TLS port, as openssl s_client sees it: $tls_info"
+h2_info="$(h2_probe)"
+say "ALPN chosen for h2,http/1.1 (openssl s_client): $h2_info"
 
 # --- runs --------------------------------------------------------------------
 if [ "$smoke" = 1 ]; then
@@ -129,13 +146,14 @@ stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 results="$out/results-$stamp.jsonl"
 : >"$results"
 
-# mode -> "url threads count"
+# mode client -> "url threads count"
 args_for() {
     local url
-    url="$(mode_url "$1")"
+    url="$(mode_url "$1" "$2")"
     case "$1" in
-        seq|seq-tls) echo "$url 1 $SEQ_N" ;;
-        conc|conc-tls) echo "$url $CONC_T $CONC_N" ;;
+        seq|seq-tls|seq-h2) echo "$url 1 $SEQ_N" ;;
+        conc|conc-tls|conc-h2) echo "$url $CONC_T $CONC_N" ;;
+        conc128-h2) echo "$url $CONC128_T $CONC128_N" ;;
         fresh) echo "$url 1 $FRESH_N" ;;
         fresh-tls) echo "$url 1 $FRESH_TLS_N" ;;
         download|download-tls) echo "$url 1 $DL_N" ;;
@@ -165,8 +183,10 @@ for placement in $placements; do
             # client rotating from round to round.
             for i in $(seq 0 $((nclients - 1))); do
                 client="${client_list[$(((i + round - 1) % nclients))]}"
+                # ureq 3 has no HTTP/2.
+                if [ "$client" = ureq ] && [[ "$mode" == *-h2 ]]; then continue; fi
                 # shellcheck disable=SC2046
-                if line="$(timeout 600 "${pin[@]}" "$bin/compare-$client" $mode $(args_for "$mode") 2>"$tmp/err")"; then
+                if line="$(timeout 600 "${pin[@]}" "$bin/compare-$client" $mode $(args_for "$mode" "$client") 2>"$tmp/err")"; then
                     line="${line%\}},\"placement\":\"$placement\",\"round\":$round}"
                     echo "$line" >>"$results"
                     if [ "$smoke" = 1 ]; then echo "$line"; fi
@@ -191,9 +211,10 @@ meta="$out/meta-$stamp.json"
     printf '"rustc":"%s",' "$(rustc --version)"
     printf '"go":"%s",' "$( [ "$want_go" = 1 ] && go version | awk '{print $3}' || echo none)"
     printf '"nethttp":"%s",' "$nethttp_rev"
-    printf '"counts":"seq %s, conc %sx%s, fresh %s, download 256 MiB x%s, idle %s conns; fresh-tls %s",' \
-        "$SEQ_N" "$CONC_T" "$CONC_N" "$FRESH_N" "$DL_N" "$IDLE_N" "$FRESH_TLS_N"
+    printf '"counts":"seq %s, conc %sx%s, fresh %s, download 256 MiB x%s, idle %s conns; fresh-tls %s; conc128-h2 %sx%s",' \
+        "$SEQ_N" "$CONC_T" "$CONC_N" "$FRESH_N" "$DL_N" "$IDLE_N" "$FRESH_TLS_N" "$CONC128_T" "$CONC128_N"
     printf '"tls":"%s",' "$tls_info"
+    printf '"alpn":"%s",' "$h2_info"
     printf '"loadavg_start":"%s","loadavg_end":"%s",' "$load_start" "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf '"rounds":%s,"smoke":%s}\n' "$rounds" "$smoke"
 } >"$meta"
@@ -209,7 +230,13 @@ fi
 say "results: $results"
 
 if [ "$smoke" = 1 ]; then
-    expected=$(( $(echo "$modes" | wc -w) * nclients ))
+    expected=0
+    for mode in $modes; do
+        for client in "${client_list[@]}"; do
+            if [ "$client" = ureq ] && [[ "$mode" == *-h2 ]]; then continue; fi
+            expected=$((expected + 1))
+        done
+    done
     got=$(wc -l <"$results")
     if [ "$failures" -gt 0 ] || [ "$got" -ne "$expected" ]; then
         echo "smoke: $failures failure(s), $got of $expected runs reported" >&2

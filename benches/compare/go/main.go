@@ -2,7 +2,11 @@
 // Same CLI (<mode> <url> <threads> <count>), same modes, same JSON line.
 // The -tls modes (seq-tls, conc-tls, fresh-tls, download-tls) run the same
 // over https://, trusting the CA in the PEM file $COMPARE_CA (when set) as
-// the only root.
+// the only root, over HTTP/1.1 (a Transport with a TLSClientConfig does not
+// attempt HTTP/2 unless told to). The -h2 modes (seq-h2, conc-h2 and
+// conc128-h2, the last being conc under its own name) run seq and conc over
+// HTTP/2: ForceAttemptHTTP2 (ALPN h2, http/1.1), every response must have
+// ProtoMajor 2, and the sampler also counts the process's sockets.
 // Standard library only; run.sh builds it with `go build` when Go is present.
 package main
 
@@ -73,7 +77,7 @@ func drain(r io.Reader, buf []byte) (int64, error) {
 	}
 }
 
-func get(c *http.Client, url string, close bool, buf []byte) (int64, error) {
+func get(c *http.Client, url string, close, h2 bool, buf []byte) (int64, error) {
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
 		return 0, err
@@ -88,6 +92,9 @@ func get(c *http.Client, url string, close bool, buf []byte) (int64, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if h2 && resp.ProtoMajor != 2 {
+		return 0, fmt.Errorf("-h2 mode, but the response came over %s", resp.Proto)
 	}
 	return drain(resp.Body, buf)
 }
@@ -118,13 +125,27 @@ func tlsConfig() (*tls.Config, error) {
 func main() {
 	if len(os.Args) != 5 {
 		fmt.Fprintln(os.Stderr, "usage: compare-go <seq|conc|fresh|download|idle> <http-url> <threads> <count>\n"+
-			"       compare-go <seq-tls|conc-tls|fresh-tls|download-tls> <https-url> <threads> <count>")
+			"       compare-go <seq-tls|conc-tls|fresh-tls|download-tls> <https-url> <threads> <count>\n"+
+			"       compare-go <seq-h2|conc-h2|conc128-h2> <https-url-of-an-h2-port> <threads> <count>")
 		os.Exit(2)
 	}
 	mode, url := os.Args[1], os.Args[2]
 	// The JSON line keeps the mode as given; base is what the run does.
 	base := strings.TrimSuffix(mode, "-tls")
 	isTLS := base != mode
+	isH2 := false
+	if h2base := strings.TrimSuffix(mode, "-h2"); h2base != mode {
+		switch h2base {
+		case "seq", "conc":
+			base = h2base
+		case "conc128":
+			base = "conc"
+		default:
+			fmt.Fprintf(os.Stderr, "unknown mode %q\n", mode)
+			os.Exit(2)
+		}
+		isTLS, isH2 = true, true
+	}
 	https := strings.HasPrefix(strings.ToLower(url), "https://")
 	if isTLS && (base == "idle" || !https) || !isTLS && https {
 		fmt.Fprintf(os.Stderr, "mode %q does not go with %s (the -tls modes, all but idle, take https:// URLs, the others http://)\n", mode, url)
@@ -155,6 +176,9 @@ func main() {
 		MaxIdleConns:        0,
 		MaxIdleConnsPerHost: perHost,
 		TLSClientConfig:     tlsConf,
+		// With a TLSClientConfig set, HTTP/2 is off unless forced: on in
+		// the -h2 modes only, so the -tls modes stay HTTP/1.1.
+		ForceAttemptHTTP2: isH2,
 	}}
 	fresh := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true, TLSClientConfig: tlsConf}}
 
@@ -177,7 +201,8 @@ func main() {
 		if base == "fresh" {
 			c = fresh
 		}
-		var peak int64
+		var peak, peakSockets, timedPeakSockets int64
+		var timed int32 // set once the timed part starts
 		stop := make(chan struct{})
 		sampled := make(chan struct{})
 		go func() {
@@ -186,9 +211,20 @@ func main() {
 				<-stop
 				return
 			}
-			for {
+			for tick := 0; ; tick++ {
 				if n := procStatus("Threads"); n > atomic.LoadInt64(&peak) {
 					atomic.StoreInt64(&peak, n)
+				}
+				// Sockets every 50 ms, in the -h2 modes (the Rust harness's
+				// sampler does the same).
+				if isH2 && tick%10 == 0 {
+					n := int64(openSockets())
+					if n > atomic.LoadInt64(&peakSockets) {
+						atomic.StoreInt64(&peakSockets, n)
+					}
+					if atomic.LoadInt32(&timed) == 1 && n > atomic.LoadInt64(&timedPeakSockets) {
+						atomic.StoreInt64(&timedPeakSockets, n)
+					}
 				}
 				select {
 				case <-stop:
@@ -208,7 +244,7 @@ func main() {
 				defer done.Done()
 				buf := make([]byte, bufSize)
 				for i := 0; i < warm; i++ {
-					if _, err := get(c, url, base == "fresh", buf); err != nil {
+					if _, err := get(c, url, base == "fresh", isH2, buf); err != nil {
 						errs <- err
 						ready.Done()
 						return
@@ -218,7 +254,7 @@ func main() {
 				<-start
 				var b int64
 				for i := 0; i < count; i++ {
-					n, err := get(c, url, base == "fresh", buf)
+					n, err := get(c, url, base == "fresh", isH2, buf)
 					if err != nil {
 						errs <- err
 						return
@@ -230,6 +266,7 @@ func main() {
 		}
 		ready.Wait()
 		t0 := time.Now()
+		atomic.StoreInt32(&timed, 1)
 		close(start)
 		done.Wait()
 		secs = time.Since(t0).Seconds()
@@ -246,10 +283,21 @@ func main() {
 		requests = int64(threads * count)
 		bytes = total
 		extra = fmt.Sprintf("\"peak_threads\":%d", peak)
+		if isH2 {
+			endSockets := int64(openSockets())
+			if endSockets > peakSockets {
+				peakSockets = endSockets
+			}
+			if endSockets > timedPeakSockets {
+				timedPeakSockets = endSockets
+			}
+			extra += fmt.Sprintf(",\"proto\":\"h2\",\"peak_sockets\":%d,\"timed_peak_sockets\":%d,\"end_sockets\":%d",
+				peakSockets, timedPeakSockets, endSockets)
+		}
 	case "idle":
 		n := threads
 		buf := make([]byte, bufSize)
-		if _, err := get(client, url, false, buf); err != nil {
+		if _, err := get(client, url, false, false, buf); err != nil {
 			fail(mode, url, err)
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -23,6 +23,22 @@
 //! mode's name kept in the JSON line so that the report shows them as rows
 //! of their own. In these modes every client trusts the CA in the PEM file
 //! named by `COMPARE_CA` ([`compare_ca`]) as its only root, when it is set.
+//!
+//! `seq-h2`, `conc-h2` and `conc128-h2` are `seq` and `conc` over HTTP/2
+//! (TLS, ALPN `h2`): an `https://` URL of a port that speaks h2. The clients
+//! offer ALPN `h2` and `http/1.1`, and each checks that every response came
+//! over HTTP/2 (a run that falls back to HTTP/1.1 fails). `conc128-h2` is
+//! `conc` under its own name, so that its rows (128 threads in run.sh) stay
+//! apart from `conc-h2`'s (16). raw has no HTTP/2: in these modes it runs
+//! its `-tls` HTTP/1.1 loop (run.sh points it at the HTTP/1.1 TLS port), the
+//! baseline the ratios are taken to. In the `-h2` modes the sampler also
+//! records the peak and final number of sockets the process holds (not for
+//! raw: one per thread by construction) and, for a client that offers a
+//! [`Client::probe`] (nethttp: `Transport::stats()`), its pool's connections
+//! and threads: peaks over the whole run (the warm-up, where every thread's
+//! first request finds no connection yet, included), the pool's counts as
+//! the timed part starts (what the warm-up left running), peaks over the
+//! timed part, and the counts at the end.
 
 use std::{
     fmt::Write as _,
@@ -62,7 +78,40 @@ pub trait Client: Sync {
     fn hold(&self, url: &str) -> Res<Self::Held>;
     /// Reads a held body to its end, so its connection goes idle.
     fn release(&self, held: Self::Held, buf: &mut [u8]) -> Res<u64>;
+
+    /// The protocol every response of a `-h2` run came over, which `get`
+    /// checks on each response (the JSON line's `proto`). raw, which runs
+    /// its HTTP/1.1 TLS loop there, keeps the default.
+    fn proto(&self) -> &'static str {
+        "http/1.1"
+    }
+
+    /// Whether the sampler counts this process's sockets in the `-h2` modes
+    /// (raw: no, it holds one per worker thread by construction, and
+    /// reading 128 fd links every 50 ms would tax the baseline).
+    fn count_sockets(&self) -> bool {
+        true
+    }
+
+    /// A probe of the client's own pool, sampled with the threads in the
+    /// `-h2` modes (nethttp: `Transport::stats()`).
+    fn probe(&self) -> Option<Probe> {
+        None
+    }
 }
+
+/// What a [`Client::probe`] reads: the pool's open connections and the
+/// threads the client started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolPeek {
+    /// Open connections.
+    pub conns: usize,
+    /// Threads the client started and that have not finished.
+    pub threads: usize,
+}
+
+/// A probe of a client's pool, called from the sampler thread.
+pub type Probe = Box<dyn Fn() -> PoolPeek + Send + Sync>;
 
 /// Reads `r` to EOF through `buf`, returning the number of bytes.
 pub fn drain(mut r: impl Read, buf: &mut [u8]) -> io::Result<u64> {
@@ -174,56 +223,140 @@ pub fn open_socket_fds() -> usize {
 }
 
 /// Samples `Threads` from `/proc/self/status` every 5 ms until finished; the
-/// sampler's own thread is not counted. `COMPARE_NO_SAMPLER=1` turns it off
-/// (only the final count is taken), so that syscall and context-switch
-/// counts (profile.sh) hold nothing but the client's own.
-struct ThreadSampler {
+/// sampler's own thread is not counted. In the `-h2` modes it also counts
+/// the process's sockets every 50 ms (when `sockets`) and reads the client's
+/// pool probe every 5 ms (when there is one). `COMPARE_NO_SAMPLER=1` turns
+/// it off (only the final counts are taken), so that syscall and
+/// context-switch counts (profile.sh) hold nothing but the client's own.
+struct Sampler {
     stop: Arc<AtomicBool>,
-    peak: Arc<AtomicUsize>,
+    peaks: Arc<Peaks>,
+    sockets: bool,
+    probe: Option<Arc<Probe>>,
     handle: Option<thread::JoinHandle<()>>,
 }
 
-impl ThreadSampler {
-    fn start() -> ThreadSampler {
+#[derive(Default)]
+struct Peaks {
+    threads: AtomicUsize,
+    sockets: AtomicUsize,
+    pool_conns: AtomicUsize,
+    pool_threads: AtomicUsize,
+    /// Set once the timed part starts (after the warm-up): from then on
+    /// the `timed_*` peaks are kept too.
+    timed: AtomicBool,
+    timed_sockets: AtomicUsize,
+    timed_pool_conns: AtomicUsize,
+    timed_pool_threads: AtomicUsize,
+}
+
+impl Peaks {
+    fn look(&self, own: usize, sockets: bool, probe: Option<&Probe>, tick: u64) {
+        let timed = self.timed.load(Ordering::Relaxed);
+        let n = proc_status("Threads") as usize;
+        self.threads
+            .fetch_max(n.saturating_sub(own), Ordering::Relaxed);
+        if sockets && tick.is_multiple_of(10) {
+            let n = open_sockets();
+            self.sockets.fetch_max(n, Ordering::Relaxed);
+            if timed {
+                self.timed_sockets.fetch_max(n, Ordering::Relaxed);
+            }
+        }
+        if let Some(p) = probe {
+            let peek = p();
+            self.pool_conns.fetch_max(peek.conns, Ordering::Relaxed);
+            self.pool_threads.fetch_max(peek.threads, Ordering::Relaxed);
+            if timed {
+                self.timed_pool_conns
+                    .fetch_max(peek.conns, Ordering::Relaxed);
+                self.timed_pool_threads
+                    .fetch_max(peek.threads, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// What the sampler saw: peaks over the run (warm-up included), peaks over
+/// its timed part, and the counts at its end.
+struct Sampled {
+    peak_threads: usize,
+    /// (peak, timed peak, end) sockets, when counted.
+    sockets: Option<(usize, usize, usize)>,
+    /// (peak, timed peak, end) of the pool probe, when there is one.
+    pool: Option<(PoolPeek, PoolPeek, PoolPeek)>,
+}
+
+impl Sampler {
+    fn start(sockets: bool, probe: Option<Probe>) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicUsize::new(0));
+        let peaks = Arc::new(Peaks::default());
+        let probe = probe.map(Arc::new);
         if std::env::var_os("COMPARE_NO_SAMPLER").is_some_and(|v| v == "1") {
-            return ThreadSampler {
+            return Sampler {
                 stop,
-                peak,
+                peaks,
+                sockets,
+                probe,
                 handle: None,
             };
         }
-        let (s, p) = (stop.clone(), peak.clone());
+        let (s, p, pr) = (stop.clone(), peaks.clone(), probe.clone());
         let handle = thread::Builder::new()
             .name("sampler".into())
             .stack_size(64 * 1024)
             .spawn(move || {
+                let mut tick = 0u64;
                 while !s.load(Ordering::Relaxed) {
-                    let n = proc_status("Threads") as usize;
-                    p.fetch_max(n.saturating_sub(1), Ordering::Relaxed);
+                    p.look(1, sockets, pr.as_deref(), tick);
+                    tick += 1;
                     thread::sleep(Duration::from_millis(5));
                 }
             })
             .expect("spawn sampler");
-        ThreadSampler {
+        Sampler {
             stop,
-            peak,
+            peaks,
+            sockets,
+            probe,
             handle: Some(handle),
         }
     }
 
-    fn finish(mut self) -> usize {
-        // One last look, so short runs are covered too.
+    /// The timed part starts: keep its own peaks from now on, and return
+    /// the probe's reading at this moment (what the warm-up left running).
+    fn mark_timed(&self) -> Option<PoolPeek> {
+        self.peaks.timed.store(true, Ordering::Relaxed);
+        self.probe.as_deref().map(|probe| probe())
+    }
+
+    fn finish(mut self) -> Sampled {
+        // One last look, so short runs are covered too (sockets included).
         let own = usize::from(self.handle.is_some());
-        let n = proc_status("Threads") as usize;
-        self.peak
-            .fetch_max(n.saturating_sub(own), Ordering::Relaxed);
+        self.peaks.look(own, self.sockets, self.probe.as_deref(), 0);
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
-        self.peak.load(Ordering::Relaxed)
+        let p = &self.peaks;
+        let load = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+        Sampled {
+            peak_threads: load(&p.threads),
+            sockets: self
+                .sockets
+                .then(|| (load(&p.sockets), load(&p.timed_sockets), open_sockets())),
+            pool: self.probe.as_deref().map(|probe| {
+                let peak = PoolPeek {
+                    conns: load(&p.pool_conns),
+                    threads: load(&p.pool_threads),
+                };
+                let timed = PoolPeek {
+                    conns: load(&p.timed_pool_conns),
+                    threads: load(&p.timed_pool_threads),
+                };
+                (peak, timed, probe())
+            }),
+        }
     }
 }
 
@@ -243,6 +376,12 @@ pub fn compare_ca() -> Res<Option<Vec<u8>>> {
 /// only: the ring provider, rustls's safe default versions (TLS 1.3 and
 /// 1.2), ALPN `http/1.1`, rustls's defaults otherwise (nethttp and raw).
 pub fn rustls_config(pem: &[u8]) -> Res<Arc<rustls::ClientConfig>> {
+    rustls_config_alpn(pem, &[b"http/1.1"])
+}
+
+/// [`rustls_config`] offering the ALPN protocols `alpn`, in that order
+/// (nethttp in the `-h2` modes: `h2`, `http/1.1`, its own default list).
+pub fn rustls_config_alpn(pem: &[u8], alpn: &[&[u8]]) -> Res<Arc<rustls::ClientConfig>> {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem) {
@@ -256,20 +395,25 @@ pub fn rustls_config(pem: &[u8]) -> Res<Arc<rustls::ClientConfig>> {
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 
 /// The parsed command line: `<mode> <url> <threads> <count>`.
 #[derive(Debug, Clone)]
 pub struct Args {
-    /// seq | conc | fresh | download | idle, or the first four with `-tls`
-    /// (as given: the JSON line reports it).
+    /// seq | conc | fresh | download | idle, the first four with `-tls`,
+    /// or seq | conc | conc128 with `-h2` (as given: the JSON line reports
+    /// it).
     pub mode: String,
-    /// The mode without its `-tls` suffix: what the run does.
+    /// What the run does: the mode without its `-tls` or `-h2` suffix
+    /// (`conc` for `conc128-h2`).
     pub base: &'static str,
-    /// A `-tls` mode: the URL is `https://`.
+    /// A `-tls` or `-h2` mode: the URL is `https://`.
     pub tls: bool,
+    /// A `-h2` mode: the clients offer ALPN `h2` and check that every
+    /// response came over HTTP/2 (raw runs its HTTP/1.1 TLS loop).
+    pub h2: bool,
     /// The URL every request goes to.
     pub url: String,
     /// Worker threads (idle: connections).
@@ -281,10 +425,15 @@ pub struct Args {
 /// Usage text shared by all binaries.
 pub const USAGE: &str = "usage: compare <nethttp|ureq|reqwest|raw> <seq|conc|fresh|download|idle> <http-url> <threads> <count>
        compare <nethttp|ureq|reqwest|raw> <seq-tls|conc-tls|fresh-tls|download-tls> <https-url> <threads> <count>
-       (-tls modes trust the CA in the PEM file $COMPARE_CA, when set, as their only root)";
+       compare <nethttp|reqwest|raw> <seq-h2|conc-h2|conc128-h2> <https-url-of-an-h2-port> <threads> <count>
+       (-tls and -h2 modes trust the CA in the PEM file $COMPARE_CA, when set, as their only root;
+        raw runs its HTTP/1.1 TLS loop in the -h2 modes)";
 
 /// The modes; each of them but `idle` also runs over TLS as `<mode>-tls`.
 const MODES: [&str; 5] = ["seq", "conc", "fresh", "download", "idle"];
+
+/// The HTTP/2 modes, `<name>-h2`, and what each runs.
+const H2_MODES: [(&str, &str); 3] = [("seq", "seq"), ("conc", "conc"), ("conc128", "conc")];
 
 impl Args {
     /// Parses `<mode> <url> <threads> <count>` from the given arguments.
@@ -301,14 +450,25 @@ impl Args {
             .ok_or(USAGE)?
             .parse()
             .map_err(|e| format!("count: {e}"))?;
-        let (name, tls) = match mode.strip_suffix("-tls") {
-            Some(name) => (name, true),
-            None => (mode.as_str(), false),
+        let unknown = || format!("unknown mode {mode:?}\n{USAGE}");
+        let (base, tls, h2) = if let Some(name) = mode.strip_suffix("-h2") {
+            let base = H2_MODES
+                .into_iter()
+                .find(|(m, _)| *m == name)
+                .ok_or_else(unknown)?
+                .1;
+            (base, true, true)
+        } else {
+            let (name, tls) = match mode.strip_suffix("-tls") {
+                Some(name) => (name, true),
+                None => (mode.as_str(), false),
+            };
+            let base = MODES
+                .into_iter()
+                .find(|m| *m == name && !(tls && *m == "idle"))
+                .ok_or_else(unknown)?;
+            (base, tls, false)
         };
-        let base = MODES
-            .into_iter()
-            .find(|m| *m == name && !(tls && *m == "idle"))
-            .ok_or_else(|| format!("unknown mode {mode:?}\n{USAGE}"))?;
         // The row a run lands in must say what it measured.
         let https = url
             .get(..8)
@@ -326,6 +486,7 @@ impl Args {
             mode,
             base,
             tls,
+            h2,
             url,
             threads,
             count,
@@ -397,8 +558,12 @@ fn timed<C: Client>(client: &C, args: &Args, fresh: bool) -> Res<Outcome> {
     let threads = args.threads.max(1);
     let start = Barrier::new(threads + 1);
     let end = Barrier::new(threads + 1);
-    let sampler = ThreadSampler::start();
-    let (t0, t1, results) = thread::scope(|s| -> Res<_> {
+    let sampler = if args.h2 {
+        Sampler::start(client.count_sockets(), client.probe())
+    } else {
+        Sampler::start(false, None)
+    };
+    let (t0, t1, results, pool_at_start) = thread::scope(|s| -> Res<_> {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let (start, end) = (&start, &end);
@@ -443,15 +608,16 @@ fn timed<C: Client>(client: &C, args: &Args, fresh: bool) -> Res<Outcome> {
             .collect();
         start.wait();
         let t0 = Instant::now();
+        let at_start = sampler.mark_timed();
         end.wait();
         let t1 = Instant::now();
         let results: Vec<_> = handles
             .into_iter()
             .map(|h| h.join().expect("worker panicked"))
             .collect();
-        Ok((t0, t1, results))
+        Ok((t0, t1, results, at_start))
     })?;
-    let peak_threads = sampler.finish();
+    let sampled = sampler.finish();
     let mut bytes = 0;
     for r in results {
         bytes += r?;
@@ -460,11 +626,36 @@ fn timed<C: Client>(client: &C, args: &Args, fresh: bool) -> Res<Outcome> {
     if args.base == "download" && bytes == 0 && requests > 0 {
         return Err("download read no bytes".into());
     }
+    let mut extra = format!("\"peak_threads\":{}", sampled.peak_threads);
+    if args.h2 {
+        let _ = write!(extra, ",\"proto\":\"{}\"", client.proto());
+    }
+    if let Some((peak, timed, end)) = sampled.sockets {
+        let _ = write!(
+            extra,
+            ",\"peak_sockets\":{peak},\"timed_peak_sockets\":{timed},\"end_sockets\":{end}"
+        );
+    }
+    if let Some((peak, timed, end)) = sampled.pool {
+        let start = pool_at_start.unwrap_or_default();
+        let _ = write!(
+            extra,
+            ",\"pool_peak_conns\":{},\"pool_peak_threads\":{},\"pool_start_conns\":{},\"pool_start_threads\":{},\"pool_timed_peak_conns\":{},\"pool_timed_peak_threads\":{},\"pool_end_conns\":{},\"pool_end_threads\":{}",
+            peak.conns,
+            peak.threads,
+            start.conns,
+            start.threads,
+            timed.conns,
+            timed.threads,
+            end.conns,
+            end.threads
+        );
+    }
     Ok(Outcome {
         requests,
         bytes,
         secs: (t1 - t0).as_secs_f64(),
-        extra: format!("\"peak_threads\":{peak_threads}"),
+        extra,
     })
 }
 

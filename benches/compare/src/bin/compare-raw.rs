@@ -8,6 +8,10 @@
 //! `StreamOwned<ClientConnection, TcpStream>` (the ring provider, the CA in
 //! `COMPARE_CA` as the only root, ALPN `http/1.1`): the handshake happens on
 //! the first write, records are read and written on the caller's thread.
+//!
+//! raw speaks no HTTP/2: in the `-h2` modes it runs that same HTTP/1.1 TLS
+//! loop (run.sh gives it the HTTP/1.1 TLS port's URL), the baseline of the
+//! `-h2` rows' ratios.
 
 use nethttp_compare::{Client, Res, compare_ca, main_for, rustls_config};
 use rustls::{ClientConfig, ClientConnection, StreamOwned, pki_types::ServerName};
@@ -216,6 +220,10 @@ impl<D: Dial> Client for Raw<D> {
         let n = conn.read_body(len, out)?;
         self.parked.lock().expect("parked").push(conn);
         Ok(n)
+    }
+
+    fn count_sockets(&self) -> bool {
+        false
     }
 }
 

@@ -10,12 +10,17 @@
 //! rows of their own in the throughput, ratio and resource tables and a
 //! second panel of the chart; they are for information: no target reads
 //! them.
+//!
+//! The `-h2` modes (seq and conc over HTTP/2; raw runs its HTTP/1.1 rustls
+//! loop there, so their ratios are to raw TLS) are rows of their own too, a
+//! third panel of the chart, a table of connections, threads and RSS, and
+//! targets of their own: nethttp ≥ Go's ratio (must), ≥ reqwest's (aim).
 
 use serde_json::{Value, json};
 use std::{collections::BTreeMap, fmt::Write as _, fs, process};
 
 const CLIENT_ORDER: [&str; 5] = ["raw", "nethttp", "ureq", "reqwest", "go"];
-const MODE_ORDER: [&str; 8] = [
+const MODE_ORDER: [&str; 11] = [
     "seq",
     "conc",
     "fresh",
@@ -24,7 +29,12 @@ const MODE_ORDER: [&str; 8] = [
     "conc-tls",
     "fresh-tls",
     "download-tls",
+    "seq-h2",
+    "conc-h2",
+    "conc128-h2",
 ];
+/// The HTTP/2 modes: targets against Go (must) and reqwest (aim).
+const H2_MODES: [&str; 3] = ["seq-h2", "conc-h2", "conc128-h2"];
 /// The plain-HTTP modes: the ones the targets are about.
 const PLAIN_MODES: [&str; 4] = ["seq", "conc", "fresh", "download"];
 const PLACEMENT_ORDER: [&str; 3] = ["two-cpu", "one-cpu", "none"];
@@ -48,6 +58,22 @@ fn placement_title(p: &str) -> &str {
 /// A `-tls` mode (HTTPS).
 fn is_tls(m: &str) -> bool {
     m.ends_with("-tls")
+}
+
+/// A `-h2` mode (HTTP/2 over TLS; raw is its HTTP/1.1 TLS loop).
+fn is_h2(m: &str) -> bool {
+    m.ends_with("-h2")
+}
+
+/// The chart panel a mode belongs to: 0 plain, 1 `-tls`, 2 `-h2`.
+fn panel_of(m: &str) -> usize {
+    if is_h2(m) {
+        2
+    } else if is_tls(m) {
+        1
+    } else {
+        0
+    }
 }
 
 /// download and download-tls: measured in MB/s, not req/s.
@@ -326,6 +352,13 @@ fn markdown(d: &Data, meta: &Value) -> String {
             meta["tls"].as_str().unwrap_or("TLS 1.3, resumption off")
         );
     }
+    if d.rows.keys().any(|k| is_h2(&k.1)) {
+        let _ = writeln!(
+            s,
+            "The `-h2` rows are seq and conc over HTTP/2 (TLS, ALPN h2) to a third nginx port ({}); every response of nethttp, reqwest and Go was checked to be HTTP/2. raw speaks no HTTP/2: its `-h2` runs are its HTTP/1.1 rustls loop on the `-tls` port, so the `-h2` ratios are to raw TLS. ureq 3 has no HTTP/2 and sits them out.\n",
+            meta["alpn"].as_str().unwrap_or("ALPN not probed")
+        );
+    }
     // Speed tables, one per placement.
     for p in &d.placements {
         let _ = writeln!(
@@ -423,7 +456,56 @@ fn markdown(d: &Data, meta: &Value) -> String {
         }
         s.push('\n');
     }
+    s.push_str(&h2_resources(d));
     s.push_str(&targets(d));
+    s
+}
+
+/// The `-h2` modes' resources, per placement: peak RSS and threads
+/// (medians), the process's sockets (max over runs of the sampled peak,
+/// and at the end of the run) and, for nethttp, `Transport::stats()`'s
+/// connections and threads (max over runs of the sampled peak).
+fn h2_resources(d: &Data) -> String {
+    let mut s = String::new();
+    let max = |v: Vec<f64>| v.into_iter().reduce(f64::max);
+    for p in &d.placements {
+        let modes: Vec<&str> = modes_present(d, p)
+            .into_iter()
+            .filter(|m| is_h2(m))
+            .collect();
+        if modes.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "#### HTTP/2 connections, threads and RSS, {}\n\nPeak RSS and peak process threads (warm-up included): medians over runs. Sockets: the process's, sampled every 50 ms: peak over the whole run (warm-up included) / peak over the timed part / count at the end, each the max over runs (raw: one HTTP/1.1 connection per thread, not sampled). pool: nethttp's `Transport::stats()` sampled every 5 ms: conns / threads, peak over the whole run and (in brackets) over the timed part, max over runs.\n",
+            placement_title(p)
+        );
+        let rows = modes.into_iter().map(|m| {
+            let cells = d.clients.iter().map(|c| {
+                let rss = stats(d.values(p, m, c, "peak_rss_kib"))?;
+                let thr = stats(d.values(p, m, c, "peak_threads"))?;
+                let mut cell = format!("{:.1} MiB, {:.0} thr", rss.median / 1024.0, thr.median);
+                let g = |f: &str| max(d.values(p, m, c, f));
+                if let (Some(a), Some(t), Some(b)) =
+                    (g("peak_sockets"), g("timed_peak_sockets"), g("end_sockets"))
+                {
+                    let _ = write!(cell, ", sockets {a:.0} / {t:.0} / {b:.0}");
+                }
+                if let (Some(a), Some(b), Some(ta), Some(tb)) = (
+                    g("pool_peak_conns"),
+                    g("pool_peak_threads"),
+                    g("pool_timed_peak_conns"),
+                    g("pool_timed_peak_threads"),
+                ) {
+                    let _ = write!(cell, ", pool {a:.0} conn / {b:.0} thr ({ta:.0} / {tb:.0})");
+                }
+                Some(cell)
+            });
+            (m.to_string(), cells.collect())
+        });
+        table(&mut s, "mode", &d.clients, rows);
+    }
     s
 }
 
@@ -483,6 +565,31 @@ fn target_rows(d: &Data) -> Vec<(String, String, String, Option<bool>, bool)> {
         }
     }
     for p in d.placements.iter().filter(|p| *p != "none") {
+        for m in H2_MODES {
+            let Some(me) = d.ratio(p, m, "nethttp") else {
+                continue;
+            };
+            if let Some(g) = d.ratio(p, m, "go") {
+                out.push((
+                    format!("{m}, {}: ≥ Go (ratio to raw TLS)", placement_short(p)),
+                    format!("{me:.2}×"),
+                    format!("{g:.2}× (Go measured)"),
+                    Some(me >= g),
+                    true,
+                ));
+            }
+            if let Some(r) = d.ratio(p, m, "reqwest") {
+                out.push((
+                    format!("aim: {m}, {}: ≥ reqwest", placement_short(p)),
+                    format!("{me:.2}×"),
+                    format!("{r:.2}× (reqwest)"),
+                    Some(me >= r),
+                    false,
+                ));
+            }
+        }
+    }
+    for p in d.placements.iter().filter(|p| *p != "none") {
         for m in PLAIN_MODES {
             if let (Some(me), Some(u)) = (d.ratio(p, m, "nethttp"), d.ratio(p, m, "ureq")) {
                 out.push((
@@ -534,6 +641,13 @@ fn summary(d: &Data, meta: &Value) -> Value {
                         "paired_ratio": d.paired(p, m, c).map(|s| json!({"median": s.median, "min": s.min, "max": s.max})),
                         "peak_rss_kib_median": rss.map(|s| s.median),
                         "peak_threads_median": thr.map(|s| s.median),
+                        "peak_sockets_max": d.values(p, m, c, "peak_sockets").into_iter().reduce(f64::max),
+                        "timed_peak_sockets_max": d.values(p, m, c, "timed_peak_sockets").into_iter().reduce(f64::max),
+                        "pool_timed_peak_conns_max": d.values(p, m, c, "pool_timed_peak_conns").into_iter().reduce(f64::max),
+                        "pool_timed_peak_threads_max": d.values(p, m, c, "pool_timed_peak_threads").into_iter().reduce(f64::max),
+                        "end_sockets_max": d.values(p, m, c, "end_sockets").into_iter().reduce(f64::max),
+                        "pool_peak_conns_max": d.values(p, m, c, "pool_peak_conns").into_iter().reduce(f64::max),
+                        "pool_peak_threads_max": d.values(p, m, c, "pool_peak_threads").into_iter().reduce(f64::max),
                     }));
                 }
             }
@@ -581,11 +695,12 @@ fn chart(d: &Data, meta: &Value, path: &str, font: &str) -> Result<(), Box<dyn s
     register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| "cannot load the font")?;
 
     let bars: Vec<&String> = d.clients.iter().filter(|c| *c != "raw").collect();
-    // One panel for plain HTTP, one for the -tls modes (when they ran).
+    // One panel for plain HTTP, one for the -tls modes and one for the -h2
+    // modes (when they ran).
     let mut panels: Vec<Vec<(String, String)>> = Vec::new();
-    for tls in [false, true] {
+    for kind in 0..3 {
         let mut groups = Vec::new();
-        for m in MODE_ORDER.iter().filter(|m| is_tls(m) == tls) {
+        for m in MODE_ORDER.iter().filter(|m| panel_of(m) == kind) {
             for p in &d.placements {
                 if d.speed(p, m, "raw").is_some() {
                     groups.push((m.to_string(), p.clone()));
@@ -606,7 +721,17 @@ fn chart(d: &Data, meta: &Value, path: &str, font: &str) -> Result<(), Box<dyn s
     let date = meta["date"].as_str().unwrap_or("");
     let rev = meta["nethttp"].as_str().unwrap_or("?");
     for (area, groups) in root.split_evenly((panels.len(), 1)).iter().zip(&panels) {
-        let title = if is_tls(&groups[0].0) {
+        // Only the clients with a bar in this panel (ureq has no -h2 rows).
+        let bars: Vec<&String> = bars
+            .iter()
+            .copied()
+            .filter(|c| groups.iter().any(|(m, p)| d.ratio(p, m, c).is_some()))
+            .collect();
+        let title = if is_h2(&groups[0].0) {
+            format!(
+                "HTTP/2 over TLS: throughput / raw rustls HTTP/1.1 loop (median; whiskers: min–max) — nginx on 127.0.0.1, {date}, nethttp {rev}"
+            )
+        } else if is_tls(&groups[0].0) {
             format!(
                 "HTTPS: throughput / raw rustls loop (median; whiskers: min–max) — nginx on 127.0.0.1, {date}, nethttp {rev}"
             )
@@ -640,7 +765,7 @@ fn panel(
             })
         })
         .fold(1.1f64, f64::max)
-        * 1.1;
+        * 1.25; // headroom for the legend
 
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 22))

@@ -1,6 +1,7 @@
 //! `ureq` 3: one `Agent` shared by every worker thread; I/O on the caller's
 //! thread, no threads of its own. In the `-tls` modes its rustls trusts
-//! `COMPARE_CA` only (ureq's default, webpki-roots, when unset).
+//! `COMPARE_CA` only (ureq's default, webpki-roots, when unset). ureq 3
+//! speaks no HTTP/2: it refuses the `-h2` modes (run.sh leaves it out there).
 
 use nethttp_compare::{Res, compare_ca, drain, main_for};
 use std::sync::Arc;
@@ -42,6 +43,9 @@ impl nethttp_compare::Client for Ureq {
 
 fn main() {
     main_for("ureq", |args| {
+        if args.h2 {
+            return Err(format!("ureq 3 has no HTTP/2: mode {} is not for it", args.mode).into());
+        }
         let per_host = args.threads.max(2);
         let mut config = Agent::config_builder()
             .proxy(None)
