@@ -398,6 +398,8 @@ impl<C: Poolable> Pool<C> {
                     idle_time: Duration::ZERO,
                     conn: other,
                 });
+                // Kept if waiters take its streams or the other is full.
+                self.serve_shared_locked(&mut st, conn);
                 self.drop_surplus_locked(&mut st, conn, &mut acts);
                 self.check_locked(&st);
                 return (got, acts);
