@@ -70,16 +70,6 @@ use crate::{
         Outgoing,
         msg::{ConnError, Failure, ResponseParts},
     },
-    h1::{
-        framing::{BodySize, has_token, request_framing},
-        head::{RequestFraming, ResponseHead},
-    },
-    h2::{
-        flow::{Credit, Window},
-        frame::ErrorCode,
-        head::{self, RequestHead},
-        settings::Settings,
-    },
     phase::{Interrupt, Phase},
     pool::{Handle, IdleCheck},
     route::ConnKey,
@@ -88,6 +78,16 @@ use crate::{
     trace::ClientTrace,
 };
 use writer::Job;
+
+// The codecs' paths, each from its own root (a `head` nested in a
+// `crate::{…}` group reads as the crate root's `head` function to
+// ../shared/tools/layers.py).
+use crate::h1::framing::{BodySize, has_token, request_framing};
+use crate::h1::head::{RequestFraming, ResponseHead};
+use crate::h2::flow::{Credit, Window};
+use crate::h2::frame::ErrorCode;
+use crate::h2::head::{self, RequestHead};
+use crate::h2::settings::Settings;
 
 /// Streams a connection carries before the server's SETTINGS say how many
 /// it allows. Go assumes 100 (`initialMaxConcurrentStreams`) and lets the

@@ -18,16 +18,16 @@ use crate::{
     Error, ErrorKind,
     close_reason::CloseReason,
     conn::msg::Failure,
-    h2::{
-        frame::{self, Assembled, BlockAssembler, ErrorCode, Frame, FrameError, SettingsParams},
-        head::{self, HeadBuilder},
-        hpack::{self, Decoder},
-    },
     pool::IdleCheck,
     stream::{ReadHalf, is_timeout},
 };
 
 use super::writer::Job;
+use crate::h2::frame::{
+    self, Assembled, BlockAssembler, ErrorCode, Frame, FrameError, SettingsParams,
+};
+use crate::h2::head::{self, HeadBuilder};
+use crate::h2::hpack::{self, Decoder};
 
 /// The largest frame we accept: the default we never raise (RFC 9113
 /// §4.2, SETTINGS_MAX_FRAME_SIZE).

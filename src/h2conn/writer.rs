@@ -9,16 +9,10 @@ use std::io::Write;
 use crossbeam_channel::{Receiver, select};
 
 use super::{H2Conn, Start};
-use crate::{
-    Error,
-    close_reason::CloseReason,
-    h2::{
-        frame::{self, ErrorCode},
-        head::Field,
-        hpack::Encoder,
-    },
-    stream::WriteHalf,
-};
+use crate::h2::frame::{self, ErrorCode};
+use crate::h2::head::Field;
+use crate::h2::hpack::Encoder;
+use crate::{Error, close_reason::CloseReason, stream::WriteHalf};
 
 /// What the writer is asked to send.
 pub(super) enum Job {
