@@ -18,13 +18,12 @@ mod support;
 
 use std::{
     collections::HashSet,
-    io::{self, BufRead, BufReader, Read},
+    io::{self, Read},
     path::{Path, PathBuf},
     process::{Child, ChildStdin, Command, Stdio},
     sync::{
         Arc, Barrier, Mutex, OnceLock, PoisonError, RwLock, RwLockWriteGuard,
         atomic::{AtomicBool, AtomicUsize, Ordering},
-        mpsc,
     },
     thread,
     time::{Duration, Instant},
@@ -36,7 +35,7 @@ use nethttp::{
 };
 use support::{
     LeakCheck, Recorder, XorShift, bounded, client,
-    h2::{NGINX_FILES, Nginx, PATTERN_PERIOD, is_pattern, tls_transport_builder},
+    h2::{NGINX_FILES, Nginx, PATTERN_PERIOD, is_pattern, read_port, tls_transport_builder},
     peer_available, proc_threads_named,
     tls::pki,
     wait_stats, wait_until,
@@ -935,20 +934,7 @@ impl GoPeer {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
         let stdin = child.stdin.take();
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        // The PORT line, then whatever else comes until the peer exits.
-        thread::spawn(move || {
-            let mut out = BufReader::new(out);
-            let mut line = String::new();
-            let _ = out.read_line(&mut line);
-            let _ = tx.send(line);
-            let _ = io::copy(&mut out, &mut io::sink());
-        });
-        let port = rx
-            .recv_timeout(GO_START_LIMIT)
-            .ok()
-            .and_then(|l| l.trim().strip_prefix("PORT ")?.parse::<u16>().ok());
+        let port = read_port(child.stdout.take().expect("stdout"), GO_START_LIMIT);
         let mut peer = GoPeer {
             port: 0,
             child,

@@ -9,7 +9,7 @@ use std::{
     io::{self, BufRead, BufReader, Write},
     net::{SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Stdio},
+    process::{Child, ChildStdin, ChildStdout, Command, Stdio},
     sync::{
         Arc, OnceLock,
         atomic::{AtomicUsize, Ordering},
@@ -210,23 +210,7 @@ impl H2Peer {
             .spawn()
             .expect("spawn python3 h2peer.py");
         let stdin = child.stdin.take();
-        let out = child.stdout.take().expect("peer stdout");
-        let (tx, rx) = mpsc::channel();
-        // Reads the PORT line, then whatever else comes until the peer
-        // exits (nothing, normally), so the peer never writes to a closed
-        // pipe.
-        thread::spawn(move || {
-            let mut out = BufReader::new(out);
-            let mut line = String::new();
-            let _ = out.read_line(&mut line);
-            let _ = tx.send(line);
-            let _ = io::copy(&mut out, &mut io::sink());
-        });
-        let port = rx.recv_timeout(START_LIMIT).ok().and_then(|line| {
-            line.trim()
-                .strip_prefix("PORT ")
-                .and_then(|p| p.parse::<u16>().ok())
-        });
+        let port = read_port(child.stdout.take().expect("peer stdout"), START_LIMIT);
         let Some(port) = port else {
             let _ = child.kill();
             let _ = child.wait();
@@ -268,6 +252,22 @@ impl Drop for H2Peer {
             let _ = std::fs::remove_dir_all(dir);
         }
     }
+}
+
+/// The port a peer prints as `PORT <n>` on its first stdout line, within
+/// `limit`. A thread keeps reading what else comes until the peer exits,
+/// so the peer never writes to a closed pipe.
+pub fn read_port(out: ChildStdout, limit: Duration) -> Option<u16> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut out = BufReader::new(out);
+        let mut line = String::new();
+        let _ = out.read_line(&mut line);
+        let _ = tx.send(line);
+        let _ = io::copy(&mut out, &mut io::sink());
+    });
+    let line = rx.recv_timeout(limit).ok()?;
+    line.trim().strip_prefix("PORT ")?.parse().ok()
 }
 
 /// The files [`Nginx`] serves under `/data/` (name, size): the pattern
