@@ -1,8 +1,11 @@
 //! The transport's settings, shared read-only by every layer below it.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
 
-use crate::proxy::Proxy;
+use crate::{
+    net::{Connector, Hook, Resolve, TcpOptions},
+    proxy::Proxy,
+};
 
 /// Settings fixed when a [`Transport`](crate::Transport) is built. Read by the
 /// pool, dial threads and connection threads; never written after build.
@@ -39,6 +42,18 @@ pub(crate) struct Config {
     pub(crate) http2_initial_connection_window: u32,
     pub(crate) http2_ping_interval: Option<Duration>,
     pub(crate) http2_ping_timeout: Duration,
+    /// `resolve(host, addrs)` overrides, by lower-case host without
+    /// brackets; consulted before `resolver`.
+    pub(crate) resolve_overrides: HashMap<String, Vec<SocketAddr>>,
+    /// The user's resolver; `None`: the system's (`getaddrinfo`).
+    pub(crate) resolver: Option<Hook<dyn Resolve>>,
+    /// How sockets are made.
+    pub(crate) connector: Connector,
+    pub(crate) tcp: TcpOptions,
+    /// When the other address family's first attempt starts (RFC 8305's
+    /// "Connection Attempt Delay", Go's `fallbackDelay`); `None`: addresses
+    /// are tried one at a time.
+    pub(crate) happy_eyeballs_delay: Option<Duration>,
 }
 
 /// What the transport speaks (API.md, "HTTP/2").
@@ -99,6 +114,11 @@ impl Default for Config {
             http2_initial_connection_window: 1 << 30,
             http2_ping_interval: None,
             http2_ping_timeout: Duration::from_secs(15),
+            resolve_overrides: HashMap::new(),
+            resolver: None,
+            connector: Connector::Tcp,
+            tcp: TcpOptions::default(),
+            happy_eyeballs_delay: Some(Duration::from_millis(300)),
         }
     }
 }

@@ -75,6 +75,7 @@ mod h2;
 mod h2conn;
 mod into_url;
 mod message;
+mod net;
 mod phase;
 mod pool;
 mod proxy;
@@ -96,6 +97,7 @@ pub use client::{
 pub use error::{Error, ErrorKind, Result};
 pub use into_url::IntoUrl;
 pub use message::{Request, Response};
+pub use net::{Dial, Resolve, Socket};
 pub use proxy::Proxy;
 pub use threads::live_threads;
 pub use trace::{ClientTrace, GotConnInfo};

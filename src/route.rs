@@ -22,6 +22,7 @@ pub(crate) enum Scheme {
 /// Through an HTTP proxy, plain-http requests to every host share the
 /// proxy's connections (`host` is empty, `port` 0: the proxy is the
 /// peer); https requests tunnel with CONNECT, one tunnel per target.
+/// Through a SOCKS proxy every connection is a tunnel to one target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ConnKey {
     pub(crate) scheme: Scheme,
@@ -34,33 +35,24 @@ pub(crate) struct ConnKey {
 
 impl ConnKey {
     /// The key for a request URL sent as `proxy` says; an unsupported
-    /// scheme or a missing host is [`ErrorKind::InvalidUrl`], an
-    /// unsupported proxy [`ErrorKind::Proxy`].
+    /// scheme or a missing host is [`ErrorKind::InvalidUrl`], a custom
+    /// proxy function's bad answer [`ErrorKind::Proxy`].
     pub(crate) fn new(url: &Url, proxy: &Proxy) -> Result<ConnKey, Error> {
         let mut key = ConnKey::for_url(url)?;
-        let Some(target) = proxy.proxy_for(url) else {
+        let Some(target) = proxy.proxy_for(url)? else {
             return Ok(key);
         };
-        if target.url.scheme() != "http" {
-            return Err(Error::new(
-                ErrorKind::Proxy,
-                format!(
-                    "{} proxies are not supported (only http://)",
-                    target.url.scheme()
-                ),
-            ));
-        }
-        if key.scheme == Scheme::Http {
+        if key.scheme == Scheme::Http && !target.kind.is_socks() {
             key.host.clear();
             key.port = 0;
         }
-        key.proxy = Some(target.clone());
+        key.proxy = Some(target.into_owned());
         Ok(key)
     }
 
-    /// Plain http through a proxy: requests use the absolute form.
+    /// Plain http through an HTTP proxy: requests use the absolute form.
     pub(crate) fn is_proxied_http(&self) -> bool {
-        self.proxy.is_some() && self.scheme == Scheme::Http
+        self.scheme == Scheme::Http && self.proxy.as_ref().is_some_and(|p| !p.kind.is_socks())
     }
 
     /// Where the TCP connection goes: the proxy, or the target.
@@ -155,6 +147,10 @@ mod tests {
         assert_eq!(k("file:///etc").unwrap_err().kind(), ErrorKind::InvalidUrl);
     }
 
+    fn k_direct(s: &str) -> ConnKey {
+        ConnKey::for_url(&Url::parse(s).unwrap()).unwrap()
+    }
+
     #[test]
     fn proxied_keys() {
         let proxy = Proxy::all("http://u:p@proxy.local:3128").unwrap();
@@ -170,9 +166,39 @@ mod tests {
         let other = Proxy::all("http://v:p@proxy.local:3128").unwrap();
         let url = Url::parse("http://a.example/").unwrap();
         assert_ne!(ConnKey::new(&url, &other).unwrap(), k("http://a.example/"));
+        // SOCKS tunnels per target, plain http included, keyed by proxy.
         let socks = Proxy::all("socks5://proxy.local").unwrap();
+        let s = |u: &str, p: &Proxy| ConnKey::new(&Url::parse(u).unwrap(), p).unwrap();
+        assert_ne!(
+            s("http://a.example/", &socks),
+            s("http://b.example/", &socks)
+        );
+        assert!(!s("http://a.example/", &socks).is_proxied_http());
         assert_eq!(
-            ConnKey::new(&url, &socks).unwrap_err().kind(),
+            s("http://a.example/", &socks).to_string(),
+            "proxy.local:1080"
+        );
+        let socks_h = Proxy::all("socks5h://proxy.local").unwrap();
+        assert_ne!(
+            s("http://a.example/", &socks),
+            s("http://a.example/", &socks_h)
+        );
+        assert_ne!(
+            s("http://a.example/", &socks),
+            ConnKey::for_url(&url).unwrap()
+        );
+        // A custom function's choice; a bad one is the proxy's error.
+        let custom = Proxy::custom(|u: &Url| {
+            (u.host_str() == Some("via.example")).then(|| Url::parse("socks5://p.local:9").unwrap())
+        });
+        assert_eq!(s("http://via.example/", &custom).to_string(), "p.local:9");
+        assert_eq!(
+            s("http://direct.example/", &custom),
+            k_direct("http://direct.example/")
+        );
+        let bad = Proxy::custom(|_: &Url| Url::parse("ftp://p.local").ok());
+        assert_eq!(
+            ConnKey::new(&url, &bad).unwrap_err().kind(),
             ErrorKind::Proxy
         );
     }

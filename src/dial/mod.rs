@@ -4,6 +4,7 @@
 //! (`CONNECT`), and [`secure`] it with TLS for https. This layer knows
 //! nothing of pooling: the transport calls [`dial`] and takes the stream.
 
+mod socks;
 pub(crate) mod tls;
 
 use std::{
@@ -12,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::proxy::ProxyTarget;
+use crate::proxy::{ProxyKind, ProxyTarget};
 use crate::{
     Error, ErrorKind,
     config::Config,
@@ -35,6 +36,12 @@ pub(crate) fn dial(
     offer: Option<&[&[u8]]>,
     protocols: &[&[u8]],
 ) -> Result<Stream, Error> {
+    if let Some(p) = key.proxy.as_ref().filter(|p| p.kind != ProxyKind::Http) {
+        return Err(Error::new(
+            ErrorKind::Proxy,
+            format!("{} proxies are not dialled yet", p.url.scheme()),
+        ));
+    }
     let phase = Phase::Connecting(key);
     let (host, port) = key.dial_host_port();
     let sock = resolve(route::bare(host), port, trace)

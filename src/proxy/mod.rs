@@ -9,10 +9,10 @@
 //! a [`ProxyTarget`]: the proxy's URL with the credentials taken out, and the
 //! `Proxy-Authorization` value built from them.
 
-use std::net::IpAddr;
+use std::{borrow::Cow, fmt, net::IpAddr, sync::Arc};
 
 use base64::Engine as _;
-use http::HeaderValue;
+use http::{HeaderMap, HeaderValue};
 use percent_encoding::percent_decode_str;
 use url::{Host, Url};
 
@@ -21,24 +21,82 @@ use crate::{
     error::{Redacted, redact_raw},
 };
 
-/// Proxy URL schemes we accept when parsing. Only `http` proxies are dialled
-/// today; the transport rejects the others when a request would use them.
-const ACCEPTED_SCHEMES: [&str; 3] = ["http", "https", "socks5"];
+/// Proxy URL schemes we accept, as [`ProxyKind::of`] names them.
+const ACCEPTED_SCHEMES: [&str; 6] = ["http", "https", "socks4", "socks4a", "socks5", "socks5h"];
 
-/// The port of a `socks5://` proxy that names none (the `url` crate knows
-/// the defaults of `http` and `https` only).
-const SOCKS5_DEFAULT_PORT: u16 = 1080;
+/// The port of a SOCKS proxy that names none (the `url` crate knows the
+/// defaults of `http` and `https` only).
+const SOCKS_DEFAULT_PORT: u16 = 1080;
+
+/// How a proxy is spoken to: its URL's scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum ProxyKind {
+    /// An HTTP proxy: absolute-form requests for http, `CONNECT` for https.
+    Http,
+    /// The same inside TLS to the proxy.
+    Https,
+    /// SOCKS4: IPv4 targets only, names resolved here.
+    Socks4,
+    /// SOCKS4a: names resolved by the proxy.
+    Socks4a,
+    /// SOCKS5 (RFC 1928): names resolved here.
+    Socks5,
+    /// SOCKS5 with names resolved by the proxy (curl's `socks5h`).
+    Socks5h,
+}
+
+impl ProxyKind {
+    fn of(scheme: &str) -> Option<ProxyKind> {
+        Some(match scheme {
+            "http" => ProxyKind::Http,
+            "https" => ProxyKind::Https,
+            "socks4" => ProxyKind::Socks4,
+            "socks4a" => ProxyKind::Socks4a,
+            "socks5" => ProxyKind::Socks5,
+            "socks5h" => ProxyKind::Socks5h,
+            _ => return None,
+        })
+    }
+
+    /// A SOCKS proxy: the connection tunnels to one target, and requests
+    /// go in origin form as if direct.
+    pub(crate) fn is_socks(self) -> bool {
+        !matches!(self, ProxyKind::Http | ProxyKind::Https)
+    }
+}
+
+/// A proxy chosen per request by the user's function.
+type ProxyFn = dyn Fn(&Url) -> Option<Url> + Send + Sync;
 
 /// Which proxy a request goes through: none, the ones the environment names
 /// ([`Proxy::from_env`], the default of `TransportBuilder`), or one fixed
-/// proxy for every `http://` and/or `https://` request.
+/// proxy for every `http://` and/or `https://` request, or one the caller's
+/// function picks per request ([`Proxy::custom`], Go's `Transport.Proxy`).
 ///
-/// Proxy URLs may use the schemes `http`, `https` and `socks5`, but only
-/// `http` proxies are supported for now: a request that would go through an
-/// `https` or `socks5` proxy fails with [`ErrorKind::Proxy`]. Credentials in
-/// the proxy URL (`http://user:pass@proxy:3128`) are percent-decoded and
-/// sent as `Proxy-Authorization: Basic …`; they never show in `Debug`
-/// output or error messages.
+/// # Kinds of proxy
+///
+/// The proxy URL's scheme says how it is spoken to:
+///
+/// - `http://`: plain `http://` requests go to the proxy in absolute form,
+///   `https://` ones through a `CONNECT` tunnel, TLS end to end.
+/// - `https://`: the same, inside TLS to the proxy, checked with the
+///   transport's TLS configuration.
+/// - `socks5://` (RFC 1928; names resolved here) and `socks5h://` (names
+///   resolved by the proxy); `socks4a://` (names resolved by the proxy) and
+///   `socks4://` (IPv4 only). The default port is 1080. Every connection
+///   tunnels to one target, and requests go as if direct.
+///
+/// Credentials in the proxy URL (`http://user:pass@proxy:3128`) are
+/// percent-decoded: HTTP proxies get them as `Proxy-Authorization: Basic
+/// …`, SOCKS5 proxies as a username/password (RFC 1929; "no
+/// authentication" is offered too, and the proxy chooses), SOCKS4 ones as
+/// the user id. They never show in `Debug` output or error messages.
+/// Headers set with [`Proxy::headers`] go on every `CONNECT` and every
+/// absolute-form request.
+///
+/// Any failure on the way to or through a proxy (it cannot be reached,
+/// TLS to it fails, SOCKS refuses, `CONNECT` is answered with an error) is
+/// [`ErrorKind::Proxy`], and the message names the proxy.
 ///
 /// # From the environment
 ///
@@ -89,7 +147,7 @@ const SOCKS5_DEFAULT_PORT: u16 = 1080;
 /// let _direct = Proxy::none();
 /// # Ok::<(), nethttp::Error>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Proxy {
     /// The proxy for `http://` requests.
     http: Option<ProxyTarget>,
@@ -99,19 +157,51 @@ pub struct Proxy {
     /// together with the loopback rule. `None` for fixed proxies, which
     /// apply to every host.
     bypass: Option<NoProxy>,
+    /// [`Proxy::custom`]'s function; when set, the fields above are empty.
+    custom: Option<Arc<ProxyFn>>,
+    /// Sent on `CONNECT` and absolute-form requests.
+    headers: HeaderMap,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("http", &self.http)
+            .field("https", &self.https)
+            .field("bypass", &self.bypass)
+            .field("custom", &self.custom.is_some())
+            .field("headers", &self.headers)
+            .finish()
+    }
 }
 
 /// One proxy to dial, as the transport needs it. Part of the connection
 /// key: different proxies or credentials never share a connection.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ProxyTarget {
-    /// The proxy's URL, scheme `http`, `https` or `socks5` (only `http` is
-    /// supported by the transport for now), without userinfo. Its port is
-    /// `port_or_known_default()`; a `socks5` URL always has one.
+    /// The proxy's URL, one of [`ACCEPTED_SCHEMES`], without userinfo.
+    /// Its port is `port_or_known_default()`; a SOCKS URL always has one.
     pub(crate) url: Url,
+    pub(crate) kind: ProxyKind,
     /// `Basic base64(user:pass)` from the proxy URL's percent-decoded
     /// userinfo, marked sensitive; `None` when the URL had no userinfo.
     pub(crate) authorization: Option<HeaderValue>,
+    /// The same userinfo, percent-decoded, for SOCKS.
+    pub(crate) credentials: Option<Credentials>,
+}
+
+/// A proxy's user name and password, percent-decoded to raw bytes. Never
+/// printed.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Credentials {
+    pub(crate) user: Vec<u8>,
+    pub(crate) pass: Vec<u8>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Credentials(..)")
+    }
 }
 
 impl Proxy {
@@ -121,7 +211,54 @@ impl Proxy {
             http: None,
             https: None,
             bypass: None,
+            custom: None,
+            headers: HeaderMap::new(),
         }
+    }
+
+    /// Lets `f` choose the proxy for each request from its URL (Go's
+    /// `Transport.Proxy`): `Some(proxy URL)` of any kind this type
+    /// supports, or `None` to go direct. A URL that is not a proxy URL
+    /// fails that request with [`ErrorKind::Proxy`]. Called once per
+    /// request attempt, on the caller's thread.
+    ///
+    /// ```
+    /// use nethttp::{Proxy, Url};
+    /// let proxy = Proxy::custom(|url: &Url| match url.host_str() {
+    ///     Some(h) if h.ends_with(".onion") => Url::parse("socks5h://127.0.0.1:9050").ok(),
+    ///     _ => None,
+    /// });
+    /// let t = nethttp::Transport::builder().proxy(proxy).build();
+    /// # let _ = t;
+    /// ```
+    pub fn custom(f: impl Fn(&Url) -> Option<Url> + Send + Sync + 'static) -> Proxy {
+        Proxy {
+            custom: Some(Arc::new(f)),
+            ..Proxy::none()
+        }
+    }
+
+    /// Headers sent to HTTP proxies on every `CONNECT` and every
+    /// absolute-form request (Go's `ProxyConnectHeader`), such as a
+    /// `Proxy-Authorization` of another scheme. A request's own header of
+    /// the same name wins on absolute-form requests.
+    ///
+    /// ```
+    /// use nethttp::{Proxy, http::HeaderMap};
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert("proxy-authorization", "Bearer t0ken".parse().unwrap());
+    /// let proxy = Proxy::all("http://127.0.0.1:3128")?.headers(headers);
+    /// # let _ = proxy;
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    pub fn headers(mut self, headers: HeaderMap) -> Proxy {
+        self.headers = headers;
+        self
+    }
+
+    /// The headers of [`Proxy::headers`].
+    pub(crate) fn extra_headers(&self) -> &HeaderMap {
+        &self.headers
     }
 
     /// The proxies the environment names, read now (at this call), by the
@@ -140,38 +277,36 @@ impl Proxy {
 
     /// Sends every `http://` and `https://` request through `url`.
     ///
-    /// `url` needs a scheme (`http`, `https` or `socks5`) and a host;
+    /// `url` needs a scheme (see [kinds](Proxy#kinds-of-proxy)) and a host;
     /// anything else is an error of kind [`ErrorKind::InvalidUrl`].
     pub fn all(url: impl IntoUrl) -> crate::Result<Proxy> {
         let target = ProxyTarget::from_url(proxy_url(url)?)?;
         Ok(Proxy {
             http: Some(target.clone()),
             https: Some(target),
-            bypass: None,
+            ..Proxy::none()
         })
     }
 
     /// Sends `http://` requests through `url`; `https://` ones go direct.
     ///
-    /// `url` needs a scheme (`http`, `https` or `socks5`) and a host;
+    /// `url` needs a scheme (see [kinds](Proxy#kinds-of-proxy)) and a host;
     /// anything else is an error of kind [`ErrorKind::InvalidUrl`].
     pub fn http(url: impl IntoUrl) -> crate::Result<Proxy> {
         Ok(Proxy {
             http: Some(ProxyTarget::from_url(proxy_url(url)?)?),
-            https: None,
-            bypass: None,
+            ..Proxy::none()
         })
     }
 
     /// Sends `https://` requests through `url`; `http://` ones go direct.
     ///
-    /// `url` needs a scheme (`http`, `https` or `socks5`) and a host;
+    /// `url` needs a scheme (see [kinds](Proxy#kinds-of-proxy)) and a host;
     /// anything else is an error of kind [`ErrorKind::InvalidUrl`].
     pub fn https(url: impl IntoUrl) -> crate::Result<Proxy> {
         Ok(Proxy {
-            http: None,
             https: Some(ProxyTarget::from_url(proxy_url(url)?)?),
-            bypass: None,
+            ..Proxy::none()
         })
     }
 
@@ -198,13 +333,30 @@ impl Proxy {
             http,
             https: env_target("HTTPS_PROXY", https),
             bypass: Some(NoProxy::parse(no_proxy.unwrap_or(""))),
+            ..Proxy::none()
         }
     }
 
     /// The proxy for a request to `target`, or `None` to connect directly.
-    /// Only `http` and `https` targets are ever proxied. The result borrows
-    /// from `self`; clone it to keep it past the `Proxy`.
-    pub(crate) fn proxy_for(&self, target: &Url) -> Option<&ProxyTarget> {
+    /// Only `http` and `https` targets are ever proxied. A custom
+    /// function's bad URL is [`ErrorKind::Proxy`].
+    pub(crate) fn proxy_for(&self, target: &Url) -> crate::Result<Option<Cow<'_, ProxyTarget>>> {
+        if let Some(f) = &self.custom {
+            if !matches!(target.scheme(), "http" | "https") {
+                return Ok(None);
+            }
+            let Some(url) = f(target) else {
+                return Ok(None);
+            };
+            return ProxyTarget::from_url(url)
+                .map(|t| Some(Cow::Owned(t)))
+                .map_err(|e| Error::new(ErrorKind::Proxy, e.message().to_string()));
+        }
+        Ok(self.fixed_for(target).map(Cow::Borrowed))
+    }
+
+    /// [`Proxy::proxy_for`] for the fixed and environment proxies.
+    fn fixed_for(&self, target: &Url) -> Option<&ProxyTarget> {
         let proxy = match target.scheme() {
             "http" => self.http.as_ref(),
             "https" => self.https.as_ref(),
@@ -223,32 +375,39 @@ impl Proxy {
 
 impl ProxyTarget {
     /// Checks the scheme and host, moves the userinfo into the
-    /// `Proxy-Authorization` value and fills in the `socks5` port.
+    /// `Proxy-Authorization` value and the credentials, and fills in the
+    /// SOCKS port.
     fn from_url(mut url: Url) -> crate::Result<ProxyTarget> {
-        if !ACCEPTED_SCHEMES.contains(&url.scheme()) {
+        let Some(kind) = ProxyKind::of(url.scheme()) else {
             return Err(Error::new(
                 ErrorKind::InvalidUrl,
                 format!(
-                    "proxy {}: unsupported scheme {:?} (want http, https or socks5)",
+                    "proxy {}: unsupported scheme {:?} (want http, https, socks4, socks4a, socks5 or socks5h)",
                     Redacted(&url),
                     url.scheme()
                 ),
             ));
-        }
+        };
         if url.host_str().is_none_or(str::is_empty) {
             return Err(Error::new(
                 ErrorKind::InvalidUrl,
                 format!("proxy {}: no host", Redacted(&url)),
             ));
         }
-        let authorization = basic_auth(&url);
+        let credentials = credentials(&url);
+        let authorization = credentials.as_ref().and_then(basic_auth);
         // Both calls only fail for URLs without a host, excluded above.
         let _ = url.set_username("");
         let _ = url.set_password(None);
-        if url.scheme() == "socks5" && url.port().is_none() {
-            let _ = url.set_port(Some(SOCKS5_DEFAULT_PORT));
+        if kind.is_socks() && url.port().is_none() {
+            let _ = url.set_port(Some(SOCKS_DEFAULT_PORT));
         }
-        Ok(ProxyTarget { url, authorization })
+        Ok(ProxyTarget {
+            url,
+            kind,
+            authorization,
+            credentials,
+        })
     }
 }
 
@@ -265,16 +424,24 @@ fn proxy_url(url: impl IntoUrl) -> crate::Result<Url> {
     })
 }
 
-/// `Basic base64(user:pass)` from `url`'s userinfo, percent-decoded to raw
-/// bytes; `None` when there is no userinfo.
-fn basic_auth(url: &Url) -> Option<HeaderValue> {
+/// `url`'s userinfo, percent-decoded to raw bytes; `None` when there is
+/// none.
+fn credentials(url: &Url) -> Option<Credentials> {
     let (user, pass) = (url.username(), url.password());
     if user.is_empty() && pass.is_none() {
         return None;
     }
-    let mut raw: Vec<u8> = percent_decode_str(user).collect();
+    Some(Credentials {
+        user: percent_decode_str(user).collect(),
+        pass: percent_decode_str(pass.unwrap_or("")).collect(),
+    })
+}
+
+/// `Basic base64(user:pass)`, marked sensitive.
+fn basic_auth(c: &Credentials) -> Option<HeaderValue> {
+    let mut raw = c.user.clone();
     raw.push(b':');
-    raw.extend(percent_decode_str(pass.unwrap_or("")));
+    raw.extend_from_slice(&c.pass);
     let encoded = base64::engine::general_purpose::STANDARD.encode(&raw);
     // Base64 is ASCII, always a valid header value.
     let mut value = HeaderValue::try_from(format!("Basic {encoded}")).ok()?;

@@ -123,7 +123,10 @@ fn url(s: &str) -> Url {
 
 /// The proxy URL chosen for `target`, as a string.
 fn chosen(proxy: &Proxy, target: &str) -> Option<String> {
-    proxy.proxy_for(&url(target)).map(|t| t.url.to_string())
+    proxy
+        .proxy_for(&url(target))
+        .expect("fixed proxies never fail")
+        .map(|t| t.url.to_string())
 }
 
 #[test]
@@ -260,7 +263,7 @@ fn scheme_less_env_values_mean_http() {
     }
     let p = Proxy::from_vars(Some("u:p@proxy.local:3128"), None, None, false);
     assert!(
-        p.proxy_for(&url("http://a.example/"))
+        p.fixed_for(&url("http://a.example/"))
             .unwrap()
             .authorization
             .is_some()
@@ -274,7 +277,7 @@ fn bad_env_values_mean_no_proxy() {
         "   ",
         "not a url",
         "ftp://proxy.local",
-        "socks4://proxy.local:1080",
+        "socks6://proxy.local:1080",
         "http://",
         "http://proxy.local:99999",
         ":3128",
@@ -314,6 +317,33 @@ fn bad_fixed_urls_are_errors() {
 }
 
 #[test]
+fn kinds_ports_and_credentials() {
+    for (value, kind, port) in [
+        ("http://p.local", ProxyKind::Http, 80),
+        ("https://p.local", ProxyKind::Https, 443),
+        ("socks4://p.local", ProxyKind::Socks4, 1080),
+        ("socks4a://p.local", ProxyKind::Socks4a, 1080),
+        ("socks5://p.local:9050", ProxyKind::Socks5, 9050),
+        ("socks5h://p.local", ProxyKind::Socks5h, 1080),
+    ] {
+        let t = ProxyTarget::from_url(url(value)).unwrap();
+        assert_eq!(
+            (t.kind, t.url.port_or_known_default()),
+            (kind, Some(port)),
+            "{value}"
+        );
+    }
+    let t = ProxyTarget::from_url(url("socks5://us%3Aer:p%40ss@p.local")).unwrap();
+    let c = t.credentials.as_ref().unwrap();
+    assert_eq!(
+        (c.user.as_slice(), c.pass.as_slice()),
+        (&b"us:er"[..], &b"p@ss"[..])
+    );
+    assert!(!format!("{t:?}").contains("p@ss") && !format!("{t:?}").contains("p%40ss"));
+    assert_eq!(t.url.as_str(), "socks5://p.local:1080");
+}
+
+#[test]
 fn userinfo_becomes_basic_authorization() {
     // (proxy URL, decoded "user:pass")
     let rows: &[(&str, Option<&str>)] = &[
@@ -326,7 +356,7 @@ fn userinfo_becomes_basic_authorization() {
     ];
     for &(proxy, want) in rows {
         let p = Proxy::all(proxy).unwrap();
-        let target = p.proxy_for(&url("http://a.example/")).unwrap();
+        let target = p.fixed_for(&url("http://a.example/")).unwrap();
         assert_eq!(target.url.as_str(), "http://proxy:1/", "{proxy}");
         assert_eq!(target.url.username(), "");
         assert_eq!(target.url.password(), None);
@@ -343,7 +373,7 @@ fn userinfo_becomes_basic_authorization() {
     assert_eq!(
         Proxy::all("http://Aladdin:open%20sesame@proxy:1")
             .unwrap()
-            .proxy_for(&url("https://a.example/"))
+            .fixed_for(&url("https://a.example/"))
             .unwrap()
             .authorization
             .as_ref()

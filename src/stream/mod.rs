@@ -14,11 +14,10 @@ use std::{
 use crossbeam_channel::Receiver;
 
 mod page;
-mod socket;
 pub(crate) mod tls;
 
+pub(crate) use crate::net::{Peer, Socket};
 use page::Page;
-pub(crate) use socket::{Peer, Socket};
 use tls::{TlsCloser, TlsParts, TlsReadHalf, TlsWriteHalf};
 
 /// A freshly dialled connection, split into its halves.

@@ -8,6 +8,8 @@ mod conns;
 
 use std::{
     fmt,
+    net::{IpAddr, SocketAddr},
+    path::Path,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -22,6 +24,7 @@ use crate::{
         msg::{ConnError, Failure, ResponseParts},
     },
     error::Redacted,
+    net::{Connector, Dial, Hook, Resolve},
     route::ConnKey,
     transport::conns::{Conn, Conns, WaitCtx},
 };
@@ -541,6 +544,107 @@ impl TransportBuilder {
     /// closed (Go's `PingTimeout`). Default 15 s.
     pub fn http2_ping_timeout(mut self, t: Duration) -> Self {
         self.cfg.http2_ping_timeout = t;
+        self
+    }
+
+    /// Connects to `addrs` instead of resolving `host` (curl's `--resolve`
+    /// and `--connect-to`): each address is dialled with its own port,
+    /// whatever port the URL names. The URL's host still drives the `Host`
+    /// header, TLS's server name and certificate check, and the pool. Host
+    /// names match case-insensitively; IPv6 literals may be given with or
+    /// without brackets. Calling it again for a host replaces its list.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// let t = nethttp::Transport::builder()
+    ///     .resolve("example.com", [SocketAddr::from(([127, 0, 0, 1], 8443))])
+    ///     .build();
+    /// // https://example.com/ now connects to 127.0.0.1:8443 and checks
+    /// // the certificate of example.com.
+    /// # let _ = t;
+    /// ```
+    pub fn resolve(mut self, host: &str, addrs: impl IntoIterator<Item = SocketAddr>) -> Self {
+        let host = crate::route::bare(host).to_ascii_lowercase();
+        self.cfg
+            .resolve_overrides
+            .insert(host, addrs.into_iter().collect());
+        self
+    }
+
+    /// Resolves host names with `resolver` instead of the system's
+    /// resolver. [`resolve`](TransportBuilder::resolve) overrides still
+    /// come first.
+    pub fn resolver(mut self, resolver: impl Resolve + 'static) -> Self {
+        self.cfg.resolver = Some(Hook(Arc::new(resolver)));
+        self
+    }
+
+    /// Makes sockets with `dialer` instead of the built-in TCP dialer: one
+    /// call per address tried, to the target or its proxy. Its TCP sockets
+    /// get [`tcp_nodelay`](TransportBuilder::tcp_nodelay) and
+    /// [`tcp_keepalive`](TransportBuilder::tcp_keepalive) like any other;
+    /// [`local_address`](TransportBuilder::local_address) is the dialer's
+    /// business. Replaces [`unix_socket`](TransportBuilder::unix_socket).
+    pub fn dialer(mut self, dialer: impl Dial + 'static) -> Self {
+        self.cfg.connector = Connector::Custom(Hook(Arc::new(dialer)));
+        self
+    }
+
+    /// Sends every request to the Unix domain socket at `path` (curl's
+    /// `--unix-socket`): no name is resolved, the URL's host goes in the
+    /// `Host` header (and TLS's server name, for https), and connections
+    /// pool by the URL's host as usual. Replaces
+    /// [`dialer`](TransportBuilder::dialer).
+    ///
+    /// ```no_run
+    /// // Docker's API, on its socket.
+    /// let t = nethttp::Transport::builder()
+    ///     .unix_socket("/var/run/docker.sock")
+    ///     .build();
+    /// let client = nethttp::Client::builder().transport(t).build()?;
+    /// let version = client.get("http://docker/version").send()?.text()?;
+    /// # let _ = version;
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    pub fn unix_socket(mut self, path: impl AsRef<Path>) -> Self {
+        self.cfg.connector = Connector::Unix(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Binds each TCP connection the built-in dialer makes to this local
+    /// IP address (the port is the OS's choice). Only addresses of the
+    /// same family are dialled. Default: `None`, the OS's choice.
+    pub fn local_address(mut self, addr: Option<IpAddr>) -> Self {
+        self.cfg.tcp.local_address = addr;
+        self
+    }
+
+    /// TCP keep-alive probes after this long idle, and then at this
+    /// interval (Go's `Dialer.KeepAlive`); `None` leaves them off. Default
+    /// `None`.
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.cfg.tcp.keepalive = idle;
+        self
+    }
+
+    /// `TCP_NODELAY` on every TCP connection. Default `true`: small request
+    /// heads and HTTP/2 frames go out at once instead of waiting for
+    /// Nagle's algorithm.
+    pub fn tcp_nodelay(mut self, yes: bool) -> Self {
+        self.cfg.tcp.nodelay = yes;
+        self
+    }
+
+    /// Happy eyeballs (RFC 8305, as Go does it): when a name resolves to
+    /// both IPv6 and IPv4 addresses, the addresses of the first one's
+    /// family are tried in turn, and after `delay` those of the other family
+    /// start in parallel; the first connection made wins and the others
+    /// close. `None` tries every address one at a time. Default 300 ms (Go's
+    /// `fallbackDelay`). The built-in dialer races on the dialling thread
+    /// itself; a custom [`dialer`](TransportBuilder::dialer) races on a
+    /// thread per family, counted like every other.
+    pub fn happy_eyeballs_delay(mut self, delay: Option<Duration>) -> Self {
+        self.cfg.happy_eyeballs_delay = delay;
         self
     }
 

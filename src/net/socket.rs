@@ -6,14 +6,42 @@
 use std::{
     io::{self, Read, Write},
     mem::MaybeUninit,
-    net::{Shutdown, SocketAddr, TcpStream},
+    net::{Ipv4Addr, Shutdown, SocketAddr, TcpStream},
+    os::unix::net::UnixStream,
     time::Duration,
 };
 
-/// A connected socket.
+/// A connected socket, as a [`Dial`](crate::Dial) returns it: TCP or a Unix
+/// domain socket. Both carry plain HTTP or TLS, pool and idle alike.
+///
+/// ```
+/// use std::net::{TcpListener, TcpStream};
+/// let l = TcpListener::bind("127.0.0.1:0")?;
+/// let sock = nethttp::Socket::from(TcpStream::connect(l.local_addr()?)?);
+/// assert!(matches!(sock, nethttp::Socket::Tcp(_)));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
-pub(crate) enum Socket {
+pub enum Socket {
+    /// A TCP connection.
     Tcp(TcpStream),
+    /// A Unix domain stream socket. Its addresses read as `0.0.0.0:0`
+    /// wherever nethttp reports one (`GotConnInfo`, trace hooks).
+    Unix(UnixStream),
+}
+
+/// The address nethttp reports for a Unix socket's ends (API.md).
+pub(crate) const NO_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+/// `$body` on whichever stream `$sock` holds, bound as `$s`.
+macro_rules! each {
+    ($sock:expr, $s:ident => $body:expr) => {
+        match $sock {
+            Socket::Tcp($s) => $body,
+            Socket::Unix($s) => $body,
+        }
+    };
 }
 
 impl Socket {
@@ -22,45 +50,44 @@ impl Socket {
     pub(crate) fn try_clone(&self) -> io::Result<Socket> {
         match self {
             Socket::Tcp(s) => s.try_clone().map(Socket::Tcp),
+            Socket::Unix(s) => s.try_clone().map(Socket::Unix),
         }
     }
 
     pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => s.set_read_timeout(t),
-        }
+        each!(self, s => s.set_read_timeout(t))
     }
 
     pub(crate) fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => s.set_write_timeout(t),
-        }
+        each!(self, s => s.set_write_timeout(t))
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => s.shutdown(how),
-        }
+        each!(self, s => s.shutdown(how))
     }
 
+    /// The local address; `0.0.0.0:0` for a Unix socket.
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         match self {
             Socket::Tcp(s) => s.local_addr(),
+            Socket::Unix(_) => Ok(NO_ADDR),
         }
     }
 
+    /// The peer's address; `0.0.0.0:0` for a Unix socket.
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
         match self {
             Socket::Tcp(s) => s.peer_addr(),
+            Socket::Unix(_) => Ok(NO_ADDR),
         }
     }
 
     /// Blocks until the socket has a byte to read, EOF or an error, taking
     /// nothing (`MSG_PEEK`), for at most its read timeout.
     pub(crate) fn wait_readable(&self) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => s.peek(&mut [0; 1]).map(drop),
-        }
+        let sock = each!(self, s => socket2::SockRef::from(s));
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+        sock.recv_with_flags(&mut byte, libc::MSG_PEEK).map(drop)
     }
 
     /// What the peer has sent by now, without waiting and without taking
@@ -68,9 +95,7 @@ impl Socket {
     /// `O_NONBLOCK` it leaves the socket's other handles blocking). Safe
     /// from any thread, while another blocks in a read.
     pub(crate) fn look(&self) -> Peer {
-        let sock = match self {
-            Socket::Tcp(s) => socket2::SockRef::from(s),
-        };
+        let sock = each!(self, s => socket2::SockRef::from(s));
         let mut byte = [MaybeUninit::<u8>::uninit(); 1];
         loop {
             return match sock.recv_with_flags(&mut byte, libc::MSG_PEEK | libc::MSG_DONTWAIT) {
@@ -101,25 +126,25 @@ impl From<TcpStream> for Socket {
     }
 }
 
+impl From<UnixStream> for Socket {
+    fn from(s: UnixStream) -> Socket {
+        Socket::Unix(s)
+    }
+}
+
 impl Read for &Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => (&*s).read(buf),
-        }
+        each!(self, s => (&*s).read(buf))
     }
 }
 
 impl Write for &Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Socket::Tcp(s) => (&*s).write(buf),
-        }
+        each!(self, s => (&*s).write(buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => (&*s).flush(),
-        }
+        each!(self, s => (&*s).flush())
     }
 }
 

@@ -1,0 +1,1 @@
+//! SOCKS handshakes (placeholder; being written).
