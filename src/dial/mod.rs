@@ -1,74 +1,149 @@
 //! Dialling (Go's `dialConn`), as steps over a [`Socket`]: [`resolve`] the
 //! host to dial (the proxy's, when there is one), [`connect`] to the first
-//! address that answers, [`tunnel`] through an HTTP proxy for https
-//! (`CONNECT`), and [`secure`] it with TLS for https. This layer knows
+//! address that answers (happy eyeballs, `connect.rs`), go through the
+//! proxy ([`tunnel`] with HTTP `CONNECT`, or a SOCKS handshake,
+//! `socks.rs`), and [`secure`] it with TLS for https. This layer knows
 //! nothing of pooling: the transport calls [`dial`] and takes the stream.
 
+mod connect;
 mod socks;
 pub(crate) mod tls;
 
 use std::{
-    io::{self, BufReader, Write},
-    net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs},
+    io::{self, BufReader, Read, Write},
+    net::{IpAddr, SocketAddr, ToSocketAddrs},
+    sync::{Arc, atomic::AtomicUsize},
     time::{Duration, Instant},
 };
+
+use http::header;
 
 use crate::proxy::{ProxyKind, ProxyTarget};
 use crate::{
     Error, ErrorKind,
     config::Config,
     h1::head::{HeadError, HeaderSlots, read_response_head},
+    net::Connector,
     phase::{self, Phase},
     route::{self, ConnKey, Scheme},
     stream::{self, Socket, Stream},
     trace::ClientTrace,
 };
 
+/// What one dial runs with besides the key.
+pub(crate) struct DialCtx<'a> {
+    pub(crate) cfg: &'a Config,
+    pub(crate) trace: Option<&'a Arc<dyn ClientTrace>>,
+    /// The request's deadline, when it dials on its own thread.
+    pub(crate) deadline: Option<Instant>,
+    /// The transport's thread count, for threads that race addresses.
+    pub(crate) threads: &'a Arc<AtomicUsize>,
+}
+
+impl DialCtx<'_> {
+    fn trace(&self) -> Option<&dyn ClientTrace> {
+        self.trace.map(|t| &**t)
+    }
+}
+
 /// Dials `key`: the steps of the module doc, each bounded by its own
-/// timeout and by `deadline` (the request's, when it dials on its own
-/// thread). `offer` is the ALPN list to offer over TLS (`None`: the TLS
-/// configuration's own); `protocols` are those the caller can speak.
+/// timeout and by the request's deadline. `offer` is the ALPN list to
+/// offer over TLS (`None`: the TLS configuration's own); `protocols` are
+/// those the caller can speak.
 pub(crate) fn dial(
     key: &ConnKey,
-    cfg: &Config,
-    trace: Option<&dyn ClientTrace>,
-    deadline: Option<Instant>,
+    ctx: &DialCtx<'_>,
     offer: Option<&[&[u8]]>,
     protocols: &[&[u8]],
 ) -> Result<Stream, Error> {
-    if let Some(p) = key.proxy.as_ref().filter(|p| p.kind != ProxyKind::Http) {
-        return Err(Error::new(
-            ErrorKind::Proxy,
-            format!("{} proxies are not dialled yet", p.url.scheme()),
-        ));
-    }
+    let cfg = ctx.cfg;
     let phase = Phase::Connecting(key);
-    let (host, port) = key.dial_host_port();
-    let sock = resolve(route::bare(host), port, trace)
-        .and_then(|addrs| {
-            let timeout = phase::bound(deadline, cfg.connect_timeout, phase)?;
-            connect(key, &addrs, timeout, trace)
-        })
-        .map_err(|e| match &key.proxy {
-            // A proxy that cannot be reached is the proxy's failure; a
-            // timeout stays a timeout.
-            Some(p) if e.kind() != ErrorKind::Timeout => e.reclassify(
-                ErrorKind::Proxy,
-                format_args!("proxy {} unreachable", p.url),
-            ),
-            _ => e,
-        })?;
-    match (key.scheme, &key.proxy) {
-        (Scheme::Http, _) => plain(sock, key),
-        (Scheme::Https, proxy) => {
-            if let Some(proxy) = proxy {
-                let timeout = phase::bound(deadline, cfg.connect_timeout, phase)?;
-                tunnel(&sock, key, proxy, cfg, timeout)?;
+    let sock = open(key, ctx).map_err(|e| match &key.proxy {
+        // A proxy that cannot be reached is the proxy's failure; a
+        // timeout stays a timeout.
+        Some(p) if e.kind() != ErrorKind::Timeout => e.reclassify(
+            ErrorKind::Proxy,
+            format_args!("{} proxy {} unreachable", p.url.scheme(), p.url),
+        ),
+        _ => e,
+    })?;
+    if let Some(proxy) = &key.proxy {
+        let timeout = phase::bound(ctx.deadline, cfg.connect_timeout, phase)?;
+        match proxy.kind {
+            ProxyKind::Http if key.scheme == Scheme::Https => {
+                let _ = sock.set_read_timeout(timeout);
+                let _ = sock.set_write_timeout(timeout);
+                tunnel(&mut &sock, key, proxy, cfg)?;
+                let _ = sock.set_read_timeout(None);
+                let _ = sock.set_write_timeout(None);
             }
-            let timeout = phase::bound(deadline, cfg.tls_handshake_timeout, phase)?;
-            secure(sock, key, cfg, timeout, offer, protocols, trace)
+            ProxyKind::Http => {}
+            ProxyKind::Https => {
+                return Err(Error::new(
+                    ErrorKind::Proxy,
+                    format!("https proxy {}: not dialled yet", proxy.url),
+                ));
+            }
+            _ => through_socks(&sock, key, proxy, ctx, timeout)?,
         }
     }
+    match key.scheme {
+        Scheme::Http => plain(sock, key),
+        Scheme::Https => {
+            let timeout = phase::bound(ctx.deadline, cfg.tls_handshake_timeout, phase)?;
+            secure(sock, key, cfg, timeout, offer, protocols, ctx.trace())
+        }
+    }
+}
+
+/// The first hop's socket: the Unix socket when the transport has one,
+/// else the resolved addresses of the proxy (or the target) through the
+/// built-in or the user's dialer, within the connect timeout.
+fn open(key: &ConnKey, ctx: &DialCtx<'_>) -> Result<Socket, Error> {
+    let cfg = ctx.cfg;
+    let timeout = phase::bound(ctx.deadline, cfg.connect_timeout, Phase::Connecting(key))?;
+    let attempts = connect::Attempts {
+        tcp: cfg.tcp,
+        delay: cfg.happy_eyeballs_delay.filter(|d| !d.is_zero()),
+        until: timeout.map(|t| Instant::now() + t),
+        trace: ctx.trace.cloned(),
+        threads: ctx.threads.clone(),
+        stack: cfg.thread_stack_size,
+    };
+    let res = match &cfg.connector {
+        Connector::Unix(path) => attempts.unix(path).map_err(|e| (e, "unix")),
+        connector => {
+            let (host, port) = key.dial_host_port();
+            let mut addrs = resolve(route::bare(host), port, cfg, ctx.trace())?;
+            if let Some(local) = cfg.tcp.local_address {
+                // Go's filterAddrList: only the local address's family.
+                addrs.retain(|a| a.is_ipv4() == local.is_ipv4());
+                if addrs.is_empty() {
+                    return Err(Error::new(
+                        ErrorKind::Connect,
+                        format!("dial tcp {key}: no address of the local address {local}'s family"),
+                    ));
+                }
+            }
+            match connector {
+                Connector::Custom(d) => attempts.custom(d, &addrs),
+                _ => attempts.tcp(&addrs),
+            }
+            .map_err(|e| (e, "tcp"))
+        }
+    };
+    res.map_err(|(e, net)| {
+        let kind = if stream::is_timeout(&e) {
+            ErrorKind::Timeout
+        } else {
+            ErrorKind::Connect
+        };
+        let what = match cfg.connector.unix_path() {
+            Some(path) => format!("dial unix {}", path.display()),
+            None => format!("dial {net} {key}"),
+        };
+        Error::new(kind, what).with_source(e)
+    })
 }
 
 /// The error for a socket that failed after it connected.
@@ -107,10 +182,13 @@ fn secure(
     Ok(Stream::tls(parts, local, remote))
 }
 
-/// DNS, with the `dns_start`/`dns_done` hooks; IP literals skip both.
+/// Names to addresses, with the `dns_start`/`dns_done` hooks: the
+/// transport's `resolve` overrides first, then its resolver, else the
+/// system's. IP literals skip all of it.
 fn resolve(
     host: &str,
     port: u16,
+    cfg: &Config,
     trace: Option<&dyn ClientTrace>,
 ) -> Result<Vec<SocketAddr>, Error> {
     if let Ok(ip) = host.parse::<IpAddr>() {
@@ -119,9 +197,13 @@ fn resolve(
     if let Some(t) = trace {
         t.dns_start(host);
     }
-    let res = (host, port)
-        .to_socket_addrs()
-        .map(Iterator::collect::<Vec<_>>);
+    let res = match (cfg.resolve_overrides.get(host), &cfg.resolver) {
+        (Some(addrs), _) => Ok(addrs.clone()),
+        (None, Some(r)) => r.resolve(host, port),
+        (None, None) => (host, port)
+            .to_socket_addrs()
+            .map(Iterator::collect::<Vec<_>>),
+    };
     let addrs = match &res {
         Ok(a) => a.as_slice(),
         Err(_) => &[],
@@ -139,52 +221,80 @@ fn resolve(
     }
 }
 
-/// Tries each address in turn within `timeout` (each).
-fn connect(
+/// The SOCKS handshake for the target of `key` on `sock`. SOCKS5 and
+/// SOCKS4 resolve the target here (its first address; SOCKS4 its first
+/// IPv4 address); `socks5h` and `socks4a` send the name. Every failure is
+/// the proxy's (kind `Proxy`, naming it), but for a timeout.
+fn through_socks(
+    sock: &Socket,
     key: &ConnKey,
-    addrs: &[SocketAddr],
+    proxy: &ProxyTarget,
+    ctx: &DialCtx<'_>,
     timeout: Option<Duration>,
-    trace: Option<&dyn ClientTrace>,
-) -> Result<Socket, Error> {
-    let mut last: Option<io::Error> = None;
-    for &addr in addrs {
-        if let Some(t) = trace {
-            t.connect_start(addr);
-        }
-        let res = match timeout {
-            Some(d) => TcpStream::connect_timeout(&addr, d),
-            _ => TcpStream::connect(addr),
-        };
-        if let Some(t) = trace {
-            t.connect_done(addr, res.as_ref().err());
-        }
-        match res {
-            Ok(s) => {
-                // Small request heads must not wait for Nagle's algorithm.
-                let _ = s.set_nodelay(true);
-                return Ok(Socket::from(s));
-            }
-            Err(e) => last = Some(e),
-        }
-    }
-    let e = last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address to dial"));
-    let kind = if stream::is_timeout(&e) {
-        ErrorKind::Timeout
-    } else {
-        ErrorKind::Connect
+) -> Result<(), Error> {
+    let fail = |what: &dyn std::fmt::Display| {
+        Error::new(
+            ErrorKind::Proxy,
+            format!(
+                "{} proxy {} to {}:{}: {what}",
+                proxy.url.scheme(),
+                proxy.url,
+                key.host,
+                key.port
+            ),
+        )
     };
-    Err(Error::new(kind, format!("dial tcp {key}")).with_source(e))
+    let host = key.bare_host();
+    let target_ip = host
+        .parse::<IpAddr>()
+        .ok()
+        .map(|ip| SocketAddr::new(ip, key.port));
+    let resolved;
+    let target = match (proxy.kind, target_ip) {
+        (_, Some(addr)) => socks::Target::Addr(addr),
+        (ProxyKind::Socks5h | ProxyKind::Socks4a, None) => socks::Target::Name(host, key.port),
+        (kind, None) => {
+            let addrs = resolve(host, key.port, ctx.cfg, ctx.trace())?;
+            resolved = addrs
+                .into_iter()
+                .find(|a| kind != ProxyKind::Socks4 || a.is_ipv4())
+                .ok_or_else(|| fail(&"socks4 needs an IPv4 address for the target"))?;
+            socks::Target::Addr(resolved)
+        }
+    };
+    let _ = sock.set_read_timeout(timeout);
+    let _ = sock.set_write_timeout(timeout);
+    let mut s = sock;
+    let res = match proxy.kind {
+        ProxyKind::Socks4 | ProxyKind::Socks4a => {
+            let user = proxy.credentials.as_ref().map_or(&[][..], |c| &c.user[..]);
+            socks::socks4(&mut s, target, user)
+        }
+        _ => socks::socks5(&mut s, target, proxy.credentials.as_ref()),
+    };
+    let _ = sock.set_read_timeout(None);
+    let _ = sock.set_write_timeout(None);
+    res.map_err(|e| match e {
+        socks::SocksError::Io(io) if stream::is_timeout(&io) => Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "{} proxy {}: no answer in time",
+                proxy.url.scheme(),
+                proxy.url
+            ),
+        ),
+        e => fail(&e),
+    })
 }
 
 /// Opens a tunnel to the https target through an HTTP proxy (RFC 9110
 /// §9.3.6 CONNECT). A refusal is [`ErrorKind::Proxy`] with the proxy's
 /// status.
-fn tunnel(
-    tcp: &Socket,
+fn tunnel<S: Read + Write>(
+    s: &mut S,
     key: &ConnKey,
     proxy: &ProxyTarget,
     cfg: &Config,
-    timeout: Option<Duration>,
 ) -> Result<(), Error> {
     let authority = format!("{}:{}", key.host, key.port);
     let fail = |what: String| {
@@ -198,17 +308,29 @@ fn tunnel(
         env!("CARGO_PKG_VERSION")
     )
     .into_bytes();
-    if let Some(auth) = &proxy.authorization {
-        req.extend_from_slice(b"Proxy-Authorization: ");
-        req.extend_from_slice(auth.as_bytes());
+    let mut line = |name: &[u8], value: &[u8]| {
+        req.extend_from_slice(name);
+        req.extend_from_slice(b": ");
+        req.extend_from_slice(value);
         req.extend_from_slice(b"\r\n");
+    };
+    // The proxy URL's credentials win over a header of the same name
+    // (Go's rule); the host is the target's.
+    let auth = &proxy.authorization;
+    for (name, value) in cfg.proxy.extra_headers() {
+        let skip = name == header::HOST || (auth.is_some() && name == header::PROXY_AUTHORIZATION);
+        if !skip {
+            line(name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    if let Some(auth) = auth {
+        line(b"Proxy-Authorization", auth.as_bytes());
     }
     req.extend_from_slice(b"\r\n");
-    let _ = tcp.set_read_timeout(timeout);
-    (&mut &*tcp)
-        .write_all(&req)
+    s.write_all(&req)
+        .and_then(|()| s.flush())
         .map_err(|e| fail(format!("write: {e}")))?;
-    let mut reader = BufReader::new(tcp);
+    let mut reader = BufReader::new(&mut *s);
     let head = read_response_head(
         &mut reader,
         cfg.max_response_header_bytes,
@@ -221,7 +343,6 @@ fn tunnel(
         ),
         e => fail(format!("reading the proxy's answer: {e}")),
     })?;
-    let _ = tcp.set_read_timeout(None);
     if !head.status.is_success() {
         return Err(fail(format!("proxy refused with {}", head.status)));
     }

@@ -170,7 +170,7 @@ impl Conns {
         let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
         // Trace hooks run in here, on the caller's thread; one that panics
         // unwinds through `slot`, which gives the slot back.
-        let res = self.dial(id, key, ctx.trace.as_deref(), ctx.deadline);
+        let res = self.dial(id, key, ctx.trace.as_ref(), ctx.deadline);
         slot.finish(res)
     }
 
@@ -179,11 +179,17 @@ impl Conns {
         &self,
         id: u64,
         key: &ConnKey,
-        trace: Option<&dyn ClientTrace>,
+        trace: Option<&Arc<dyn ClientTrace>>,
         deadline: Option<Instant>,
     ) -> Result<Conn, Error> {
         let (offer, spoken) = alpn(self.cfg.protocols);
-        let stream = dial::dial(key, &self.cfg, trace, deadline, offer, spoken)?;
+        let ctx = dial::DialCtx {
+            cfg: &self.cfg,
+            trace,
+            deadline,
+            threads: &self.threads,
+        };
+        let stream = dial::dial(key, &ctx, offer, spoken)?;
         // The protocol seam: ALPN's choice (none for plain http) decides
         // which kind of connection this stream becomes; the handshake has
         // refused any protocol not in `spoken`.
@@ -237,7 +243,7 @@ impl Conns {
                 // Trace hooks run in the dial: one that panics fails this
                 // dial, and its waiter hears why.
                 let res = panic::catch_unwind(AssertUnwindSafe(|| {
-                    conns.dial(id, &w.key, w.trace.as_deref(), None)
+                    conns.dial(id, &w.key, w.trace.as_ref(), None)
                 }))
                 .unwrap_or_else(|_| Err(Error::callback_panicked("dialling")));
                 conns.run(conns.pool.dial_done(&w, res));

@@ -162,10 +162,21 @@ impl Transport {
                 "request canceled before it started",
             ));
         }
-        // Plain http through a proxy carries the proxy's credentials.
-        if key.is_proxied_http() && !req.headers.contains_key(header::PROXY_AUTHORIZATION) {
-            if let Some(auth) = key.proxy.as_ref().and_then(|p| p.authorization.clone()) {
-                req.headers.insert(header::PROXY_AUTHORIZATION, auth);
+        // Plain http through a proxy carries the proxy's credentials and
+        // headers; the request's own headers win.
+        if key.is_proxied_http() {
+            if !req.headers.contains_key(header::PROXY_AUTHORIZATION) {
+                if let Some(auth) = key.proxy.as_ref().and_then(|p| p.authorization.clone()) {
+                    req.headers.insert(header::PROXY_AUTHORIZATION, auth);
+                }
+            }
+            let extra = cfg.proxy.extra_headers();
+            for name in extra.keys() {
+                if !req.headers.contains_key(name) {
+                    for value in extra.get_all(name) {
+                        req.headers.append(name, value.clone());
+                    }
+                }
             }
         }
         let body = std::mem::take(&mut req.body);
