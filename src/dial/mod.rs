@@ -10,6 +10,7 @@ mod socks;
 pub(crate) mod tls;
 
 use std::{
+    fmt,
     io::{self, BufReader, Read, Write},
     net::{IpAddr, SocketAddr, ToSocketAddrs},
     sync::{Arc, atomic::AtomicUsize},
@@ -67,33 +68,61 @@ pub(crate) fn dial(
         ),
         _ => e,
     })?;
+    let mut stream = Stream::plain(sock).map_err(|e| socket_error(key, e))?;
     if let Some(proxy) = &key.proxy {
-        let timeout = phase::bound(ctx.deadline, cfg.connect_timeout, phase)?;
-        match proxy.kind {
-            ProxyKind::Http if key.scheme == Scheme::Https => {
-                let _ = sock.set_read_timeout(timeout);
-                let _ = sock.set_write_timeout(timeout);
-                tunnel(&mut &sock, key, proxy, cfg)?;
-                let _ = sock.set_read_timeout(None);
-                let _ = sock.set_write_timeout(None);
-            }
-            ProxyKind::Http => {}
-            ProxyKind::Https => {
-                return Err(Error::new(
-                    ErrorKind::Proxy,
-                    format!("https proxy {}: not dialled yet", proxy.url),
-                ));
-            }
-            _ => through_socks(&sock, key, proxy, ctx, timeout)?,
-        }
+        stream = through_proxy(stream, key, proxy, ctx)?;
     }
     match key.scheme {
-        Scheme::Http => plain(sock, key),
+        Scheme::Http => Ok(stream),
         Scheme::Https => {
             let timeout = phase::bound(ctx.deadline, cfg.tls_handshake_timeout, phase)?;
-            secure(sock, key, cfg, timeout, offer, protocols, ctx.trace())
+            let target = format!("{}:{}", key.host, key.port);
+            let hs = (key.bare_host(), &target as &dyn fmt::Display, timeout);
+            secure(stream, hs, cfg, offer, protocols, ctx.trace())
         }
     }
+}
+
+/// The proxy's part of the dial on `stream`, the proxy's connection: TLS
+/// to an https proxy, then a `CONNECT` tunnel for an https target (plain
+/// http goes to HTTP proxies in absolute form), or a SOCKS handshake.
+/// Every failure but a timeout is the proxy's, and names it.
+fn through_proxy(
+    mut stream: Stream,
+    key: &ConnKey,
+    proxy: &ProxyTarget,
+    ctx: &DialCtx<'_>,
+) -> Result<Stream, Error> {
+    let cfg = ctx.cfg;
+    let phase = Phase::Connecting(key);
+    if proxy.kind == ProxyKind::Https {
+        let timeout = phase::bound(ctx.deadline, cfg.tls_handshake_timeout, phase)?;
+        let host = proxy.url.host_str().map_or("", route::bare);
+        let hs = (host, &proxy.url as &dyn fmt::Display, timeout);
+        let h1: &[&[u8]] = &[tls::ALPN_HTTP1];
+        stream =
+            secure(stream, hs, cfg, Some(h1), h1, ctx.trace()).map_err(|e| match e.kind() {
+                ErrorKind::Timeout => e,
+                _ => e.reclassify(ErrorKind::Proxy, format_args!("https proxy {}", proxy.url)),
+            })?;
+        // The proxy's protocol is not the target's.
+        stream.alpn = None;
+    }
+    let tunnels = proxy.kind.is_socks() || key.scheme == Scheme::Https;
+    if !tunnels {
+        return Ok(stream);
+    }
+    let timeout = phase::bound(ctx.deadline, cfg.connect_timeout, phase)?;
+    let _ = stream.read.set_read_timeout(timeout);
+    let _ = stream.write.set_write_timeout(timeout);
+    if proxy.kind.is_socks() {
+        through_socks(&mut stream, key, proxy, ctx)?;
+    } else {
+        tunnel(&mut stream, key, proxy, cfg)?;
+    }
+    let _ = stream.read.set_read_timeout(None);
+    let _ = stream.write.set_write_timeout(None);
+    Ok(stream)
 }
 
 /// The first hop's socket: the Unix socket when the transport has one,
@@ -151,24 +180,17 @@ fn socket_error(key: &ConnKey, e: io::Error) -> Error {
     Error::new(ErrorKind::Connect, format!("dial {key}")).with_source(e)
 }
 
-/// Plain http: the socket split into its halves.
-fn plain(sock: Socket, key: &ConnKey) -> Result<Stream, Error> {
-    Stream::plain(sock).map_err(|e| socket_error(key, e))
-}
-
-/// https: the TLS handshake on the socket (with the transport's TLS
-/// configuration), then the session split into its halves.
+/// TLS on `stream` (with the transport's TLS configuration) for `hs`: the
+/// server name, who errors name, and the handshake's timeout.
 fn secure(
-    sock: Socket,
-    key: &ConnKey,
+    stream: Stream,
+    hs: (&str, &dyn fmt::Display, Option<Duration>),
     cfg: &Config,
-    timeout: Option<Duration>,
     offer: Option<&[&[u8]]>,
     protocols: &[&[u8]],
     trace: Option<&dyn ClientTrace>,
 ) -> Result<Stream, Error> {
-    let local = sock.local_addr().map_err(|e| socket_error(key, e))?;
-    let remote = sock.peer_addr().map_err(|e| socket_error(key, e))?;
+    let (host, peer, timeout) = hs;
     #[cfg(feature = "native-roots")]
     if let Some(why) = &cfg.native_roots_error {
         return Err(Error::new(ErrorKind::Tls, why.clone()));
@@ -178,8 +200,9 @@ fn secure(
         (None, true) => tls::insecure_config()?,
         (None, false) => tls::default_config()?,
     };
-    let parts = tls::connect(sock, key, &config, timeout, offer, protocols, trace)?;
-    Ok(Stream::tls(parts, local, remote))
+    tls::connect(
+        stream, host, peer, &config, timeout, offer, protocols, trace,
+    )
 }
 
 /// Names to addresses, with the `dns_start`/`dns_done` hooks: the
@@ -226,11 +249,10 @@ fn resolve(
 /// IPv4 address); `socks5h` and `socks4a` send the name. Every failure is
 /// the proxy's (kind `Proxy`, naming it), but for a timeout.
 fn through_socks(
-    sock: &Socket,
+    s: &mut Stream,
     key: &ConnKey,
     proxy: &ProxyTarget,
     ctx: &DialCtx<'_>,
-    timeout: Option<Duration>,
 ) -> Result<(), Error> {
     let fail = |what: &dyn std::fmt::Display| {
         Error::new(
@@ -262,18 +284,13 @@ fn through_socks(
             socks::Target::Addr(resolved)
         }
     };
-    let _ = sock.set_read_timeout(timeout);
-    let _ = sock.set_write_timeout(timeout);
-    let mut s = sock;
     let res = match proxy.kind {
         ProxyKind::Socks4 | ProxyKind::Socks4a => {
             let user = proxy.credentials.as_ref().map_or(&[][..], |c| &c.user[..]);
-            socks::socks4(&mut s, target, user)
+            socks::socks4(s, target, user)
         }
-        _ => socks::socks5(&mut s, target, proxy.credentials.as_ref()),
+        _ => socks::socks5(s, target, proxy.credentials.as_ref()),
     };
-    let _ = sock.set_read_timeout(None);
-    let _ = sock.set_write_timeout(None);
     res.map_err(|e| match e {
         socks::SocksError::Io(io) if stream::is_timeout(&io) => Error::new(
             ErrorKind::Timeout,

@@ -1,9 +1,13 @@
 //! The TLS handshake (on the dial thread, before the connection's threads
 //! exist) and the client configurations. The session's two halves, once
 //! the handshake is done, are `stream::tls`'s.
+//!
+//! The handshake runs over a [`Stream`], not a socket: a plain one, or a
+//! TLS session already up (TLS in TLS: an https target through an https
+//! proxy, the second handshake inside the first session).
 
 use std::{
-    io,
+    fmt, io,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
@@ -17,8 +21,7 @@ use rustls::{
 
 use crate::{
     Error, ErrorKind,
-    route::ConnKey,
-    stream::{self, Socket, tls::TlsParts},
+    stream::{self, Stream, tls::TlsParts},
     trace::ClientTrace,
 };
 
@@ -97,92 +100,136 @@ fn with_alpn(mut config: ClientConfig) -> ClientConfig {
     config
 }
 
-/// Runs the TLS handshake on `tcp` (on the dial thread) and splits the
-/// result into its halves. Fires the handshake trace hooks once.
-/// `offer` replaces the configuration's ALPN list for this connection
-/// (`None` keeps it); `protocols` are the ALPN protocols the caller can
-/// speak: a server that chooses another fails the handshake.
+/// Runs the TLS handshake for `host` (a bare host: no IPv6 brackets; the
+/// TLS server name) over `lower`, on the dial thread, and returns the TLS
+/// stream (its addresses are `lower`'s). `lower` may itself be a TLS
+/// stream (an https proxy's): the new session then runs inside it. Fires
+/// the handshake trace hooks once. `offer` replaces the configuration's
+/// ALPN list for this connection (`None` keeps it); `protocols` are the
+/// ALPN protocols the caller can speak: a server that chooses another
+/// fails the handshake. Errors name `peer`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn connect(
-    tcp: Socket,
-    key: &ConnKey,
+    lower: Stream,
+    host: &str,
+    peer: &dyn fmt::Display,
     config: &Arc<ClientConfig>,
     timeout: Option<Duration>,
     offer: Option<&[&[u8]]>,
     protocols: &[&[u8]],
     trace: Option<&dyn ClientTrace>,
+) -> Result<Stream, Error> {
+    let (local, remote) = (lower.local_addr, lower.remote_addr);
+    let hs = Handshake {
+        host,
+        peer,
+        config,
+        timeout,
+        offer,
+        protocols,
+    };
+    let parts = traced(trace, || hs.run(lower))?;
+    Ok(Stream::tls(parts, local, remote))
+}
+
+/// `handshake` between the trace's start and done hooks.
+fn traced(
+    trace: Option<&dyn ClientTrace>,
+    handshake: impl FnOnce() -> Result<TlsParts, Error>,
 ) -> Result<TlsParts, Error> {
     if let Some(t) = trace {
         t.tls_handshake_start();
     }
-    let res = handshake(tcp, key, config, timeout, offer, protocols);
+    let res = handshake();
     if let Some(t) = trace {
         t.tls_handshake_done(res.as_ref().err());
     }
     res
 }
 
-fn handshake(
-    mut tcp: Socket,
-    key: &ConnKey,
-    config: &Arc<ClientConfig>,
+/// One client handshake's inputs.
+struct Handshake<'a> {
+    /// The TLS server name.
+    host: &'a str,
+    /// Who errors name: the connection key (`host:port`), or the host.
+    peer: &'a dyn fmt::Display,
+    config: &'a Arc<ClientConfig>,
     timeout: Option<Duration>,
-    offer: Option<&[&[u8]]>,
-    protocols: &[&[u8]],
-) -> Result<TlsParts, Error> {
-    let host = key.bare_host().to_string();
-    let name = ServerName::try_from(host.clone())
-        .map_err(|e| Error::new(ErrorKind::Tls, format!("invalid server name {host:?}: {e}")))?;
-    let alpn = match offer {
-        Some(list) => list.iter().map(|p| p.to_vec()).collect(),
-        None => config.alpn_protocols.clone(),
-    };
-    let mut conn = ClientConnection::new_with_alpn(config.clone(), name, alpn)
-        .map_err(|e| Error::new(ErrorKind::Tls, format!("tls setup for {key}")).with_source(e))?;
-    let deadline = timeout.filter(|t| !t.is_zero()).map(|t| Instant::now() + t);
-    let timed_out = || {
-        Error::new(
-            ErrorKind::Timeout,
-            format!("tls handshake with {key} timed out"),
-        )
-    };
-    while conn.is_handshaking() || conn.wants_write() {
-        let left = match deadline {
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left),
-                _ => return Err(timed_out()),
-            },
-            None => None,
+    offer: Option<&'a [&'a [u8]]>,
+    protocols: &'a [&'a [u8]],
+}
+
+impl Handshake<'_> {
+    /// The handshake over `lower`, then the session split over it. The
+    /// handshake's deadline bounds the lower stream's reads (and the
+    /// socket's writes) while it runs; both are cleared after.
+    fn run(&self, mut lower: Stream) -> Result<TlsParts, Error> {
+        let peer = self.peer;
+        let host = self.host.to_string();
+        let name = ServerName::try_from(host.clone()).map_err(|e| {
+            Error::new(ErrorKind::Tls, format!("invalid server name {host:?}: {e}"))
+        })?;
+        let alpn = match self.offer {
+            Some(list) => list.iter().map(|p| p.to_vec()).collect(),
+            None => self.config.alpn_protocols.clone(),
         };
-        let _ = tcp.set_read_timeout(left);
-        let _ = tcp.set_write_timeout(left);
-        match conn.complete_io(&mut tcp) {
-            Ok(_) => {}
-            Err(e) if stream::is_timeout(&e) => return Err(timed_out()),
-            Err(e) => return Err(handshake_error(key, e)),
+        let mut conn =
+            ClientConnection::new_with_alpn(self.config.clone(), name, alpn).map_err(|e| {
+                Error::new(ErrorKind::Tls, format!("tls setup for {peer}")).with_source(e)
+            })?;
+        let deadline = self
+            .timeout
+            .filter(|t| !t.is_zero())
+            .map(|t| Instant::now() + t);
+        let timed_out = || {
+            Error::new(
+                ErrorKind::Timeout,
+                format!("tls handshake with {peer} timed out"),
+            )
+        };
+        while conn.is_handshaking() || conn.wants_write() {
+            let left = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Err(timed_out()),
+                },
+                None => None,
+            };
+            let _ = lower.read.set_read_timeout(left);
+            let _ = lower.write.set_write_timeout(left);
+            match conn.complete_io(&mut lower) {
+                Ok(_) => {}
+                Err(e) if stream::is_timeout(&e) => return Err(timed_out()),
+                Err(e) => return Err(handshake_error(peer, e)),
+            }
         }
-    }
-    let _ = tcp.set_read_timeout(None);
-    let _ = tcp.set_write_timeout(None);
-    // The caller acts on the protocol chosen; one it cannot speak fails
-    // the handshake here.
-    if let Some(p) = conn.alpn_protocol() {
-        if !protocols.contains(&p) {
-            return Err(Error::new(
-                ErrorKind::Tls,
-                format!(
-                    "{key} chose ALPN protocol {:?}, which this client does not speak",
-                    String::from_utf8_lossy(p)
-                ),
-            ));
+        let _ = lower.read.set_read_timeout(None);
+        let _ = lower.write.set_write_timeout(None);
+        // The caller acts on the protocol chosen; one it cannot speak fails
+        // the handshake here.
+        if let Some(p) = conn.alpn_protocol() {
+            if !self.protocols.contains(&p) {
+                return Err(Error::new(
+                    ErrorKind::Tls,
+                    format!(
+                        "{peer} chose ALPN protocol {:?}, which this client does not speak",
+                        String::from_utf8_lossy(p)
+                    ),
+                ));
+            }
         }
+        TlsParts::new(lower, conn).map_err(|e| setup_error(peer, e))
     }
-    TlsParts::new(tcp, conn)
-        .map_err(|e| Error::new(ErrorKind::Tls, format!("tls setup for {key}")).with_source(e))
+}
+
+/// A failure to set a session up around the handshake (not in it).
+fn setup_error(peer: &dyn fmt::Display, e: io::Error) -> Error {
+    Error::new(ErrorKind::Tls, format!("tls setup for {peer}")).with_source(e)
 }
 
 /// A failed handshake: what went wrong in our words (the rustls or I/O
 /// error stays reachable as the source, not repeated).
-fn handshake_error(key: &ConnKey, e: io::Error) -> Error {
+fn handshake_error(peer: &dyn fmt::Display, e: io::Error) -> Error {
     let why = match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -191,7 +238,7 @@ fn handshake_error(key: &ConnKey, e: io::Error) -> Error {
         None if e.kind() == io::ErrorKind::UnexpectedEof => "the server closed the connection",
         None => "the connection failed",
     };
-    Error::new(ErrorKind::Tls, format!("tls handshake with {key}: {why}")).with_source(e)
+    Error::new(ErrorKind::Tls, format!("tls handshake with {peer}: {why}")).with_source(e)
 }
 
 /// Why a handshake failed, for the message (Go's x509 wording where it has

@@ -45,15 +45,6 @@ macro_rules! each {
 }
 
 impl Socket {
-    /// Another handle on the same socket (shares its options and its fate:
-    /// a shutdown through one is seen by all).
-    pub(crate) fn try_clone(&self) -> io::Result<Socket> {
-        match self {
-            Socket::Tcp(s) => s.try_clone().map(Socket::Tcp),
-            Socket::Unix(s) => s.try_clone().map(Socket::Unix),
-        }
-    }
-
     pub(crate) fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         each!(self, s => s.set_read_timeout(t))
     }

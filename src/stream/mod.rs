@@ -3,6 +3,13 @@
 //! thread owns the [`WriteHalf`]. Neither is `Clone`, so exactly one thread
 //! plays each role. TLS joins as a second variant of each enum, so nothing
 //! above this file names a socket type.
+//!
+//! The variants nest: a TLS half owns the matching half of the [`Stream`]
+//! beneath it, which is a socket's or another TLS session's (TLS in TLS,
+//! for an https target through an https proxy, as Go's `tls.Client` over
+//! a `tls.Conn`). So a read half is a chain that ends in the socket, owned
+//! whole by the reader thread; likewise the write half by the writer
+//! thread, and the [`Closer`] by the connection's shared state.
 
 use std::{
     io::{self, Read, Write},
@@ -50,16 +57,37 @@ impl Stream {
         })
     }
 
-    /// A TLS session whose handshake is done.
+    /// A TLS session whose handshake is done, over a socket or another
+    /// session (see [`TlsParts::new`]); the addresses are the socket's.
     pub(crate) fn tls(parts: TlsParts, local_addr: SocketAddr, remote_addr: SocketAddr) -> Stream {
         Stream {
             read: ReadHalf::Tls(Box::new(parts.read)),
-            write: WriteHalf::Tls(parts.write),
-            closer: Closer::Tls(parts.closer),
+            write: WriteHalf::Tls(Box::new(parts.write)),
+            closer: Closer::Tls(Box::new(parts.closer)),
             local_addr,
             remote_addr,
             alpn: parts.alpn,
         }
+    }
+}
+
+/// Reads through the read half. For the dial's steps (a proxy's `CONNECT`
+/// or SOCKS exchange, the TLS handshake), which run on the dialling thread
+/// before the halves go to the connection's threads.
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read.read(buf)
+    }
+}
+
+/// Writes through the write half; like [`Read`], for the dial's steps.
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.write.flush()
     }
 }
 
@@ -70,16 +98,34 @@ pub(crate) enum ReadHalf {
     Plain(Arc<Socket>),
     // Boxed: the half moves between the reader thread and the body, and
     // lives in every reader frame; plain connections need not carry
-    // TLS's size around.
+    // TLS's size around. (It also ends the recursion: a TLS half owns the
+    // half beneath it.)
     Tls(Box<TlsReadHalf>),
 }
 
 impl ReadHalf {
-    /// Sets this half's read timeout (`SO_RCVTIMEO`; the writer never sets it).
+    /// Sets this half's read timeout (`SO_RCVTIMEO` on the socket at the
+    /// bottom; the writer never sets it). Under TLS it bounds one whole
+    /// `read` call, however many layers and records it takes.
     pub(crate) fn set_read_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
         match self {
             ReadHalf::Plain(s) => s.set_read_timeout(t),
             ReadHalf::Tls(s) => s.set_read_timeout(t),
+        }
+    }
+
+    /// A read that never waits: `WouldBlock` when nothing has arrived
+    /// (under TLS: when what arrived holds no plaintext, its records
+    /// consumed on the way). `Ok(0)` is EOF (or `close_notify`).
+    pub(crate) fn read_now(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            // Something (bytes, EOF or an error) is there: the read takes
+            // it without blocking.
+            ReadHalf::Plain(s) => match s.look() {
+                Peer::Quiet => Err(io::ErrorKind::WouldBlock.into()),
+                Peer::Spoke | Peer::Closed => (&**s).read(buf),
+            },
+            ReadHalf::Tls(t) => t.read_now(buf),
         }
     }
 }
@@ -97,12 +143,15 @@ impl Read for ReadHalf {
 #[derive(Debug)]
 pub(crate) enum WriteHalf {
     Plain(Arc<Socket>),
-    Tls(TlsWriteHalf),
+    // Boxed: a TLS write half owns the write half beneath it.
+    Tls(Box<TlsWriteHalf>),
 }
 
 impl WriteHalf {
     /// Ready when the read side needs records sent (TLS alerts); `None`
-    /// for plain TCP, where the read side never needs the writer.
+    /// for plain TCP, where the read side never needs the writer. Under
+    /// TLS in TLS one channel serves every layer: a poke from any of them
+    /// wakes the writer thread.
     pub(crate) fn poked(&self) -> Option<Receiver<()>> {
         match self {
             WriteHalf::Plain(_) => None,
@@ -110,11 +159,21 @@ impl WriteHalf {
         }
     }
 
-    /// Sends what the read side queued (TLS only).
+    /// Sends what the read side queued (TLS only), in every layer.
     pub(crate) fn send_pending(&mut self) -> io::Result<()> {
         match self {
             WriteHalf::Plain(_) => Ok(()),
             WriteHalf::Tls(w) => w.send_pending(),
+        }
+    }
+
+    /// Sets the write timeout (`SO_SNDTIMEO`) of the socket at the bottom,
+    /// whatever the layers: for the dial's steps (the TLS handshake), on
+    /// the dialling thread before the writer thread exists.
+    pub(crate) fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            WriteHalf::Plain(s) => s.set_write_timeout(t),
+            WriteHalf::Tls(w) => w.set_write_timeout(t),
         }
     }
 }
@@ -138,11 +197,13 @@ impl Write for WriteHalf {
 /// Shuts the socket down from any thread: wakes a blocked read (it returns
 /// EOF or an error) and a blocked write (it fails). Held by the connection's
 /// shared state. The reader thread also waits on it, without reading, while
-/// a response body holds the read half.
+/// a response body holds the read half. Under TLS in TLS every layer's
+/// closer owns the one beneath; the socket is at the bottom.
 #[derive(Debug)]
 pub(crate) enum Closer {
     Plain(Arc<Socket>),
-    Tls(TlsCloser),
+    // Boxed: a TLS closer owns the closer beneath it.
+    Tls(Box<TlsCloser>),
 }
 
 impl Closer {
@@ -159,7 +220,8 @@ impl Closer {
 
     /// Plain TCP: blocks until the socket has a byte to read, EOF or an
     /// error, taking nothing (`MSG_PEEK`), for at most its read timeout.
-    /// `None` for TLS, where bytes on the socket need not be plaintext.
+    /// `None` for TLS (any number of layers), where bytes on the socket
+    /// need not be plaintext.
     pub(crate) fn wait_readable(&self) -> Option<io::Result<()>> {
         match self {
             Closer::Plain(s) => Some(s.wait_readable()),
@@ -174,11 +236,12 @@ impl Closer {
     ///
     /// Under TLS, bytes on the socket may be records without plaintext
     /// (session tickets, key updates): [`Peer::Spoke`] then means only that
-    /// something arrived.
+    /// something arrived. Every TLS layer asks the one beneath: the look is
+    /// always the socket's.
     pub(crate) fn look(&self) -> Peer {
         match self {
             Closer::Plain(s) => s.look(),
-            Closer::Tls(t) => t.socket().look(),
+            Closer::Tls(t) => t.lower().look(),
         }
     }
 
@@ -188,7 +251,8 @@ impl Closer {
         matches!(self, Closer::Tls(_))
     }
 
-    /// Orderly close of an idle connection: TLS says `close_notify` first.
+    /// Orderly close of an idle connection: TLS says `close_notify` first,
+    /// in every layer (see [`TlsCloser::close_notify`]).
     pub(crate) fn close_gracefully(&self) {
         match self {
             Closer::Plain(_) => self.shutdown(),
@@ -450,15 +514,16 @@ mod look_tests {
     #[test]
     fn look_takes_nothing_and_never_waits() {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let c = Socket::from(TcpStream::connect(l.local_addr().expect("addr")).expect("connect"));
+        let c = Arc::new(Socket::from(
+            TcpStream::connect(l.local_addr().expect("addr")).expect("connect"),
+        ));
         let (mut s, _) = l.accept().expect("accept");
         // A blocking socket with no timeout: a look that waited would hang.
         assert_eq!(c.look(), Peer::Quiet);
         s.write_all(b"x").expect("write");
         eventually(&c, Peer::Spoke);
         assert_eq!(c.look(), Peer::Spoke, "the byte is still there");
-        let mut rd = BufReadHalf::new(ReadHalf::Plain(Arc::new(c.try_clone().expect("clone"))))
-            .expect("buffer");
+        let mut rd = BufReadHalf::new(ReadHalf::Plain(c.clone())).expect("buffer");
         assert_eq!(rd.peer_now(), Peer::Spoke);
         s.shutdown(Shutdown::Write).expect("shutdown");
         io::BufRead::fill_buf(&mut rd).expect("read the byte");
