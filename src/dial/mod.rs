@@ -133,7 +133,7 @@ fn open(key: &ConnKey, ctx: &DialCtx<'_>) -> Result<Socket, Error> {
     let timeout = phase::bound(ctx.deadline, cfg.connect_timeout, Phase::Connecting(key))?;
     let attempts = connect::Attempts {
         tcp: cfg.tcp,
-        delay: cfg.happy_eyeballs_delay.filter(|d| !d.is_zero()),
+        delay: cfg.happy_eyeballs_delay,
         until: timeout.map(|t| Instant::now() + t),
         trace: ctx.trace.cloned(),
         threads: ctx.threads.clone(),
