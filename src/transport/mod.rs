@@ -49,7 +49,8 @@ pub struct PoolStats {
     /// Requests waiting for a connection.
     pub waiting: usize,
     /// Threads this transport started that have not finished: two per open
-    /// connection plus running dial threads.
+    /// connection plus running dial threads (and, while a custom [`Dial`]
+    /// races two address families, one per family).
     pub threads: usize,
     /// HTTP/2 streams open in this transport, held response bodies
     /// included (an HTTP/2 connection is `in_use` while it has one).
