@@ -18,6 +18,14 @@ use std::{
 
 use http::HeaderMap;
 
+/// The `Accept-Encoding` a request sends when the transport may decode
+/// the response: the encodings this build decodes.
+pub(crate) const ACCEPT_ENCODING: Option<&str> = if cfg!(feature = "gzip") {
+    Some("gzip")
+} else {
+    None
+};
+
 use crate::{Error, ErrorKind};
 pub use request::Body;
 

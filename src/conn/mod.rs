@@ -201,8 +201,9 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) via_proxy: bool,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: Body,
-    /// Ask for gzip (the transport decodes it).
-    pub(crate) accept_gzip: bool,
+    /// Ask for these encodings (the transport decodes them): the
+    /// `Accept-Encoding` value, or `None`.
+    pub(crate) accept_encoding: Option<&'static str>,
     pub(crate) cancel: Option<&'a CancelToken>,
     pub(crate) deadline: Option<Instant>,
     pub(crate) trace: Option<&'a Arc<dyn ClientTrace>>,
@@ -513,7 +514,7 @@ impl PersistConn {
                 headers,
                 framing,
                 close,
-                accept_gzip: out.accept_gzip,
+                accept_encoding: out.accept_encoding,
             },
             &mut head,
         );

@@ -580,7 +580,7 @@ impl H2Conn {
             path: &out.url[url::Position::BeforePath..url::Position::AfterQuery],
             headers: out.headers,
             content_length,
-            accept_gzip: out.accept_gzip,
+            accept_encoding: out.accept_encoding,
         });
         let fields = match fields {
             Ok(f) => f,

@@ -189,14 +189,15 @@ impl Transport {
             cancel,
             ..
         } = &*req;
-        // Go's rule: ask for gzip unless told not to, unless the caller chose
-        // an encoding, asked for a range (a gzip slice cannot be decoded) or
-        // sent HEAD.
-        let accept_gzip = cfg!(feature = "gzip")
-            && !cfg.disable_compression
-            && !headers.contains_key(header::ACCEPT_ENCODING)
-            && !headers.contains_key(header::RANGE)
-            && method != Method::HEAD;
+        // Go's rule: ask for compression unless told not to, unless the
+        // caller chose an encoding, asked for a range (a slice of a
+        // compressed stream cannot be decoded) or sent HEAD.
+        let accept_encoding = crate::body::ACCEPT_ENCODING.filter(|_| {
+            !cfg.disable_compression
+                && !headers.contains_key(header::ACCEPT_ENCODING)
+                && !headers.contains_key(header::RANGE)
+                && method != Method::HEAD
+        });
 
         let replayable = body.is_replayable();
         let mut body = Some(body);
@@ -245,7 +246,7 @@ impl Transport {
                 via_proxy: key.is_proxied_http(),
                 headers,
                 body: attempt_body,
-                accept_gzip,
+                accept_encoding,
                 cancel: cancel.as_ref(),
                 deadline,
                 trace: trace.as_ref(),
@@ -255,7 +256,7 @@ impl Transport {
                 Conn::H2(h2) => h2.round_trip(out),
             };
             match sent {
-                Ok(parts) => return Ok(decode_gzip(parts, accept_gzip)),
+                Ok(parts) => return Ok(decode_body(parts, accept_encoding.is_some())),
                 Err(ConnError { err, class }) => {
                     if class == Failure::NotProcessed {
                         not_processed += 1;
@@ -288,9 +289,9 @@ impl Drop for PutBackOnUnwind<'_> {
     }
 }
 
-/// Go's `gzipReader` hookup: when we asked for gzip and got it, the body is
-/// decoded and the headers that described the encoded bytes go.
-fn decode_gzip(mut parts: ResponseParts, accept_gzip: bool) -> ResponseParts {
+/// Go's `gzipReader` hookup: when we asked for compression and got it, the
+/// body is decoded and the headers that described the encoded bytes go.
+fn decode_body(mut parts: ResponseParts, accept_gzip: bool) -> ResponseParts {
     #[cfg(feature = "gzip")]
     {
         let gzipped = parts

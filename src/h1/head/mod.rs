@@ -63,8 +63,8 @@ pub(crate) struct RequestHead<'a> {
     pub(crate) framing: RequestFraming,
     /// Add "Connection: close" unless the user's headers already say close.
     pub(crate) close: bool,
-    /// Add "Accept-Encoding: gzip".
-    pub(crate) accept_gzip: bool,
+    /// Add "Accept-Encoding: <this>" (the encodings the transport decodes).
+    pub(crate) accept_encoding: Option<&'static str>,
 }
 
 /// Our User-Agent unless the user sets one (Go sends "Go-http-client/1.1").
@@ -77,7 +77,7 @@ pub(crate) const USER_AGENT_VALUE: &str = concat!("nethttp/", env!("CARGO_PKG_VE
 /// user headers in `HeaderMap` order, minus any Content-Length and
 /// Transfer-Encoding (the framing decides those, as in Go); the framing
 /// header; `Connection: close` if asked for and not already there;
-/// `Accept-Encoding: gzip` if asked for; the empty line. User header names go
+/// `Accept-Encoding` if asked for; the empty line. User header names go
 /// out as the `http` crate stores them (lowercase); the ones we generate are
 /// written in canonical case.
 pub(crate) fn write_request_head(head: &RequestHead<'_>, out: &mut Vec<u8>) {
@@ -134,8 +134,8 @@ pub(crate) fn write_request_head(head: &RequestHead<'_>, out: &mut Vec<u8>) {
     if head.close && !has_token(head.headers, &CONNECTION, "close") {
         put(out, "Connection", b"close");
     }
-    if head.accept_gzip {
-        put(out, "Accept-Encoding", b"gzip");
+    if let Some(encodings) = head.accept_encoding {
+        put(out, "Accept-Encoding", encodings.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
 }

@@ -15,7 +15,7 @@ fn request(method: &Method, target: &str, headers: &HeaderMap, framing: RequestF
         headers,
         framing,
         close: false,
-        accept_gzip: false,
+        accept_encoding: None,
     };
     let mut out = Vec::new();
     write_request_head(&head, &mut out);
@@ -106,6 +106,7 @@ fn request_user_host_and_user_agent_win_in_place() {
 #[test]
 fn request_close_and_gzip() {
     let write = |headers: &HeaderMap, accept_gzip: bool| {
+        let accept_encoding = accept_gzip.then_some("gzip");
         let head = RequestHead {
             method: &Method::DELETE,
             target: "/r",
@@ -113,7 +114,7 @@ fn request_close_and_gzip() {
             headers,
             framing: RequestFraming::None,
             close: true,
-            accept_gzip,
+            accept_encoding,
         };
         let mut out = Vec::new();
         write_request_head(&head, &mut out);
@@ -146,7 +147,7 @@ fn request_appends_to_out() {
         headers: &h,
         framing: RequestFraming::None,
         close: false,
-        accept_gzip: false,
+        accept_encoding: None,
     };
     write_request_head(&head, &mut out);
     assert!(out.starts_with(b"earlierHEAD * HTTP/1.1\r\nHost: h\r\n"));

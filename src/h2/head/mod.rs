@@ -59,14 +59,14 @@ pub(crate) struct RequestHead<'a> {
     /// The body's length when known (`Some(0)` for an empty body that
     /// still says so, as HTTP/1.1 does for POST, PUT and PATCH).
     pub(crate) content_length: Option<u64>,
-    /// Add `accept-encoding: gzip`.
-    pub(crate) accept_gzip: bool,
+    /// Add `accept-encoding: <this>` (the encodings the transport decodes).
+    pub(crate) accept_encoding: Option<&'static str>,
 }
 
 /// The request head as fields: `:method`, `:scheme`, `:authority`, `:path`
 /// (§8.3.1: all pseudo-header fields before the regular ones), then
 /// User-Agent (the user's or ours), the user's headers in `HeaderMap`
-/// order, `content-length` when known, `accept-encoding: gzip` when asked
+/// order, `content-length` when known, `accept-encoding` when asked
 /// for. Dropped, as Go does: Host (it becomes `:authority`), the
 /// connection-specific fields of §8.2.2 (`Connection`, `Keep-Alive`,
 /// `Proxy-Connection`, `Transfer-Encoding`, `Upgrade`) and any `TE` other
@@ -145,10 +145,10 @@ pub(crate) fn request_fields(head: &RequestHead<'_>) -> Result<Vec<Field>, &'sta
             value: HeaderValue::from(n),
         });
     }
-    if head.accept_gzip {
+    if let Some(encodings) = head.accept_encoding {
         out.push(Field {
             name: FieldName::Header(http::header::ACCEPT_ENCODING),
-            value: HeaderValue::from_static("gzip"),
+            value: HeaderValue::from_static(encodings),
         });
     }
     Ok(out)

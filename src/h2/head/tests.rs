@@ -40,7 +40,7 @@ fn request_fields_put_pseudo_headers_first_and_drop_connection_specific_ones() {
         path: "/a?b=c",
         headers: &headers,
         content_length: Some(5),
-        accept_gzip: true,
+        accept_encoding: Some("gzip"),
     })
     .unwrap();
     assert_eq!(
@@ -71,7 +71,7 @@ fn request_fields_keep_te_trailers_and_the_users_agent() {
         path: "",
         headers: &headers,
         content_length: None,
-        accept_gzip: false,
+        accept_encoding: None,
     })
     .unwrap();
     assert_eq!(
