@@ -8,6 +8,7 @@
 
 use std::{error::Error as StdError, fmt, io};
 
+use http::StatusCode;
 use url::Url;
 
 /// What went wrong, coarsely: the thing a program branches on.
@@ -54,6 +55,10 @@ pub enum ErrorKind {
     /// The response body (decoded) is larger than the bound set with
     /// [`Response::limit`](crate::Response::limit).
     BodyTooLarge,
+    /// The server answered with a client or server error status (4xx or
+    /// 5xx), from [`Response::error_for_status`](crate::Response::error_for_status);
+    /// [`Error::status`] says which.
+    Status,
 }
 
 /// A `nethttp` error: a [`kind`](Error::kind), the URL it happened on, the
@@ -80,21 +85,51 @@ struct Inner {
     url: Option<Url>,
     /// The `io::ErrorKind` this error maps to when it leaves through `Read`.
     io_kind: Option<io::ErrorKind>,
+    /// The response status, for [`ErrorKind::Status`].
+    status: Option<StatusCode>,
     source: Option<Box<dyn StdError + Send + Sync + 'static>>,
 }
 
 impl Error {
-    /// Builds an error of `kind` whose message says what failed.
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+    /// Builds an error of `kind` whose message says what failed: for
+    /// [`RoundTripper`](crate::RoundTripper) middleware and mocks that fail
+    /// an exchange themselves.
+    ///
+    /// ```
+    /// use nethttp::{Error, ErrorKind};
+    /// let e = Error::new(ErrorKind::Connect, "mock: connection refused");
+    /// assert_eq!(e.kind(), ErrorKind::Connect);
+    /// assert_eq!(e.to_string(), "connect error: mock: connection refused");
+    /// ```
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
         Error {
             inner: Box::new(Inner {
                 kind,
                 message: message.into(),
                 url: None,
                 io_kind: None,
+                status: None,
                 source: None,
             }),
         }
+    }
+
+    /// The error [`Response::error_for_status`](crate::Response::error_for_status)
+    /// returns for `status` from `url`.
+    pub(crate) fn status_error(status: StatusCode, url: &Url) -> Error {
+        let mut e = Error::new(ErrorKind::Status, format!("server answered {status}"));
+        e.inner.status = Some(status);
+        e.with_url(url)
+    }
+
+    /// The response status, for errors of kind [`ErrorKind::Status`].
+    ///
+    /// ```
+    /// let e = nethttp::Error::new(nethttp::ErrorKind::Io, "boom");
+    /// assert_eq!(e.status(), None);
+    /// ```
+    pub fn status(&self) -> Option<StatusCode> {
+        self.inner.status
     }
 
     /// A callback of the user's (a trace hook, a body reader) panicked on
@@ -165,6 +200,7 @@ impl Error {
         let mut e = Error::new(self.inner.kind, self.inner.message.clone());
         e.inner.url = self.inner.url.clone();
         e.inner.io_kind = self.inner.io_kind;
+        e.inner.status = self.inner.status;
         if let Some(src) = &self.inner.source {
             e.inner.source = Some(src.to_string().into());
         }
@@ -262,6 +298,7 @@ fn kind_word(kind: ErrorKind) -> &'static str {
         ErrorKind::Redirect => "redirect error",
         ErrorKind::BodyRead => "body read error",
         ErrorKind::BodyTooLarge => "response body too large",
+        ErrorKind::Status => "http status error",
     }
 }
 

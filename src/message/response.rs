@@ -8,7 +8,11 @@ use std::{
 use http::{HeaderMap, StatusCode, Version};
 use url::Url;
 
-use crate::{Error, ErrorKind, ResponseBody, error::Redacted};
+use crate::{
+    Error, ErrorKind, ResponseBody,
+    body::{BodyEnd, BodySource},
+    error::Redacted,
+};
 
 /// A response: status and headers at once, the body through [`Read`].
 ///
@@ -40,6 +44,41 @@ impl Response {
             url,
             content_length,
             body,
+        }
+    }
+
+    /// A response made from an `http` crate response, for mocks and
+    /// [`RoundTripper`](crate::RoundTripper) middleware: no connection
+    /// behind it, the body read from `resp`'s reader. `url` is the URL it
+    /// answers. The `Content-Length` header, when valid, is its
+    /// [`content_length`](Response::content_length).
+    ///
+    /// ```
+    /// use nethttp::{Response, Url, http};
+    /// let resp = http::Response::builder()
+    ///     .status(200)
+    ///     .header("content-type", "text/plain")
+    ///     .body(&b"hello"[..])
+    ///     .unwrap();
+    /// let resp = Response::from_http(resp, Url::parse("http://mock.invalid/").unwrap());
+    /// assert_eq!(resp.status(), 200);
+    /// assert_eq!(resp.text()?, "hello");
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    pub fn from_http(resp: http::Response<impl Read + Send + 'static>, url: Url) -> Response {
+        let (parts, body) = resp.into_parts();
+        let content_length = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        Response {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            url,
+            content_length,
+            body: ResponseBody::from_source(Box::new(Reader(body))),
         }
     }
 
@@ -132,12 +171,77 @@ impl Response {
     pub fn into_body(self) -> ResponseBody {
         self.body
     }
+
+    /// This response if its status is not an error; for 4xx and 5xx an
+    /// error of kind [`ErrorKind::Status`] whose [`status`](Error::status)
+    /// says which, and the response is dropped (its connection closes
+    /// unless the body was already read).
+    ///
+    /// ```no_run
+    /// let body = nethttp::get("http://127.0.0.1:8080/")?.error_for_status()?.text()?;
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    pub fn error_for_status(self) -> crate::Result<Response> {
+        if self.status.is_client_error() || self.status.is_server_error() {
+            return Err(Error::status_error(self.status, &self.url));
+        }
+        Ok(self)
+    }
+
+    /// The response as an `http` crate response: status, version, headers,
+    /// the final URL as an extension (`Url`), and the body, which keeps
+    /// its connection until read to its end or dropped.
+    ///
+    /// ```no_run
+    /// let resp: http::Response<nethttp::ResponseBody> = nethttp::get("http://127.0.0.1:8080/")?.into_http();
+    /// let url = resp.extensions().get::<nethttp::Url>();
+    /// # let _ = url;
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    pub fn into_http(self) -> http::Response<ResponseBody> {
+        let mut resp = http::Response::new(self.body);
+        *resp.status_mut() = self.status;
+        *resp.version_mut() = self.version;
+        *resp.headers_mut() = self.headers;
+        resp.extensions_mut().insert(self.url);
+        resp
+    }
 }
 
 impl Read for Response {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.body.read(buf)
     }
+}
+
+/// A body read from any reader: no connection, no trailers, nothing to
+/// hand back.
+struct Reader<R>(R);
+
+impl<R: Read> Read for Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R> fmt::Debug for Reader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reader(..)")
+    }
+}
+
+impl<R: Read + Send> BodySource for Reader<R> {
+    fn trailers(&self) -> Option<&HeaderMap> {
+        None
+    }
+
+    fn may_exceed(&self, _max: u64) -> bool {
+        true
+    }
+
+    fn hold(&mut self) {}
+
+    fn end(&mut self, _end: BodyEnd<'_>) {}
 }
 
 impl fmt::Debug for Response {

@@ -355,6 +355,12 @@ fn is_idempotent(method: &Method, headers: &HeaderMap) -> bool {
         || headers.contains_key("x-idempotency-key")
 }
 
+impl crate::RoundTripper for Transport {
+    fn round_trip(&self, req: Request) -> crate::Result<Response> {
+        Transport::round_trip(self, req)
+    }
+}
+
 impl Default for Transport {
     fn default() -> Self {
         Transport::new()
