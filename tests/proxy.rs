@@ -6,7 +6,6 @@ mod support;
 
 use std::{
     net::TcpListener,
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -141,67 +140,9 @@ fn proxy_scope_by_target_scheme_and_none() {
     assert_eq!(err.kind(), ErrorKind::Proxy, "{err}");
 }
 
-/// tinyproxy on a free loopback port, killed on drop.
-struct Tinyproxy {
-    child: Child,
-    port: u16,
-    _dir: TempDir,
-}
-
-struct TempDir(std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Tinyproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_tinyproxy() -> Option<Tinyproxy> {
-    if !peer_available("tinyproxy", &["-v"], "tinyproxy", "the real-proxy tests") {
-        return None;
-    }
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = std::env::temp_dir().join(format!("nethttp-tinyproxy-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("tinyproxy.conf");
-    // No ConnectPort line: CONNECT is allowed to every port.
-    std::fs::write(
-        &conf,
-        format!(
-            "User nobody\nGroup nogroup\nPort {port}\nListen 127.0.0.1\nTimeout 30\n\
-             LogLevel Critical\nMaxClients 20\nAllow 127.0.0.1\nDisableViaHeader Yes\n"
-        ),
-    )
-    .unwrap();
-    let child = Command::new("tinyproxy")
-        .arg("-d")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let proxy = Tinyproxy {
-        child,
-        port,
-        _dir: TempDir(dir),
-    };
-    let up = wait_until(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "tinyproxy did not start listening on {port}");
-    Some(proxy)
+/// tinyproxy on a free loopback port (`support::peers`), stopped on drop.
+fn start_tinyproxy() -> Option<support::peers::Tinyproxy> {
+    support::peers::Tinyproxy::start()
 }
 
 #[test]

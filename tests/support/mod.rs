@@ -6,6 +6,7 @@
 
 pub mod blackbox;
 pub mod h2;
+pub mod peers;
 pub mod tls;
 
 use std::{
