@@ -16,6 +16,7 @@
 //! |---|---|---|
 //! | `fuzz` | — | entry points for the fuzz targets (feature `_fuzz`) |
 //! | `client` | `http.Client` | redirects, cookies, default headers, the whole-exchange deadline |
+//! | `multipart` | `mime/multipart` | `multipart/form-data` request bodies (feature `multipart`) |
 //! | `transport` | `http.Transport` | the exchange, the retry rule, driving the pool, dialling and starting connections |
 //! | `h2conn` | `http2ClientConn` | one HTTP/2 connection: many streams over its reader and writer threads |
 //! | `conn` | `persistConn` | one HTTP/1 connection: its reader and writer threads, the body's end |
@@ -75,6 +76,8 @@ mod h2;
 mod h2conn;
 mod into_url;
 mod message;
+#[cfg(feature = "multipart")]
+pub mod multipart;
 mod net;
 mod phase;
 mod pool;
@@ -94,9 +97,10 @@ pub use client::{
     Client, ClientBuilder, Redirect, RedirectAction, RedirectPolicy, RequestBuilder, get, head,
     post,
 };
+pub use client::CookieJar;
 pub use error::{Error, ErrorKind, Result};
 pub use into_url::IntoUrl;
-pub use message::{Request, Response};
+pub use message::{Request, Response, RoundTripper};
 pub use net::{Dial, Resolve, Socket};
 pub use proxy::Proxy;
 pub use threads::live_threads;

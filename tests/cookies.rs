@@ -1,11 +1,12 @@
-//! The cookie jar end to end: across requests, across a redirect, and
-//! never to another host.
+//! The cookie jar end to end: across requests, across a redirect, never to
+//! another host; a `CookieJar` shared between clients, filled by hand, and
+//! saved and loaded across "runs".
 
 mod support;
 
 use std::sync::{Arc, Mutex};
 
-use nethttp::{Client, Transport};
+use nethttp::{Client, CookieJar, Transport, Url};
 use support::*;
 
 /// `/set?k=v` sets cookie k=v; `/hop` sets `hop=1` and redirects to
@@ -123,4 +124,152 @@ fn cookies_never_go_to_another_host() {
     let r = c.get(a.url(&format!("/go?to={other}"))).send().unwrap();
     assert_eq!(r.text().unwrap(), "-");
     assert!(seen_b.lock().unwrap().iter().all(|s| s.ends_with(" -")));
+}
+
+/// A client on `t` that keeps its cookies in `jar`.
+fn client_with(t: &Transport, jar: &CookieJar) -> Client {
+    Client::builder()
+        .transport(t.clone())
+        .cookie_jar(jar.clone())
+        .build()
+        .unwrap()
+}
+
+fn show(c: &Client, server: &ScriptedServer) -> String {
+    c.get(server.url("/show")).send().unwrap().text().unwrap()
+}
+
+#[test]
+fn two_clients_share_one_jar() {
+    let (server, seen) = cookie_server();
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let jar = CookieJar::new();
+    let a = client_with(&t, &jar);
+    let b = client_with(&t, &jar);
+    // A cookie a response to A sets is sent by B.
+    a.get(server.url("/set?from_a=1")).send().unwrap();
+    assert_eq!(show(&b, &server), "from_a=1");
+    b.get(server.url("/set?from_b=2")).send().unwrap();
+    assert_eq!(show(&a, &server), "from_a=1; from_b=2");
+    // The caller's handle sees the same jar.
+    let url = Url::parse(&server.url("/")).unwrap();
+    assert_eq!(jar.cookies(&url).unwrap(), "from_a=1; from_b=2");
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        [
+            "/set?from_a=1 -",
+            "/show from_a=1",
+            "/set?from_b=2 from_a=1",
+            "/show from_a=1; from_b=2",
+        ]
+    );
+    // cookie_store(true) makes a jar of its own, empty.
+    assert_eq!(show(&client(&t, true), &server), "-");
+    // An explicit jar wins over cookie_store, whatever the order.
+    for c in [
+        Client::builder()
+            .transport(t.clone())
+            .cookie_store(true)
+            .cookie_jar(jar.clone())
+            .build()
+            .unwrap(),
+        Client::builder()
+            .transport(t.clone())
+            .cookie_jar(jar.clone())
+            .cookie_store(false)
+            .build()
+            .unwrap(),
+    ] {
+        assert_eq!(show(&c, &server), "from_a=1; from_b=2");
+    }
+}
+
+#[test]
+fn a_jar_filled_with_add_is_sent_on_the_first_request() {
+    let (server, seen) = cookie_server();
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let url = Url::parse(&server.url("/login")).unwrap();
+    let jar = CookieJar::new();
+    jar.add("sid=abc; Path=/; HttpOnly", &url).unwrap();
+    // Secure: not for this http server.
+    jar.add("tls_only=1; Path=/; Secure", &url).unwrap();
+    // Another path.
+    jar.add("admin=1; Path=/admin", &url).unwrap();
+    let c = client_with(&t, &jar);
+    assert_eq!(show(&c, &server), "sid=abc");
+    assert_eq!(seen.lock().unwrap().as_slice(), ["/show sid=abc"]);
+    assert_eq!(
+        c.get(server.url("/admin/x"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "admin=1; sid=abc"
+    );
+    // A refused cookie changes nothing.
+    let err = jar.add("wide=1; Domain=com", &url).unwrap_err();
+    assert_eq!(err.kind(), nethttp::ErrorKind::InvalidRequest);
+    assert_eq!(show(&c, &server), "sid=abc");
+}
+
+#[test]
+fn client_cookie_jar_sees_cookies_from_responses() {
+    let (server, _) = cookie_server();
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    assert!(client(&t, false).cookie_jar().is_none());
+    let c = client(&t, true);
+    let jar = c.cookie_jar().expect("cookie_store(true) makes a jar");
+    let url = Url::parse(&server.url("/")).unwrap();
+    assert!(jar.cookies(&url).is_none());
+    c.get(server.url("/set?r=1")).send().unwrap();
+    // Set on a redirect, too.
+    c.get(server.url("/hop")).send().unwrap().text().unwrap();
+    assert_eq!(jar.cookies(&url).unwrap(), "r=1; hop=1");
+    // Clones of the client share it; a cookie added to it is sent.
+    let clone = c.clone();
+    clone.cookie_jar().unwrap().add("extra=1", &url).unwrap();
+    assert_eq!(show(&c, &server), "r=1; hop=1; extra=1");
+    assert_eq!(
+        format!("{:?}", c.cookie_jar().unwrap()),
+        "CookieJar { cookies: 3 }"
+    );
+}
+
+#[test]
+fn a_saved_jar_loaded_into_a_new_client_sends_persistent_cookies_only() {
+    let (server, seen) = cookie_server();
+    let t = Transport::new();
+    let _leaks = LeakCheck::new(&t);
+    let path = std::env::temp_dir().join(format!(
+        "nethttp-cookies-{}-{:?}.json",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+
+    // First run: a persistent and a session cookie from responses.
+    {
+        let c = client(&t, true);
+        c.get(server.url("/set?keep=1;Max-Age=3600"))
+            .send()
+            .unwrap();
+        c.get(server.url("/set?temp=2")).send().unwrap();
+        assert_eq!(show(&c, &server), "keep=1; temp=2");
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        c.cookie_jar().unwrap().save_json(&mut file).unwrap();
+    }
+
+    // Second run: a new client with the loaded jar.
+    let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+    let jar = CookieJar::load_json(file).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let c = client_with(&t, &jar);
+    seen.lock().unwrap().clear();
+    assert_eq!(show(&c, &server), "keep=1");
+    assert_eq!(seen.lock().unwrap().as_slice(), ["/show keep=1"]);
+    // The loaded jar keeps taking cookies.
+    c.get(server.url("/set?next=3")).send().unwrap();
+    assert_eq!(show(&c, &server), "keep=1; next=3");
 }

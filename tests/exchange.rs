@@ -21,15 +21,21 @@ use nethttp::{
 };
 use support::*;
 
-/// A mock: answers from a script of (status, headers, body) by call
-/// number, and records each request's method, URL, headers and timeout.
+/// One canned answer: status, headers, body.
+type Answer = (u16, Vec<(&'static str, String)>, &'static str);
+
+/// What a mock saw of one request: method, URL, headers, timeout.
+type Seen = (Method, String, http::HeaderMap, Option<Duration>);
+
+/// A mock: answers from a script by call number, and records each
+/// request it saw.
 struct Mock {
-    answers: Vec<(u16, Vec<(&'static str, String)>, &'static str)>,
-    seen: Mutex<Vec<(Method, String, http::HeaderMap, Option<Duration>)>>,
+    answers: Vec<Answer>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 impl Mock {
-    fn new(answers: Vec<(u16, Vec<(&'static str, String)>, &'static str)>) -> Arc<Mock> {
+    fn new(answers: Vec<Answer>) -> Arc<Mock> {
         Arc::new(Mock {
             answers,
             seen: Mutex::new(Vec::new()),

@@ -18,7 +18,8 @@ use base64::Engine;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use percent_encoding::percent_decode_str;
 
-use crate::{Body, IntoUrl, Request, Response, Transport};
+use crate::{Body, IntoUrl, Request, Response, RoundTripper, Transport};
+pub use cookie::CookieJar;
 pub use redirect::{Redirect, RedirectAction, RedirectPolicy};
 pub use request::RequestBuilder;
 
@@ -41,8 +42,11 @@ struct Inner {
     timeout: Option<Duration>,
     redirect: RedirectPolicy,
     default_headers: HeaderMap,
-    /// The cookie jar, when `cookie_store(true)`; shared by clones.
-    jar: Option<cookie::Jar>,
+    /// Runs each hop instead of `transport`, when set.
+    round_tripper: Option<Arc<dyn RoundTripper>>,
+    /// The cookie jar, from `cookie_jar` or `cookie_store(true)`; shared
+    /// by clones.
+    jar: Option<CookieJar>,
 }
 
 /// Up to this much of a redirect's body is read so its connection can be
@@ -55,6 +59,7 @@ impl Client {
         Client {
             inner: Arc::new(Inner {
                 transport: Transport::new(),
+                round_tripper: None,
                 timeout: None,
                 redirect: RedirectPolicy::default(),
                 default_headers: HeaderMap::new(),
@@ -67,9 +72,11 @@ impl Client {
     pub fn builder() -> ClientBuilder {
         ClientBuilder {
             transport: None,
+            round_tripper: None,
             timeout: None,
             redirect: RedirectPolicy::default(),
             cookie_store: false,
+            cookie_jar: None,
             default_headers: Ok(HeaderMap::new()),
         }
     }
@@ -77,6 +84,25 @@ impl Client {
     /// The transport this client sends through.
     pub fn transport(&self) -> &Transport {
         &self.inner.transport
+    }
+
+    /// The jar this client keeps cookies in: the one given to
+    /// [`ClientBuilder::cookie_jar`], or the one
+    /// [`ClientBuilder::cookie_store`]`(true)` made; `None` without a jar.
+    /// Clones of the client share it.
+    ///
+    /// ```
+    /// let client = nethttp::Client::builder().cookie_store(true).build()?;
+    /// let jar = client.cookie_jar().expect("cookie_store(true) made one");
+    /// let url = nethttp::Url::parse("https://example.com/")?;
+    /// jar.add("sid=abc123", &url)?;
+    /// // What the client's next request to example.com carries.
+    /// assert_eq!(client.cookie_jar().unwrap().cookies(&url).unwrap(), "sid=abc123");
+    /// assert!(nethttp::Client::new().cookie_jar().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cookie_jar(&self) -> Option<&CookieJar> {
+        self.inner.jar.as_ref()
     }
 
     /// A GET request.
@@ -140,7 +166,7 @@ impl Client {
             if let Some(jar) = &self.inner.jar {
                 add_jar_cookies(jar, &mut req);
             }
-            let resp = self.inner.transport.round_trip_until(req, deadline)?;
+            let resp = self.hop(req, deadline)?;
             // The response knows this hop's URL: nothing is copied unless a
             // redirect is followed.
             if let Some(jar) = &self.inner.jar {
@@ -202,10 +228,34 @@ impl Client {
     }
 }
 
+impl Client {
+    /// One exchange of the redirect chain, through the round tripper when
+    /// there is one (given what remains of the deadline as the request's
+    /// timeout), else the transport.
+    fn hop(&self, mut req: Request, deadline: Option<Instant>) -> crate::Result<Response> {
+        let Some(rt) = &self.inner.round_tripper else {
+            return self.inner.transport.round_trip_until(req, deadline);
+        };
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(crate::Error::new(
+                    crate::ErrorKind::Timeout,
+                    "deadline exceeded before the request was sent",
+                )
+                .with_url(&req.url));
+            }
+            req.timeout = Some(left);
+        }
+        let url = req.url.clone();
+        rt.round_trip(req).map_err(|e| e.with_url(&url))
+    }
+}
+
 /// Go's `Client.send` with a jar: the jar's cookies for the URL join any
 /// `Cookie` header the request already has.
-fn add_jar_cookies(jar: &cookie::Jar, req: &mut Request) {
-    let Some(jar_cookies) = jar.cookies_for(&req.url) else {
+fn add_jar_cookies(jar: &CookieJar, req: &mut Request) {
+    let Some(jar_cookies) = jar.cookies(&req.url) else {
         return;
     };
     let value = match req.headers.get(header::COOKIE) {
@@ -260,6 +310,7 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("transport", &self.inner.transport)
+            .field("round_tripper", &self.inner.round_tripper.is_some())
             .field("timeout", &self.inner.timeout)
             .field("redirect", &self.inner.redirect)
             .field("cookies", &self.inner.jar)
@@ -272,9 +323,11 @@ impl fmt::Debug for Client {
 #[must_use]
 pub struct ClientBuilder {
     transport: Option<Transport>,
+    round_tripper: Option<Arc<dyn RoundTripper>>,
     timeout: Option<Duration>,
     redirect: RedirectPolicy,
     cookie_store: bool,
+    cookie_jar: Option<CookieJar>,
     default_headers: crate::Result<HeaderMap>,
 }
 
@@ -283,6 +336,65 @@ impl ClientBuilder {
     /// transport of its own.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = Some(transport);
+        self
+    }
+
+    /// Runs every exchange through `rt` instead of the transport (Go's
+    /// `Client.Transport` is this interface): middleware such as logging,
+    /// retries or auth wrapped around a [`Transport`], or a mock that
+    /// answers without a network. Redirects, cookies, default headers and
+    /// the deadline stay the client's: each hop is one `round_trip`, with
+    /// what remains of the deadline as the request's timeout.
+    /// [`Client::transport`] still returns the client's own default
+    /// transport, which `rt` may or may not use.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use nethttp::{Client, Request, Response, RoundTripper, Transport};
+    ///
+    /// /// Counts the exchanges that pass through.
+    /// struct Counting { inner: Transport, seen: AtomicUsize }
+    ///
+    /// impl RoundTripper for Counting {
+    ///     fn round_trip(&self, req: Request) -> nethttp::Result<Response> {
+    ///         self.seen.fetch_add(1, Ordering::Relaxed);
+    ///         self.inner.round_trip(req)
+    ///     }
+    /// }
+    ///
+    /// let client = Client::builder()
+    ///     .round_tripper(Counting { inner: Transport::new(), seen: AtomicUsize::new(0) })
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    pub fn round_tripper(mut self, rt: impl RoundTripper) -> Self {
+        self.round_tripper = Some(Arc::new(rt));
+        self
+    }
+
+    /// The `User-Agent` of every request that does not set its own
+    /// (default: `nethttp/<version>`). A bad value fails
+    /// [`build`](ClientBuilder::build) with `InvalidRequest`.
+    ///
+    /// ```
+    /// let client = nethttp::Client::builder().user_agent("my-tool/1.0").build()?;
+    /// # let _ = client;
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    pub fn user_agent<V>(mut self, value: V) -> Self
+    where
+        HeaderValue: TryFrom<V>,
+        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
+    {
+        if let Ok(map) = &mut self.default_headers {
+            match request::header_pair(header::USER_AGENT, value) {
+                Ok((n, v)) => {
+                    map.insert(n, v);
+                }
+                Err(e) => self.default_headers = Err(e),
+            }
+        }
         self
     }
 
@@ -302,9 +414,39 @@ impl ClientBuilder {
 
     /// Keep an RFC 6265 cookie jar (with the public-suffix rules): cookies
     /// a response sets, redirects included, go back on later requests to
-    /// the hosts and paths they belong to. Defaults to off.
+    /// the hosts and paths they belong to. Defaults to off. `true` makes a
+    /// new, empty jar for this client (and its clones), which
+    /// [`Client::cookie_jar`] returns; a jar given to
+    /// [`cookie_jar`](Self::cookie_jar) is used instead.
     pub fn cookie_store(mut self, enable: bool) -> Self {
         self.cookie_store = enable;
+        self
+    }
+
+    /// Keeps cookies in `jar`, which turns the cookie store on. The client
+    /// shares the jar with every clone of the [`CookieJar`] handle: several
+    /// clients given one jar share their cookies, and the program can put
+    /// cookies in before the first request, read them, or save them.
+    ///
+    /// When both this and [`cookie_store`](Self::cookie_store) are called,
+    /// in either order, `jar` is used (even with `cookie_store(false)`).
+    ///
+    /// ```
+    /// use nethttp::{Client, CookieJar, Url};
+    ///
+    /// let url = Url::parse("https://api.example.com/")?;
+    /// let jar = CookieJar::new();
+    /// jar.add("sid=abc123; Path=/", &url)?;
+    /// let a = Client::builder().cookie_jar(jar.clone()).build()?;
+    /// let b = Client::builder().cookie_jar(jar).build()?;
+    /// // A cookie that reaches a's jar (here added by hand) is b's too.
+    /// a.cookie_jar().unwrap().add("theme=dark", &url)?;
+    /// let sent = b.cookie_jar().unwrap().cookies(&url).unwrap();
+    /// assert_eq!(sent, "sid=abc123; theme=dark");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cookie_jar(mut self, jar: CookieJar) -> Self {
+        self.cookie_jar = Some(jar);
         self
     }
 
@@ -332,9 +474,12 @@ impl ClientBuilder {
         Ok(Client {
             inner: Arc::new(Inner {
                 transport: self.transport.unwrap_or_default(),
+                round_tripper: self.round_tripper,
                 timeout: self.timeout,
                 redirect: self.redirect,
-                jar: self.cookie_store.then(cookie::Jar::default),
+                jar: self
+                    .cookie_jar
+                    .or_else(|| self.cookie_store.then(CookieJar::new)),
                 default_headers: self.default_headers?,
             }),
         })

@@ -130,6 +130,33 @@ impl RequestBuilder {
         })
     }
 
+    /// Sets `Authorization: Bearer <token>` (RFC 6750), marked sensitive
+    /// (HTTP/2 never indexes it). A token with CR, LF or other bytes a
+    /// header cannot carry fails with `InvalidRequest`; the error does not
+    /// show the token.
+    ///
+    /// ```
+    /// let req = nethttp::Request::builder(http::Method::GET, "http://127.0.0.1:1/")
+    ///     .bearer_auth("t0ken")
+    ///     .build()?;
+    /// assert_eq!(req.headers()["authorization"], "Bearer t0ken");
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    pub fn bearer_auth(self, token: impl fmt::Display) -> RequestBuilder {
+        let value = format!("Bearer {token}");
+        self.map(|req| {
+            let mut v = HeaderValue::try_from(value).map_err(|_| {
+                Error::new(
+                    ErrorKind::InvalidRequest,
+                    "bearer auth: the token is not a valid header value",
+                )
+            })?;
+            v.set_sensitive(true);
+            req.headers.insert(header::AUTHORIZATION, v);
+            Ok(())
+        })
+    }
+
     /// Sets the body.
     pub fn body(self, body: impl Into<Body>) -> RequestBuilder {
         let body = body.into();
@@ -173,6 +200,41 @@ impl RequestBuilder {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
+            Ok(())
+        })
+    }
+
+    /// Sets a `multipart/form-data` body (feature `multipart`) and its
+    /// `Content-Type` with the form's boundary, replacing any set before.
+    /// The body has a `Content-Length` when every part's size is known,
+    /// and is replayable (307/308, retries) when every part is in memory;
+    /// see [`multipart`](crate::multipart).
+    ///
+    /// ```
+    /// use nethttp::multipart::Form;
+    /// let form = Form::new().text("name", "ada");
+    /// let boundary = form.boundary().to_string();
+    /// let req = nethttp::Request::builder(http::Method::POST, "http://127.0.0.1:1/")
+    ///     .multipart(form)
+    ///     .build()?;
+    /// assert_eq!(
+    ///     req.headers()["content-type"],
+    ///     format!("multipart/form-data; boundary={boundary}").as_str(),
+    /// );
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    #[cfg(feature = "multipart")]
+    pub fn multipart(self, form: crate::multipart::Form) -> RequestBuilder {
+        let content_type = HeaderValue::try_from(form.content_type()).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidRequest,
+                "multipart: the boundary is not a valid header value",
+            )
+        });
+        let body = form.into_body();
+        self.map(|req| {
+            req.headers.insert(header::CONTENT_TYPE, content_type?);
+            req.body = body;
             Ok(())
         })
     }
