@@ -1,4 +1,4 @@
-//! `nethttp`: a blocking, thread-based HTTP/1.1 client built the way Go's
+//! `nethttp`: a blocking, thread-based HTTP/1.1 and HTTP/2 client built the way Go's
 //! `net/http` `Client` and `Transport` are built, for programs that are not
 //! async.
 //!
@@ -20,7 +20,7 @@
 //! | `transport` | `http.Transport` | the exchange, the retry rule, driving the pool, dialling and starting connections |
 //! | `h2conn` | `http2ClientConn` | one HTTP/2 connection: many streams over its reader and writer threads |
 //! | `conn` | `persistConn` | one HTTP/1 connection: its reader and writer threads, the body's end |
-//! | `dial` | `dialConn` | DNS, TCP connect, proxy `CONNECT`, the TLS handshake |
+//! | `dial` | `dialConn`, `dialParallel` | resolving, connecting (happy eyeballs), proxies (`CONNECT`, SOCKS, TLS to https proxies), the TLS handshake |
 //! | `pool` | `idleConn`, `wantConn` | idle lists, LRU, per-host counts, waiters: a passive state machine |
 //! | `stream` | `net.Conn`, `tls.Conn` | the socket's read and write halves, plain and TLS |
 //! | `message` | `http.Request`, `http.Response` | the values that cross the transport |
@@ -28,6 +28,7 @@
 //! | `h2` | `h2_bundle.go` (framer, hpack) | pure HTTP/2 codecs: frames, HPACK, flow control, settings, heads |
 //! | `h1` | `transfer.go`, `chunked.go` | pure HTTP/1.1 codecs |
 //! | `config` | `Transport` fields | the transport's settings |
+//! | `net` | `net.Conn`, `net.Resolver`, `DialContext` | [`Socket`] (TCP or Unix) and the [`Resolve`] and [`Dial`] hooks |
 //! | `route` | `connectMethodKey` | which requests may share a connection |
 //! | `proxy` | `ProxyFromEnvironment` | which proxy a request takes |
 //! | `into_url` | — | what the API takes as a URL |
