@@ -13,7 +13,7 @@
 //!     format!("multipart/form-data; boundary={}", form.boundary()),
 //! );
 //! // Every size is known: the request carries this exact Content-Length,
-//! // and a form of in-memory parts only is replayable (307/308 resend it).
+//! // and the form is replayable (307/308 resend it).
 //! let len = form.content_length().unwrap();
 //! let body = form.into_body();
 //! assert_eq!(body.len(), Some(len));
@@ -78,12 +78,14 @@
 //!   ([`Form::content_length`]) and sent as `Content-Length`; otherwise
 //!   the body is sent chunked.
 //! - A form made only of in-memory parts ([`Form::text`], [`Part::bytes`],
-//!   [`Part::text`]) becomes one in-memory [`Body`]: replayable, so a
-//!   307/308 redirect resends it and a request on a dead keep-alive
-//!   connection is retried.
-//! - A form with a file or reader part is streamed once: not replayable.
-//!   A 307/308 answer to it is returned to the caller instead of followed
-//!   (as for [`Body::from_reader`]).
+//!   [`Part::text`]) becomes one in-memory [`Body`].
+//! - A form of in-memory and file parts is replayable too: a 307/308
+//!   redirect resends it and a request on a dead keep-alive connection is
+//!   retried, each copy reopening the files by path when it is sent (a
+//!   file that cannot be reopened then fails that request).
+//! - A form with a reader part ([`Part::reader`]) is streamed once: not
+//!   replayable. A 307/308 answer to it is returned to the caller instead
+//!   of followed (as for [`Body::from_reader`]).
 //! - A part that yields a different number of bytes than it declared (a
 //!   file that changed size after [`Form::file`], a reader with a wrong
 //!   length) fails the request: with kind
@@ -100,11 +102,16 @@ use std::{
     hash::{BuildHasher, Hash, Hasher},
     io::{self, Read},
     path::{Path, PathBuf},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::{Body, Error, ErrorKind};
+use bytes::Bytes;
+
+use crate::{Body, Error, ErrorKind, body::request::Reopen};
 
 /// Length of a boundary [`Form::new`] makes.
 const BOUNDARY_LEN: usize = 40;
@@ -218,8 +225,8 @@ impl Form {
         Some(total)
     }
 
-    /// The form as a request [`Body`]: in memory and replayable when every
-    /// part is in memory; otherwise streamed (files and readers are read
+    /// The form as a request [`Body`]: in memory when every part is;
+    /// otherwise streamed (files and readers are read
     /// as it is written), with a length when every size is known and
     /// chunked when not. Set the `Content-Type` from
     /// [`content_type`](Form::content_type) yourself when you send it
@@ -243,6 +250,10 @@ impl Form {
     pub fn into_body(self) -> Body {
         let len = self.content_length();
         let mut segments: VecDeque<Segment> = VecDeque::new();
+        // How to read the form again (a 307/308, a retry): the same runs
+        // of bytes, files reopened by path. `None` once a reader part (read
+        // once) is in.
+        let mut again: Option<Vec<Again>> = Some(Vec::new());
         let mut buf: Vec<u8> = Vec::new();
         let closing = self.closing();
         for (name, part) in self.fields {
@@ -250,12 +261,20 @@ impl Form {
             buf.extend_from_slice(&head);
             match part.source {
                 Source::Bytes(data) => buf.extend_from_slice(&data),
-                Source::File { file, len, .. } => {
-                    segments.push_back(Segment::Bytes(io::Cursor::new(std::mem::take(&mut buf))));
+                Source::File { file, path, len } => {
+                    flush(&mut buf, &mut segments, &mut again);
+                    if let Some(a) = &mut again {
+                        a.push(Again::File {
+                            name: name.clone(),
+                            path,
+                            len,
+                        });
+                    }
                     segments.push_back(Segment::Stream(Stream::new(name, Box::new(file), len)));
                 }
                 Source::Reader { reader, len } => {
-                    segments.push_back(Segment::Bytes(io::Cursor::new(std::mem::take(&mut buf))));
+                    flush(&mut buf, &mut segments, &mut again);
+                    again = None;
                     segments.push_back(Segment::Stream(Stream::new(name, reader, len)));
                 }
             }
@@ -265,14 +284,29 @@ impl Form {
         if segments.is_empty() {
             return Body::from(buf);
         }
-        segments.push_back(Segment::Bytes(io::Cursor::new(buf)));
-        segments.retain(|s| !matches!(s, Segment::Bytes(c) if c.get_ref().is_empty()));
-        let reader = FormReader {
-            segments,
-            length_checked: len.is_some(),
-            ended: false,
-        };
-        Body::from_reader(reader, len)
+        flush(&mut buf, &mut segments, &mut again);
+        let reader = FormReader::new(segments, len.is_some());
+        match again {
+            Some(runs) => {
+                let runs: Arc<[Again]> = runs.into();
+                let checked = len.is_some();
+                let reopen: Reopen = Arc::new(move || {
+                    let mut segments = VecDeque::with_capacity(runs.len());
+                    for run in runs.iter() {
+                        segments.push_back(match run {
+                            Again::Bytes(b) => Segment::Bytes(io::Cursor::new(b.clone())),
+                            Again::File { name, path, len } => {
+                                let file = File::open(path)?;
+                                Segment::Stream(Stream::new(name.clone(), Box::new(file), *len))
+                            }
+                        });
+                    }
+                    Ok(Box::new(FormReader::new(segments, checked)))
+                });
+                Body::reopenable(reader, len, reopen)
+            }
+            None => Body::from_reader(reader, len),
+        }
     }
 
     /// `--boundary--\r\n`.
@@ -631,8 +665,39 @@ struct FormReader {
 }
 
 enum Segment {
-    Bytes(io::Cursor<Vec<u8>>),
+    Bytes(io::Cursor<Bytes>),
     Stream(Stream),
+}
+
+/// Ends the run of bytes in `buf`: a segment, and a run to read again.
+fn flush(buf: &mut Vec<u8>, segments: &mut VecDeque<Segment>, again: &mut Option<Vec<Again>>) {
+    let bytes = Bytes::from(std::mem::take(buf));
+    if let Some(a) = again {
+        a.push(Again::Bytes(bytes.clone()));
+    }
+    segments.push_back(Segment::Bytes(io::Cursor::new(bytes)));
+}
+
+/// One run of a form to read again: bytes, or a file to reopen.
+enum Again {
+    Bytes(Bytes),
+    File {
+        name: String,
+        path: PathBuf,
+        len: Option<u64>,
+    },
+}
+
+impl FormReader {
+    /// Reads `segments` in turn; empty byte runs are dropped.
+    fn new(mut segments: VecDeque<Segment>, length_checked: bool) -> FormReader {
+        segments.retain(|s| !matches!(s, Segment::Bytes(c) if c.get_ref().is_empty()));
+        FormReader {
+            segments,
+            length_checked,
+            ended: false,
+        }
+    }
 }
 
 /// A streamed part's data, checked against its declared length.
@@ -806,6 +871,39 @@ mod tests {
         assert!(body.is_replayable());
         let body = Form::new().part("r", Part::reader(io::empty(), Some(0)));
         assert!(!body.into_body().is_replayable());
+    }
+
+    #[test]
+    fn file_forms_replay_by_reopening_their_files() {
+        let path = std::env::temp_dir().join(format!("nethttp-mp-{}.txt", std::process::id()));
+        std::fs::write(&path, "first").unwrap();
+        let form = Form::new().text("a", "1").file("f", &path).unwrap();
+        let boundary = form.boundary().to_string();
+        let body = form.into_body();
+        assert!(body.is_replayable());
+        let copy = body.try_clone().expect("a copy");
+        let read = |b: Body| {
+            let crate::body::request::Kind::Reader { mut reader, .. } = b.into_kind() else {
+                panic!("streamed");
+            };
+            let mut out = Vec::new();
+            reader.read_to_end(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let first = read(body);
+        assert!(first.contains("first") && first.ends_with(&format!("--{boundary}--\r\n")));
+        // The copy reopens the file when it is read, and reads the same.
+        assert_eq!(read(copy), first);
+        // A copy whose file is gone fails its own read, not the clone.
+        let form = Form::new().file("f", &path).unwrap();
+        let body = form.into_body();
+        std::fs::remove_file(&path).unwrap();
+        let copy = body.try_clone().expect("a copy, opened lazily");
+        let crate::body::request::Kind::Reader { mut reader, .. } = copy.into_kind() else {
+            panic!("streamed");
+        };
+        let err = reader.read(&mut [0; 16]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

@@ -594,14 +594,36 @@ fn a_307_or_308_redirect_resends_an_in_memory_form() {
 }
 
 #[test]
-fn a_307_to_a_streamed_form_is_returned_not_followed() {
-    let Some(peer) = FormPeer::start("redirect_streamed") else {
+fn a_307_or_308_redirect_resends_a_file_form_reopening_the_file() {
+    let Some(peer) = FormPeer::start("redirect_file") else {
         return;
     };
     let dir = TempDir::new();
-    let path = dir.join("f.txt");
-    std::fs::write(&path, "file body").expect("write f.txt");
-    let form = Form::new().file("f", &path).expect("open f.txt");
+    let path = dir.join("f.bin");
+    let data = random_bytes(300_000, 9);
+    std::fs::write(&path, &data).expect("write f.bin");
+    for code in [307, 308] {
+        let form = Form::new()
+            .text("k", "v")
+            .file("f", &path)
+            .expect("open f.bin");
+        let boundary = form.boundary().to_string();
+        let (status, reply) = post(peer.url(&format!("/redirect/{code}")), form);
+        assert_eq!(status, StatusCode::OK, "{code} not followed");
+        assert_eq!(reply["path"], format!("/parse?after={code}"));
+        let parts = parts(&reply, &boundary);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1]["size"], 300_000);
+        assert_eq!(parts[1]["sha256"], sha256(&data).as_str());
+    }
+}
+
+#[test]
+fn a_307_to_a_reader_form_is_returned_not_followed() {
+    let Some(peer) = FormPeer::start("redirect_streamed") else {
+        return;
+    };
+    let form = Form::new().part("r", Part::reader(&b"read once"[..], Some(9)));
     let (status, _) = post(peer.url("/redirect/307"), form);
     assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
 }

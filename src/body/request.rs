@@ -1,6 +1,10 @@
 //! [`Body`]: what a request sends.
 
-use std::{fmt, io::Read};
+use std::{
+    fmt,
+    io::{self, Read},
+    sync::Arc,
+};
 
 use bytes::Bytes;
 
@@ -28,7 +32,30 @@ pub(crate) enum Kind {
     Reader {
         reader: Box<dyn Read + Send + 'static>,
         len: Option<u64>,
+        /// Opens the same bytes again, for a copy: the body is replayable.
+        reopen: Option<Reopen>,
     },
+}
+
+/// Opens a streamed body's bytes again (a file by its path): what makes a
+/// streamed body replayable. Shared by the copies.
+pub(crate) type Reopen = Arc<dyn Fn() -> io::Result<Box<dyn Read + Send>> + Send + Sync>;
+
+/// A copy's reader: opened at its first read, so a copy that is never
+/// sent opens nothing, and a failure to open fails that request's body.
+struct Reopened {
+    open: Reopen,
+    reader: Option<Box<dyn Read + Send>>,
+}
+
+impl Read for Reopened {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let reader = match &mut self.reader {
+            Some(r) => r,
+            None => self.reader.insert((self.open)()?),
+        };
+        reader.read(buf)
+    }
 }
 
 impl Body {
@@ -46,6 +73,25 @@ impl Body {
             kind: Kind::Reader {
                 reader: Box::new(reader),
                 len,
+                reopen: None,
+            },
+        }
+    }
+
+    /// A streamed body that can be produced again: `first` is read when
+    /// the request is sent, and each copy (a retry, a 307/308 redirect)
+    /// reads what `reopen` opens, when it is sent. Every reading must
+    /// yield the same `len` bytes.
+    pub(crate) fn reopenable(
+        first: impl Read + Send + 'static,
+        len: Option<u64>,
+        reopen: Reopen,
+    ) -> Body {
+        Body {
+            kind: Kind::Reader {
+                reader: Box::new(first),
+                len,
+                reopen: Some(reopen),
             },
         }
     }
@@ -64,9 +110,10 @@ impl Body {
         self.len() == Some(0)
     }
 
-    /// True when the body can be sent again (in-memory bytes or empty).
+    /// True when the body can be sent again (in-memory bytes, empty, or a
+    /// stream that can be reopened, such as a multipart form of files).
     pub fn is_replayable(&self) -> bool {
-        !matches!(self.kind, Kind::Reader { .. })
+        !matches!(self.kind, Kind::Reader { reopen: None, .. })
     }
 
     /// A copy for a retry or a redirect, when the body is replayable.
@@ -76,7 +123,21 @@ impl Body {
             Kind::Bytes(b) => Some(Body {
                 kind: Kind::Bytes(b.clone()),
             }),
-            Kind::Reader { .. } => None,
+            Kind::Reader {
+                len,
+                reopen: Some(open),
+                ..
+            } => Some(Body {
+                kind: Kind::Reader {
+                    reader: Box::new(Reopened {
+                        open: open.clone(),
+                        reader: None,
+                    }),
+                    len: *len,
+                    reopen: Some(open.clone()),
+                },
+            }),
+            Kind::Reader { reopen: None, .. } => None,
         }
     }
 
