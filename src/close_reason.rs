@@ -43,6 +43,15 @@ pub(crate) enum CloseReason {
     DeadlineExceeded,
     /// No response head came within `response_header_timeout`.
     HeaderTimeout,
+    /// A response's head or body stalled for the transport's
+    /// `read_timeout`.
+    ReadTimeout,
+    /// The caller took the connection over after a `101 Switching
+    /// Protocols` (`Response::upgrade`; Go's `errCallerOwnsConn`): it left
+    /// the pool and its threads exited, but its socket stays open, owned
+    /// by the caller's `Upgraded`. The one reason that does not shut the
+    /// socket down.
+    CallerOwnsConn,
     /// A user callback (a trace hook, a request body's reader) panicked on
     /// one of the connection's threads.
     CallbackPanicked,
@@ -93,6 +102,8 @@ impl CloseReason {
             CloseReason::Canceled => "request canceled",
             CloseReason::DeadlineExceeded => "deadline exceeded",
             CloseReason::HeaderTimeout => "timeout awaiting response headers",
+            CloseReason::ReadTimeout => "read timeout",
+            CloseReason::CallerOwnsConn => "upgraded: the caller owns the connection",
             CloseReason::CallbackPanicked => {
                 "a callback panicked on a nethttp thread while serving a request"
             }

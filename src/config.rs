@@ -19,6 +19,10 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) tls_handshake_timeout: Option<Duration>,
     pub(crate) response_header_timeout: Option<Duration>,
+    /// How long a response's head (once the request is written) or body
+    /// may go without a byte (`TransportBuilder::read_timeout`); `None`:
+    /// no bound.
+    pub(crate) read_timeout: Option<Duration>,
     pub(crate) expect_continue_timeout: Duration,
     pub(crate) max_response_header_bytes: usize,
     pub(crate) disable_keep_alives: bool,
@@ -96,6 +100,7 @@ impl Default for Config {
             connect_timeout: Some(Duration::from_secs(30)),
             tls_handshake_timeout: Some(Duration::from_secs(10)),
             response_header_timeout: None,
+            read_timeout: None,
             expect_continue_timeout: Duration::from_secs(1),
             max_response_header_bytes: 1 << 20,
             disable_keep_alives: false,

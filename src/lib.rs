@@ -17,6 +17,7 @@
 //! | `fuzz` | — | entry points for the fuzz targets (feature `_fuzz`) |
 //! | `client` | `http.Client` | redirects, cookies, default headers, the whole-exchange deadline |
 //! | `multipart` | `mime/multipart` | `multipart/form-data` request bodies (feature `multipart`) |
+//! | `upgrade` | `errCallerOwnsConn` | `Response::upgrade`: a 101's socket to the caller as [`Upgraded`] |
 //! | `transport` | `http.Transport` | the exchange, the retry rule, driving the pool, dialling and starting connections |
 //! | `h2conn` | `http2ClientConn` | one HTTP/2 connection: many streams over its reader and writer threads |
 //! | `conn` | `persistConn` | one HTTP/1 connection: its reader and writer threads, the body's end |
@@ -24,7 +25,7 @@
 //! | `pool` | `idleConn`, `wantConn` | idle lists, LRU, per-host counts, waiters: a passive state machine |
 //! | `stream` | `net.Conn`, `tls.Conn` | the socket's read and write halves, plain and TLS |
 //! | `message` | `http.Request`, `http.Response` | the values that cross the transport |
-//! | `body` | `bodyEOFSignal`, `gzipReader` | the response body over a source; gzip; the size limit |
+//! | `body` | `bodyEOFSignal`, `gzipReader` | the response body over a source; decoding (gzip, deflate, br, zstd); the size limit |
 //! | `h2` | `h2_bundle.go` (framer, hpack) | pure HTTP/2 codecs: frames, HPACK, flow control, settings, heads |
 //! | `h1` | `transfer.go`, `chunked.go` | pure HTTP/1.1 codecs |
 //! | `config` | `Transport` fields | the transport's settings |
@@ -88,6 +89,7 @@ mod stream;
 mod threads;
 mod trace;
 mod transport;
+mod upgrade;
 
 pub use http;
 pub use url::Url;
@@ -108,6 +110,7 @@ pub use threads::live_threads;
 pub use trace::{ClientTrace, GotConnInfo};
 pub use transport::PoolStats;
 pub use transport::{Transport, TransportBuilder};
+pub use upgrade::Upgraded;
 
 /// The README's examples, compiled as doctests (`no_run`: they need servers).
 #[cfg(doctest)]

@@ -72,7 +72,7 @@ fn decoded_transparently_and_connection_reused() {
         assert!(
             heads
                 .iter()
-                .all(|h| h.contains("Accept-Encoding: gzip\r\n"))
+                .all(|h| h.contains(&format!("Accept-Encoding: {}\r\n", accept_encoding())))
         );
     }
 }

@@ -5,11 +5,19 @@
 //! `conn`'s `ConnBody`: read to its end, the connection goes back to the
 //! pool; dropped before, it closes and both of its threads exit; no
 //! `close()` to forget). This module adds what is the same whatever the
-//! source: transparent gzip, the size limit, and `Read`.
+//! source: transparent decoding (gzip, deflate, br, zstd, each behind its
+//! feature), the size limit, and `Read`.
 
-#[cfg(feature = "gzip")]
-mod gzip;
+#[cfg(any(
+    feature = "gzip",
+    feature = "deflate",
+    feature = "brotli",
+    feature = "zstd"
+))]
+mod decode;
 pub(crate) mod request;
+#[cfg(test)]
+mod tests;
 
 use std::{
     fmt,
@@ -19,12 +27,96 @@ use std::{
 use http::HeaderMap;
 
 /// The `Accept-Encoding` a request sends when the transport may decode
-/// the response: the encodings this build decodes.
-pub(crate) const ACCEPT_ENCODING: Option<&str> = if cfg!(feature = "gzip") {
-    Some("gzip")
-} else {
-    None
-};
+/// the response: the encodings this build decodes, in the order gzip,
+/// deflate, br, zstd; `None` in a build that decodes none.
+pub(crate) const ACCEPT_ENCODING: Option<&str> = accept_encoding([
+    cfg!(feature = "gzip"),
+    cfg!(feature = "deflate"),
+    cfg!(feature = "brotli"),
+    cfg!(feature = "zstd"),
+]);
+
+/// The `Accept-Encoding` value for the decoders `enabled`: gzip, deflate,
+/// br and zstd, in that order.
+const fn accept_encoding(enabled: [bool; 4]) -> Option<&'static str> {
+    // Indexed by the bits of `enabled`: gzip 1, deflate 2, br 4, zstd 8.
+    const LISTS: [&str; 16] = [
+        "",
+        "gzip",
+        "deflate",
+        "gzip, deflate",
+        "br",
+        "gzip, br",
+        "deflate, br",
+        "gzip, deflate, br",
+        "zstd",
+        "gzip, zstd",
+        "deflate, zstd",
+        "gzip, deflate, zstd",
+        "br, zstd",
+        "gzip, br, zstd",
+        "deflate, br, zstd",
+        "gzip, deflate, br, zstd",
+    ];
+    let [gzip, deflate, br, zstd] = enabled;
+    let i = gzip as usize | (deflate as usize) << 1 | (br as usize) << 2 | (zstd as usize) << 3;
+    if i == 0 { None } else { Some(LISTS[i]) }
+}
+
+/// A content coding (RFC 9110 §8.4.1) this build decodes: one variant per
+/// enabled feature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Encoding {
+    #[cfg(feature = "gzip")]
+    Gzip,
+    /// The zlib format (RFC 9110 §8.4.1.2); raw deflate is accepted too.
+    #[cfg(feature = "deflate")]
+    Deflate,
+    #[cfg(feature = "brotli")]
+    Brotli,
+    #[cfg(feature = "zstd")]
+    Zstd,
+}
+
+impl Encoding {
+    /// Every encoding this build decodes, in `Accept-Encoding` order.
+    const ENABLED: &[Encoding] = &[
+        #[cfg(feature = "gzip")]
+        Encoding::Gzip,
+        #[cfg(feature = "deflate")]
+        Encoding::Deflate,
+        #[cfg(feature = "brotli")]
+        Encoding::Brotli,
+        #[cfg(feature = "zstd")]
+        Encoding::Zstd,
+    ];
+
+    /// The encoding a `Content-Encoding` value names, when it names exactly
+    /// one that this build decodes (ASCII case ignored, whitespace around
+    /// it too; `x-gzip` is gzip, RFC 9110 §8.4.1.3). A list ("gzip, br":
+    /// stacked encodings) or an unknown coding is `None`.
+    pub(crate) fn parse(value: &[u8]) -> Option<Encoding> {
+        let value = value.trim_ascii();
+        Encoding::ENABLED.iter().copied().find(|e| {
+            value.eq_ignore_ascii_case(e.token().as_bytes())
+                || (e.token() == "gzip" && value.eq_ignore_ascii_case(b"x-gzip"))
+        })
+    }
+
+    /// The coding's name in `Accept-Encoding` and `Content-Encoding`.
+    pub(crate) fn token(self) -> &'static str {
+        match self {
+            #[cfg(feature = "gzip")]
+            Encoding::Gzip => "gzip",
+            #[cfg(feature = "deflate")]
+            Encoding::Deflate => "deflate",
+            #[cfg(feature = "brotli")]
+            Encoding::Brotli => "br",
+            #[cfg(feature = "zstd")]
+            Encoding::Zstd => "zstd",
+        }
+    }
+}
 
 use crate::{Error, ErrorKind};
 pub use request::Body;
@@ -32,8 +124,8 @@ pub use request::Body;
 /// Where a response body's bytes come from, and the connection behind
 /// them: today an HTTP/1 connection's read half (`conn::body::ConnBody`);
 /// an HTTP/2 stream's buffer is meant to be another. The source hands its connection back at the body's
-/// end and closes it when dropped before; the layers here (gzip, the size
-/// limit) only tell it when they are done, through [`end`](Self::end).
+/// end and closes it when dropped before; the layers here (a decoder, the
+/// size limit) only tell it when they are done, through [`end`](Self::end).
 pub(crate) trait BodySource: Read + Send + fmt::Debug {
     /// The trailers, once the body has been read to its end.
     fn trailers(&self) -> Option<&HeaderMap>;
@@ -42,8 +134,8 @@ pub(crate) trait BodySource: Read + Send + fmt::Debug {
     /// bytes.
     fn may_exceed(&self, max: u64) -> bool;
 
-    /// A layer above may still refuse bytes it was given (a gzip stream
-    /// that turns out corrupt, a body past its limit): from now on the end
+    /// A layer above may still refuse bytes it was given (a compressed
+    /// stream that turns out corrupt, a body past its limit): from now on the end
     /// of the framing does not hand the connection back; [`end`](Self::end)
     /// does.
     fn hold(&mut self);
@@ -53,6 +145,13 @@ pub(crate) trait BodySource: Read + Send + fmt::Debug {
     /// it refused the body ([`BodyEnd::Refused`]) the connection closes,
     /// unless it already went back, and later reads fail with that error.
     fn end(&mut self, end: BodyEnd<'_>);
+
+    /// A `101 Switching Protocols` response's source gives up its
+    /// connection for `Response::upgrade` (once; `conn` knows the type
+    /// inside). Every other source has none.
+    fn take_upgrade(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        None
+    }
 }
 
 /// What the layer above a [`BodySource`] says at its end.
@@ -91,8 +190,13 @@ struct Limit {
 enum Inner {
     Empty,
     Plain(Box<dyn BodySource>),
-    #[cfg(feature = "gzip")]
-    Gzip(Box<gzip::GzipBody>),
+    #[cfg(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    ))]
+    Decoded(Box<decode::DecodedBody>),
 }
 
 impl ResponseBody {
@@ -115,15 +219,20 @@ impl ResponseBody {
         }
     }
 
-    /// Decodes this body as gzip from now on (the transport asked for gzip
-    /// and the server sent it). An empty body stays empty.
-    #[cfg(feature = "gzip")]
-    pub(crate) fn into_gzip(self) -> ResponseBody {
+    /// Decodes this body as `encoding` from now on (the transport asked
+    /// for it and the server sent it). An empty body stays empty.
+    #[cfg(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    ))]
+    pub(crate) fn decode(self, encoding: Encoding) -> ResponseBody {
         match self.inner {
             Inner::Plain(mut source) => {
                 source.hold();
                 ResponseBody {
-                    inner: Inner::Gzip(Box::new(gzip::GzipBody::new(source))),
+                    inner: Inner::Decoded(Box::new(decode::DecodedBody::new(source, encoding))),
                     limit: self.limit,
                 }
             }
@@ -131,17 +240,39 @@ impl ResponseBody {
         }
     }
 
+    /// No decoder in this build: there is no `Encoding` to decode.
+    #[cfg(not(any(
+        feature = "gzip",
+        feature = "deflate",
+        feature = "brotli",
+        feature = "zstd"
+    )))]
+    pub(crate) fn decode(self, encoding: Encoding) -> ResponseBody {
+        match encoding {}
+    }
+
     /// The chunked trailers, once the body has been read to its end.
     pub fn trailers(&self) -> Option<&HeaderMap> {
         self.source()?.trailers()
+    }
+
+    /// The connection behind a `101` response, for `Response::upgrade`
+    /// (see [`BodySource::take_upgrade`]).
+    pub(crate) fn take_upgrade(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        self.source_mut()?.take_upgrade()
     }
 
     fn source(&self) -> Option<&dyn BodySource> {
         match &self.inner {
             Inner::Empty => None,
             Inner::Plain(s) => Some(&**s),
-            #[cfg(feature = "gzip")]
-            Inner::Gzip(g) => Some(g.source()),
+            #[cfg(any(
+                feature = "gzip",
+                feature = "deflate",
+                feature = "brotli",
+                feature = "zstd"
+            ))]
+            Inner::Decoded(d) => Some(d.source()),
         }
     }
 
@@ -149,8 +280,13 @@ impl ResponseBody {
         match &mut self.inner {
             Inner::Empty => None,
             Inner::Plain(s) => Some(&mut **s),
-            #[cfg(feature = "gzip")]
-            Inner::Gzip(g) => Some(g.source_mut()),
+            #[cfg(any(
+                feature = "gzip",
+                feature = "deflate",
+                feature = "brotli",
+                feature = "zstd"
+            ))]
+            Inner::Decoded(d) => Some(d.source_mut()),
         }
     }
 
@@ -219,8 +355,13 @@ impl ResponseBody {
         match &mut self.inner {
             Inner::Empty => Ok(0),
             Inner::Plain(s) => s.read(buf),
-            #[cfg(feature = "gzip")]
-            Inner::Gzip(g) => g.read(buf),
+            #[cfg(any(
+                feature = "gzip",
+                feature = "deflate",
+                feature = "brotli",
+                feature = "zstd"
+            ))]
+            Inner::Decoded(d) => d.read(buf),
         }
     }
 }

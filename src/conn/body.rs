@@ -37,7 +37,8 @@ use crate::{
         Source,
         decode::{DecodeError, Decoder},
     },
-    stream::{BufReadHalf, Peer},
+    phase::Phase,
+    stream::{self, BufReadHalf, Peer},
     trace::ClientTrace,
 };
 
@@ -265,8 +266,18 @@ impl<L: Link, R: Half> Read for ConnBody<L, R> {
                 Ok(n)
             }
             Err(e) => {
-                let err = self.conn.interrupted().unwrap_or_else(|| decode_error(e));
-                Err(self.fail(err))
+                if let Some(err) = self.conn.interrupted() {
+                    return Err(self.fail(err));
+                }
+                // A read that stalled for the transport's `read_timeout`.
+                if let DecodeError::Io(io) = &e {
+                    if let Some(after) = stream::stalled(io) {
+                        let err = super::read_timeout_error(Phase::ReadingBody, after);
+                        self.end(How::Abandoned(CloseReason::ReadTimeout, err.duplicate()));
+                        return Err(err.into());
+                    }
+                }
+                Err(self.fail(decode_error(e)))
             }
         }
     }
@@ -476,6 +487,7 @@ mod tests {
             Ok(BodyDone::End(Some(half))) => format!("half back at {}", half.pos),
             Ok(BodyDone::End(None)) => "end, nothing lent".to_owned(),
             Ok(BodyDone::Abandoned) => "abandoned".to_owned(),
+            Ok(BodyDone::Upgraded) => "upgraded".to_owned(),
             Ok(BodyDone::Closed) => "closed".to_owned(),
             Err(_) => "nothing".to_owned(),
         }

@@ -38,11 +38,37 @@
 //!   while a longer body holds the read half, the reader waits on the socket
 //!   (plain TCP), not on the body-done channel. The reader looks at the
 //!   body-done channel only once the socket has something for it.
+//!
+//! # Upgrades: the caller takes the socket (Go's `errCallerOwnsConn`)
+//!
+//! A `101 Switching Protocols` ends HTTP on the connection. The reader
+//! lends its buffered read half to the 101's body ([`switch::Switching`])
+//! for good and waits for the body-done channel only; the writer keeps its
+//! write half and waits for requests as usual. Until the caller upgrades or
+//! drops the response, the connection is in use with both threads.
+//! [`PersistConn::hand_over`], on the caller's thread, then:
+//!
+//! 1. marks the connection closed for [`CloseReason::CallerOwnsConn`]
+//!    (under the close-reason lock, so it wins or loses against any
+//!    `close` as one step; after it, every `close` is a no-op that never
+//!    touches the socket);
+//! 2. takes the request senders, queues [`msg::ToWriter::HandOver`] on
+//!    `writech` (behind any request body still going out) and drops them;
+//! 3. says [`msg::BodyDone::Upgraded`] to the reader, which exits;
+//! 4. waits for the writer's half, and for both threads to leave (the
+//!    reply channel disconnects), then tells the pool the connection left
+//!    (`Handle::closed`: its per-host slot goes to a waiter);
+//! 5. hands the caller both halves and a closer, with every timeout
+//!    cleared, the reader's buffered bytes first in line.
+//!
+//! Dropping the 101 response (or its body) instead closes the connection
+//! as any early drop does. Either way both threads exit exactly once.
 
 mod body;
 pub(crate) mod msg;
 mod reader;
 pub(crate) mod reuse;
+pub(crate) mod switch;
 mod writer;
 
 use std::{
@@ -65,7 +91,7 @@ use crate::h1::{
     framing::{self, has_token},
     head::{RequestHead, write_request_head},
 };
-use crate::stream::{BufReadHalf, Closer, Peer, Stream};
+use crate::stream::{BufReadHalf, Closer, Peer, Stream, WriteHalf};
 use crate::{
     Body, CancelToken, Error, ErrorKind,
     close_reason::CloseReason,
@@ -77,8 +103,8 @@ use crate::{
     trace::ClientTrace,
 };
 use msg::{
-    Answer, BodyDone, ConnError, Failure, ReadRequest, Reply, ResponseParts, WriteFailure,
-    WriteRequest,
+    Answer, BodyDone, ConnError, Failure, ReadRequest, Reply, ResponseParts, ToWriter,
+    WriteFailure, WriteRequest,
 };
 use reuse::Facts;
 
@@ -138,6 +164,12 @@ struct Shared {
     /// caller, to name the phase a deadline interrupted without being woken
     /// for every successful write.
     requests_written: AtomicU64,
+    /// With a `read_timeout`: one more than the number of the last request
+    /// whose response's first byte has arrived. Written by: reader thread,
+    /// when it takes the request. Read by: the caller, whose read-timeout
+    /// timer covers the wait for that first byte (the reader's reads of
+    /// the rest of the head and of the body time themselves).
+    first_byte: AtomicU64,
     /// Between the reader's answer to a request whose read half it kept
     /// and that response's hand-back, the reader peeks on while the caller
     /// still has the response: it may take the server's FIN (TLS
@@ -170,7 +202,7 @@ struct Closed {
 /// caller still waiting there.
 struct Requests {
     /// Caller → writer thread; read only by the writer.
-    writech: Sender<WriteRequest>,
+    writech: Sender<ToWriter>,
     /// Caller → reader thread; read only by the reader, which never blocks
     /// on it (it takes a request when the response's first byte arrives).
     reqch: Sender<ReadRequest>,
@@ -190,6 +222,16 @@ struct Requests {
 /// the reader's) and one late [`Answer::Written`] from the request before.
 /// A send into it never blocks and never finds it full.
 const REPLY_SLOTS: usize = 3;
+
+/// An upgraded connection, as [`PersistConn::hand_over`] gives it to the
+/// caller: both halves of the stream (the read half with the bytes the
+/// reader had buffered past the 101's head) and a closer of its own, with
+/// no timeout set. Whoever holds it owns the socket.
+pub(crate) struct Handed {
+    pub(crate) read: BufReadHalf,
+    pub(crate) write: WriteHalf,
+    pub(crate) closer: Closer,
+}
 
 /// One request as the transport hands it to a connection: what any
 /// protocol needs. The HTTP/1 connection encodes it: the request line and
@@ -233,8 +275,11 @@ impl PersistConn {
             remote_addr,
             alpn: _,
         } = stream;
-        let rd = BufReadHalf::new(read)
+        let mut rd = BufReadHalf::new(read)
             .map_err(|e| Error::new(ErrorKind::Connect, format!("map read buffer: {e}")))?;
+        // The reader thread owns the half from here: its head reads and the
+        // body reads it lends it to stall for `read_timeout` at most.
+        rd.set_stall(cfg.read_timeout);
         let stack = cfg.thread_stack_size;
         let pc = PersistConn {
             inner: Arc::new(Shared {
@@ -258,6 +303,7 @@ impl PersistConn {
                 nwrite: AtomicU64::new(0),
                 reused: AtomicBool::new(false),
                 requests_written: AtomicU64::new(0),
+                first_byte: AtomicU64::new(0),
                 answered: AtomicU8::new(NOTHING_PENDING),
             }),
         };
@@ -497,8 +543,12 @@ impl PersistConn {
         let fresh = start_written == 0;
         let start_requests = self.inner.requests_written.load(Ordering::SeqCst);
         let headers = out.headers;
-        let close =
-            self.inner.cfg.disable_keep_alives || has_token(headers, &header::CONNECTION, "close");
+        // Without keep-alives a request gets `Connection: close`, unless it
+        // asks to switch protocols (Go's `isProtocolSwitchHeader`: the
+        // connection is not reused either way, and `close` would contradict
+        // its `Connection: upgrade`).
+        let close = (self.inner.cfg.disable_keep_alives && !is_protocol_switch(headers))
+            || has_token(headers, &header::CONNECTION, "close");
         let framing = framing::request_framing(out.method, out.body.size());
         let expect_continue =
             !out.body.is_empty() && has_token(headers, &header::EXPECT, "100-continue");
@@ -539,7 +589,8 @@ impl PersistConn {
             framing,
             continue_rx,
             seq: 0,
-            report_success: self.inner.cfg.response_header_timeout.is_some(),
+            report_success: self.inner.cfg.response_header_timeout.is_some()
+                || self.inner.cfg.read_timeout.is_some(),
             last: close,
             trace: out.trace.cloned(),
         };
@@ -551,7 +602,8 @@ impl PersistConn {
                 let seq = chans.seq;
                 chans.seq += 1;
                 (rr.seq, wr.seq) = (seq, seq);
-                let sent = chans.reqch.try_send(rr).is_ok() && chans.writech.try_send(wr).is_ok();
+                let sent = chans.reqch.try_send(rr).is_ok()
+                    && chans.writech.try_send(ToWriter::Request(wr)).is_ok();
                 sent.then(|| (seq, chans.replies.clone()))
             }
             None => None,
@@ -562,11 +614,14 @@ impl PersistConn {
         };
 
         let mut header_deadline = None;
+        // `read_timeout` for the response's first byte, from the moment the
+        // request was written; the reader times the rest of the head.
+        let mut stall_deadline = None;
         loop {
-            let timer = match (out.deadline, header_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let timer = [out.deadline, header_deadline, stall_deadline]
+                .into_iter()
+                .flatten()
+                .min();
             let got = match &out.cancel {
                 None => match timer {
                     // The first response on a new connection is several
@@ -597,11 +652,9 @@ impl PersistConn {
             let (reason, interrupt) = match got {
                 Ok(Answer::Response(res)) => return self.took(res, out.trace.map(|t| &**t)),
                 Ok(Answer::Written(Ok(()))) => {
-                    header_deadline = self
-                        .inner
-                        .cfg
-                        .response_header_timeout
-                        .map(|t| Instant::now() + t);
+                    let now = Instant::now();
+                    header_deadline = self.inner.cfg.response_header_timeout.map(|t| now + t);
+                    stall_deadline = self.inner.cfg.read_timeout.map(|t| now + t);
                     continue;
                 }
                 Ok(Answer::Written(Err(err))) => {
@@ -620,6 +673,21 @@ impl PersistConn {
                 Err(Wake::Timer) if header_deadline.is_some_and(|h| Some(h) == timer) => {
                     let err = Error::new(ErrorKind::Timeout, "timeout awaiting response headers");
                     self.close_on(CloseReason::HeaderTimeout, err.duplicate());
+                    return Err(ConnError {
+                        err,
+                        class: Failure::Other,
+                    });
+                }
+                Err(Wake::Timer) if stall_deadline.is_some_and(|s| Some(s) == timer) => {
+                    // The first byte came: the reader's head reads time
+                    // the rest (and answer with their own error).
+                    if self.inner.first_byte.load(Ordering::SeqCst) > seq {
+                        stall_deadline = None;
+                        continue;
+                    }
+                    let after = self.inner.cfg.read_timeout.unwrap_or_default();
+                    let err = read_timeout_error(Phase::AwaitingHeaders, after);
+                    self.close_on(CloseReason::ReadTimeout, err.duplicate());
                     return Err(ConnError {
                         err,
                         class: Failure::Other,
@@ -682,6 +750,75 @@ impl PersistConn {
         Err(ConnError { err, class })
     }
 
+    /// The caller takes the connection over after a `101 Switching
+    /// Protocols` (Go's `errCallerOwnsConn`; the steps are the module
+    /// doc's, "Upgrades"). `rd` is the read half the reader thread lent the
+    /// 101's body, with whatever it read past the head. On the caller's
+    /// thread. Returns once both connection threads have left and the pool
+    /// has forgotten the connection; the socket stays open, owned by the
+    /// returned halves. On failure the connection is closed (socket shut
+    /// down) and its threads are gone.
+    pub(crate) fn hand_over(&self, mut rd: BufReadHalf) -> Result<Handed, Error> {
+        // 1. Claim the connection, or find it closed already.
+        {
+            let mut closed = self.inner.close_reason.lock();
+            if closed.is_some() {
+                drop(closed);
+                return Err(self.closed_error_for("before the upgrade"));
+            }
+            *closed = Some(Closed {
+                reason: CloseReason::CallerOwnsConn,
+                error: None,
+            });
+            self.inner.closed.store(true, Ordering::SeqCst);
+        }
+        log::debug!(
+            "nethttp: conn {} to {} upgraded: the caller owns it",
+            self.inner.id,
+            self.inner.key
+        );
+        // 2. Ask the writer for its half, behind anything it still writes.
+        // It took the 101's request before the server could answer it, so
+        // the one slot is free: the send returns at once (or fails if the
+        // writer is gone, dropping `to`: the wait below then ends).
+        let (to, from_writer) = bounded(1);
+        let replies = self.inner.requests.lock().take().map(|chans| {
+            let _ = chans.writech.send(ToWriter::HandOver(to));
+            chans.replies
+        });
+        // 3. The reader waits for this alone (see `reader::switch`).
+        let _ = self.inner.body_done.try_send(BodyDone::Upgraded);
+        // 4. The writer's half; then both threads leave (each holds a reply
+        // sender until it does), and the pool forgets the connection.
+        let write = recv_now(&from_writer);
+        if let Some(replies) = replies {
+            while replies.recv().is_ok() {}
+        }
+        self.inner.owner.closed(self);
+        let Ok(write) = write else {
+            self.inner.closer.shutdown();
+            return Err(Error::new(
+                ErrorKind::Io,
+                "the connection's writer thread exited before the upgrade",
+            ));
+        };
+        // 5. No timeout bounds an upgraded connection.
+        if let Err(e) = rd
+            .clear_timeouts()
+            .and_then(|()| write.set_write_timeout(None))
+        {
+            self.inner.closer.shutdown();
+            return Err(
+                Error::new(ErrorKind::Io, "upgrade: clear the socket's timeouts").with_source(e),
+            );
+        }
+        Ok(Handed {
+            read: rd,
+            write,
+            closer: self.inner.closer.clone(),
+        })
+    }
+
     /// `NothingWritten` if no byte reached the socket since it had written
     /// `start_written` (Go's `nothingWrittenError`: safe to retry), else
     /// `otherwise`.
@@ -715,7 +852,10 @@ impl PersistConn {
         match closed.as_ref() {
             Some(Closed {
                 reason:
-                    CloseReason::Canceled | CloseReason::DeadlineExceeded | CloseReason::HeaderTimeout,
+                    CloseReason::Canceled
+                    | CloseReason::DeadlineExceeded
+                    | CloseReason::HeaderTimeout
+                    | CloseReason::ReadTimeout,
                 error: Some(e),
             }) => e.duplicate(),
             Some(Closed { error: Some(e), .. }) => {
@@ -732,6 +872,23 @@ impl PersistConn {
             None => Error::new(ErrorKind::Io, format!("connection closed {when}")),
         }
     }
+}
+
+/// The error of a read that got no byte for the transport's `read_timeout`
+/// (`after`) in `phase`: kind `Timeout`. HTTP/2 streams word theirs the
+/// same way.
+pub(crate) fn read_timeout_error(phase: Phase<'_>, after: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!("read timeout: no data for {after:?} while {phase}"),
+    )
+}
+
+/// A request that asks to switch protocols (RFC 9110 §7.8; Go's
+/// `isProtocolSwitchHeader`): an `Upgrade` field and the `upgrade` token
+/// in `Connection`.
+fn is_protocol_switch(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE) && has_token(headers, &header::CONNECTION, "upgrade")
 }
 
 /// RFC 9112 §3.2: origin form (`/path?query`) to the server itself,
@@ -934,7 +1091,10 @@ mod tests {
                     last: false,
                     trace: None,
                 };
-                assert!(chans.reqch.try_send(rr).is_ok() && chans.writech.try_send(wr).is_ok());
+                assert!(
+                    chans.reqch.try_send(rr).is_ok()
+                        && chans.writech.try_send(ToWriter::Request(wr)).is_ok()
+                );
             }
             let replies = conn
                 .inner
@@ -955,6 +1115,130 @@ mod tests {
             drop(hang_up);
             server.join().expect("server");
         }
+    }
+
+    /// A connection to a server that answers the first request with a 101
+    /// and `early` in the same write, then echoes; its thread count.
+    fn switching_conn(
+        early: &'static str,
+    ) -> (PersistConn, Arc<AtomicUsize>, thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            s.set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            let mut head = Vec::new();
+            let mut byte = [0];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).expect("read") == 1 {
+                head.push(byte[0]);
+            }
+            let switch = format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n{early}");
+            s.write_all(switch.as_bytes()).expect("write");
+            let mut buf = [0; 64];
+            while let Ok(n @ 1..) = s.read(&mut buf) {
+                if s.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        });
+        let sock = Socket::from(TcpStream::connect(addr).expect("connect"));
+        let threads = Arc::new(AtomicUsize::new(0));
+        let key =
+            ConnKey::for_url(&Url::parse(&format!("http://{addr}/")).expect("url")).expect("key");
+        let conn = PersistConn::start(
+            1,
+            key,
+            Stream::plain(sock).expect("stream"),
+            Arc::new(Config::default()),
+            &threads,
+            Arc::new(NoPool),
+        )
+        .expect("start");
+        (conn, threads, server)
+    }
+
+    /// Sends a GET for an upgrade and returns the 101's connection, taken
+    /// out of its body as `Response::upgrade` does.
+    fn switch_of(conn: &PersistConn) -> Box<switch::Switch> {
+        let url = Url::parse("http://x/").expect("url");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, "upgrade".parse().expect("value"));
+        headers.insert(header::UPGRADE, "x".parse().expect("value"));
+        let mut parts = conn
+            .round_trip(Outgoing {
+                method: &Method::GET,
+                url: &url,
+                via_proxy: false,
+                headers: &headers,
+                body: Body::empty(),
+                accept_encoding: None,
+                cancel: None,
+                deadline: None,
+                trace: None,
+            })
+            .map_err(|e| e.err)
+            .expect("101");
+        assert_eq!(parts.head.status, 101);
+        parts
+            .body
+            .take_upgrade()
+            .expect("a 101's body gives its connection up")
+            .downcast::<switch::Switch>()
+            .map_err(|_| "not a Switch")
+            .expect("conn's type")
+    }
+
+    /// The hand-over: both threads leave, the socket stays open, the bytes
+    /// the reader had read past the head come first.
+    #[test]
+    fn a_hand_over_gives_the_caller_the_open_socket() {
+        let (conn, threads, server) = switching_conn("early");
+        let switch = switch_of(&conn);
+        assert_eq!(threads.load(Ordering::SeqCst), 2, "in use until taken");
+        let Handed {
+            mut read,
+            mut write,
+            closer,
+        } = switch.hand_over().expect("hand over");
+        wait_until("both connection threads to exit", || {
+            threads.load(Ordering::SeqCst) == 0
+        });
+        assert_eq!(conn.close_reason(), Some(CloseReason::CallerOwnsConn));
+        // Closing it now is a no-op: the socket is the caller's.
+        conn.close(CloseReason::Failed);
+        let mut buf = [0; 5];
+        read.read_exact(&mut buf).expect("early bytes");
+        assert_eq!(&buf, b"early");
+        write.write_all(b"echo").expect("write");
+        read.read_exact(&mut buf[..4]).expect("echo");
+        assert_eq!(&buf[..4], b"echo");
+        closer.shutdown();
+        server.join().expect("server");
+    }
+
+    /// A 101 whose connection closed before the caller took it: the
+    /// hand-over fails, and nothing is left behind.
+    #[test]
+    fn a_hand_over_after_a_close_fails_and_leaks_nothing() {
+        let (conn, threads, server) = switching_conn("");
+        let switch = switch_of(&conn);
+        conn.close(CloseReason::Canceled);
+        let err = switch.hand_over().map(drop).expect_err("closed first");
+        assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+        wait_until("both connection threads to exit", || {
+            threads.load(Ordering::SeqCst) == 0
+        });
+        server.join().expect("server");
+
+        // Dropped without a hand-over: closes, both threads exit.
+        let (conn, threads, server) = switching_conn("");
+        drop(switch_of(&conn));
+        assert_eq!(conn.close_reason(), Some(CloseReason::SwitchingProtocols));
+        wait_until("both connection threads to exit", || {
+            threads.load(Ordering::SeqCst) == 0
+        });
+        server.join().expect("server");
     }
 
     #[test]

@@ -11,9 +11,26 @@ use crate::{
     CancelToken, Error, ResponseBody,
     body::request::Kind as BodyKind,
     h1::head::{RequestFraming, ResponseHead},
-    stream::BufReadHalf,
+    stream::{BufReadHalf, WriteHalf},
     trace::ClientTrace,
 };
+
+/// Caller → writer thread, on `writech`: what the writer does next.
+// The request is the hot path's message, moved once per request through
+// a one-slot channel; boxing it would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum ToWriter {
+    /// Put a request on the wire.
+    Request(WriteRequest),
+    /// The caller takes the connection over (`Response::upgrade` after a
+    /// 101): send the write half here and exit, leaving the socket open.
+    /// Queued behind any request still being written, so a request body
+    /// in flight goes out whole first. The sender is a one-slot channel
+    /// made for this, its receiver waited on by the upgrading caller; if
+    /// the writer is gone, the message drops with `writech` and the
+    /// caller sees the disconnection.
+    HandOver(Sender<WriteHalf>),
+}
 
 /// Caller → writer thread: one request to put on the wire.
 pub(crate) struct WriteRequest {
@@ -141,6 +158,10 @@ pub(crate) enum BodyDone<R = BufReadHalf> {
     End(Option<R>),
     /// Dropped or failed before its end; it closed the connection.
     Abandoned,
+    /// A `101 Switching Protocols` response was upgraded: the caller owns
+    /// the read half (and the socket) now; the reader exits without
+    /// closing anything.
+    Upgraded,
     /// Sent by `PersistConn::close`, not by a body: the connection closed,
     /// so the reader stops waiting for the body. A body may never end: a
     /// caller that gave up as its response arrived leaves that response in

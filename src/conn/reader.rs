@@ -10,6 +10,16 @@
 //! peeks on at once; a longer one is lent, and the reader waits for it on the
 //! socket rather than on the channel. Either way the body's end wakes nobody:
 //! the next response (or the server's FIN) wakes the reader.
+//!
+//! A `101 Switching Protocols` ends the loop: the read half goes to the
+//! 101's body for good ([`switch`]), and the reader waits only to hear
+//! whether the caller upgraded (it exits, closing nothing) or dropped the
+//! response (the connection closed; it exits).
+//!
+//! With a `read_timeout`, the read half's head and body reads stall that
+//! long at most ([`BufReadHalf::set_stall`]); the wait for a response's
+//! first byte is the caller's to time (it knows when the request was
+//! written): the reader stamps each request it takes (`first_byte`).
 
 use std::{
     io,
@@ -17,7 +27,7 @@ use std::{
 };
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError, never, select};
-use http::Method;
+use http::{Method, StatusCode};
 
 use super::{
     PersistConn,
@@ -26,6 +36,7 @@ use super::{
 use super::{
     body::{ConnBody, Held},
     reuse::{self, Facts},
+    switch::Switching,
 };
 use crate::h1::{
     decode::Decoder,
@@ -132,6 +143,13 @@ impl Reader {
             }
             return None;
         };
+        if conn.config().read_timeout.is_some() {
+            // The caller's read-timeout timer for this response's first
+            // byte stands down; the head reads time themselves.
+            conn.inner
+                .first_byte
+                .store(rr.seq + 1, std::sync::atomic::Ordering::SeqCst);
+        }
         // Two calls kept apart, so neither's locals sit on the stack under
         // the other: each connection thread's touched stack is resident for
         // as long as the connection lives.
@@ -214,12 +232,20 @@ impl Reader {
             Err(ce) => {
                 // Answer first, then close: the caller prefers the answer.
                 let why = ce.err.duplicate();
+                let reason = if why.kind() == ErrorKind::Timeout {
+                    CloseReason::ReadTimeout
+                } else {
+                    CloseReason::Failed
+                };
                 let answer = Answer::Response(Err(ce));
                 let _ = reply.try_send(Reply { seq, answer });
-                conn.close_on(CloseReason::Failed, why);
+                conn.close_on(reason, why);
                 return None;
             }
         };
+        if head.status == StatusCode::SWITCHING_PROTOCOLS {
+            return switch(conn, reply, done_rx, seq, head, rd);
+        }
         let trace = rr.trace.clone();
         let content_length = content_length(&rr.method, &head, framing);
         // May this connection carry another request, as far as the head says?
@@ -297,6 +323,31 @@ impl Reader {
         };
         back.map(Between::Idle)
     }
+}
+
+/// A `101 Switching Protocols`: the read half goes to the response's body
+/// for good (with any bytes read past the head), and the reader waits only
+/// for how it ends: upgraded ([`BodyDone::Upgraded`]: the caller owns the
+/// socket now; the writer hands its half over too) or dropped (the
+/// connection closed: [`BodyDone::Closed`]). No cancel token, deadline or
+/// socket to watch: they do not bound an upgrade, and the socket is the
+/// caller's. Either way the reader exits: the connection is never reused.
+#[inline(never)]
+fn switch(
+    conn: &PersistConn,
+    reply: &Sender<Reply>,
+    done_rx: &Receiver<BodyDone>,
+    seq: u64,
+    head: ResponseHead,
+    rd: BufReadHalf,
+) -> Option<Between> {
+    let body = Switching::new(conn.clone(), rd);
+    send_response(reply, seq, head, Some(0), ResponseBody::from_source(body));
+    // Every message ends the wait: `Upgraded` from the hand-over, `Closed`
+    // from `close` (the response dropped, or the caller gave up before
+    // taking it). The channel's sender lives in the connection.
+    let _ = super::recv_now(done_rx);
+    None
 }
 
 /// Hands the caller its response. If the caller already left (it closes
@@ -465,7 +516,9 @@ fn read_final_head(
                 }
                 let _ = tx.try_send(true);
                 continue_tx = None;
-            } else if code >= 200 {
+            } else if code >= 200 || code == 101 {
+                // A final answer, or a switch to another protocol: the
+                // body is not sent.
                 let _ = tx.try_send(false);
                 continue_tx = None;
             }
@@ -505,7 +558,10 @@ fn head_error(e: HeadError, max: usize) -> ConnError {
             format!("server response head exceeded {max} bytes"),
         ),
         HeadError::Malformed(m) => return malformed(&m),
-        HeadError::Io(e) => Error::new(ErrorKind::Io, "read response head").with_source(e),
+        HeadError::Io(e) => match stream::stalled(&e) {
+            Some(after) => super::read_timeout_error(Phase::AwaitingHeaders, after),
+            None => Error::new(ErrorKind::Io, "read response head").with_source(e),
+        },
     };
     ConnError {
         err,

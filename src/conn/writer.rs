@@ -2,6 +2,9 @@
 //! only thread that writes the socket. For each request it writes the head,
 //! waits for `100 Continue` when asked to, streams the body, and reports
 //! twice: to the caller (the result) and to whoever decides reuse (wrote).
+//! After a `101 Switching Protocols` the caller may ask for the write half
+//! instead ([`ToWriter::HandOver`]): the writer gives it up and exits,
+//! without closing anything.
 
 use std::{
     io::{self, Write},
@@ -12,7 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, select};
 
 use super::{
     PersistConn,
-    msg::{Answer, Reply, WriteFailure, WriteRequest},
+    msg::{Answer, Reply, ToWriter, WriteFailure, WriteRequest},
 };
 use crate::{
     Error, ErrorKind,
@@ -31,9 +34,9 @@ const COPY_BUF: usize = 32 * 1024;
 struct Writer {
     conn: PersistConn,
     w: WriteHalf,
-    /// Caller → writer: the requests; disconnects when the connection
-    /// closes.
-    writech: Receiver<WriteRequest>,
+    /// Caller → writer: the requests (or the hand-over of an upgrade);
+    /// disconnects when the connection closes.
+    writech: Receiver<ToWriter>,
     /// The writer's verdict on each request, for whoever decides reuse.
     wrote: Sender<bool>,
     reply: Sender<Reply>,
@@ -57,7 +60,7 @@ enum Next {
 pub(super) fn run(
     conn: PersistConn,
     w: WriteHalf,
-    writech: Receiver<WriteRequest>,
+    writech: Receiver<ToWriter>,
     wrote: Sender<bool>,
     reply: Sender<Reply>,
 ) {
@@ -71,9 +74,19 @@ pub(super) fn run(
     };
     let poked = writer.w.poked();
     let mut next = Next::Park;
-    while let Some(wr) = writer.next_request(next, poked.as_ref()) {
-        next = writer.serve(wr);
-    }
+    let hand_over = loop {
+        match writer.next_request(next, poked.as_ref()) {
+            Some(ToWriter::Request(wr)) => next = writer.serve(wr),
+            Some(ToWriter::HandOver(to)) => break to,
+            // The connection closed: the write half drops here (the
+            // socket was shut down by `close`).
+            None => return,
+        }
+    };
+    // The caller owns the connection now (`PersistConn::hand_over` marked
+    // it so before asking, and waits for this): give it the half, exit,
+    // close nothing.
+    let _ = hand_over.send(writer.w);
 }
 
 impl Writer {
@@ -86,7 +99,7 @@ impl Writer {
     /// queued records (an alert) to send; a failure there surfaces on the
     /// read side. A request that comes soon is taken before the `select!`
     /// (as in `recv_soon`; a poke waits those few yields).
-    fn next_request(&mut self, next: Next, poked: Option<&Receiver<()>>) -> Option<WriteRequest> {
+    fn next_request(&mut self, next: Next, poked: Option<&Receiver<()>>) -> Option<ToWriter> {
         let soon = next == Next::Soon;
         loop {
             let wr = match poked {

@@ -112,6 +112,9 @@ impl Read for StreamBody {
         if self.ended || out.is_empty() {
             return Ok(0);
         }
+        // `read_timeout`: this read may wait that long for a byte.
+        let read_timeout = self.conn.inner.cfg.read_timeout;
+        let stall = read_timeout.map(|t| Instant::now() + t);
         loop {
             match self.take(out) {
                 Some(Ok(n)) => return Ok(n),
@@ -128,10 +131,16 @@ impl Read for StreamBody {
                 cancel: self.cancel.as_ref().map(CancelToken::receiver),
                 deadline: self.deadline,
             };
-            if let Err(w) = waits.wait(None) {
+            if let Err(w) = waits.wait_with(None, stall) {
                 let err = match w {
                     Woke::Canceled => Interrupt::Canceled.error(Phase::ReadingBody),
                     Woke::Deadline | Woke::Timer => Interrupt::Deadline.error(Phase::ReadingBody),
+                    // Forgetting the stream below resets it (`RST_STREAM
+                    // CANCEL`); the connection stays.
+                    Woke::Stalled => crate::conn::read_timeout_error(
+                        Phase::ReadingBody,
+                        read_timeout.unwrap_or_default(),
+                    ),
                 };
                 self.failed = Some(err.duplicate());
                 self.ended = true;

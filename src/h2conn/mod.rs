@@ -33,8 +33,9 @@
 //!   send windows allow; its response body reads the stream's buffer, which
 //!   the window nethttp advertised bounds. Each stream has a bell (a
 //!   one-slot channel): whoever changes the stream's state rings it, and
-//!   its caller or body waits on it together with its cancel token and
-//!   deadline.
+//!   its caller or body waits on it together with its cancel token,
+//!   deadline and `read_timeout` (a head or a body read that waits that
+//!   long fails, and its stream is reset; the connection stays).
 //!
 //! # Closing
 //!
@@ -773,18 +774,29 @@ enum Woke {
     Canceled,
     Deadline,
     Timer,
+    /// The stream made no progress for the transport's `read_timeout`.
+    Stalled,
 }
 
 impl Waits<'_> {
     /// Waits for the bell, or `Err` for what cut the wait short. `timer`
     /// is an extra deadline (the response-header or 100-continue timer).
     fn wait(&self, timer: Option<Instant>) -> Result<(), Woke> {
-        let own = match (self.deadline, timer) {
-            (Some(d), Some(t)) if t < d => Some((t, Woke::Timer)),
-            (Some(d), _) => Some((d, Woke::Deadline)),
-            (None, Some(t)) => Some((t, Woke::Timer)),
-            (None, None) => None,
-        };
+        self.wait_with(timer, None)
+    }
+
+    /// [`wait`](Self::wait), also ending at `stall`: when the stream's
+    /// head or body stalls for the `read_timeout`. On a tie the deadline
+    /// wins, then the timer.
+    fn wait_with(&self, timer: Option<Instant>, stall: Option<Instant>) -> Result<(), Woke> {
+        let own = [
+            (self.deadline, Woke::Deadline),
+            (timer, Woke::Timer),
+            (stall, Woke::Stalled),
+        ]
+        .into_iter()
+        .filter_map(|(at, why)| Some((at?, why)))
+        .min_by_key(|(at, _)| *at);
         match self.cancel {
             None => match own {
                 // The bell's sender lives in the stream, which outlives
@@ -856,6 +868,10 @@ impl Exchange<'_> {
             Woke::Canceled => Interrupt::Canceled.error(phase),
             Woke::Deadline => Interrupt::Deadline.error(phase),
             Woke::Timer => Error::new(ErrorKind::Timeout, "timeout awaiting response headers"),
+            Woke::Stalled => {
+                let after = self.conn.inner.cfg.read_timeout.unwrap_or_default();
+                crate::conn::read_timeout_error(phase, after)
+            }
         };
         ConnError {
             err,
@@ -1016,6 +1032,10 @@ impl Exchange<'_> {
             .cfg
             .response_header_timeout
             .map(|t| Instant::now() + t);
+        // `read_timeout`: the head (or an interim one) must come within it
+        // of the request's end, and of each interim head.
+        let read_timeout = self.conn.inner.cfg.read_timeout;
+        let mut stall = read_timeout.map(|t| Instant::now() + t);
         let mut first_byte = false;
         loop {
             let (infos, head) = {
@@ -1043,7 +1063,12 @@ impl Exchange<'_> {
             if let Some(head) = head {
                 return Ok(head);
             }
-            if let Err(w) = self.waits.wait(header_timer) {
+            if !infos.is_empty() {
+                stall = read_timeout.map(|t| Instant::now() + t);
+            }
+            // Dropping the exchange on an error resets the stream
+            // (`RST_STREAM CANCEL`); the connection stays.
+            if let Err(w) = self.waits.wait_with(header_timer, stall) {
                 return Err(self.interrupted(w, Phase::AwaitingHeaders));
             }
         }

@@ -147,7 +147,7 @@ impl Response {
     }
 
     /// Bounds the body: any read past `max_bytes` of it (decoded bytes,
-    /// after gzip) fails with `io::ErrorKind::InvalidData` whose inner error
+    /// after decoding) fails with `io::ErrorKind::InvalidData` whose inner error
     /// is [`ErrorKind::BodyTooLarge`], and the connection closes; later
     /// reads fail the same way. It bounds a decompression bomb too.
     /// [`text`](Self::text), [`bytes`](Self::bytes) and `json` have no

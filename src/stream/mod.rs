@@ -12,10 +12,11 @@
 //! thread, and the [`Closer`] by the connection's shared state.
 
 use std::{
+    fmt,
     io::{self, Read, Write},
     net::{Shutdown, SocketAddr},
     sync::Arc,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use crossbeam_channel::Receiver;
@@ -169,11 +170,23 @@ impl WriteHalf {
 
     /// Sets the write timeout (`SO_SNDTIMEO`) of the socket at the bottom,
     /// whatever the layers: for the dial's steps (the TLS handshake), on
-    /// the dialling thread before the writer thread exists.
+    /// the dialling thread before the writer thread exists, and for an
+    /// upgraded connection's hand-over (cleared).
     pub(crate) fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
             WriteHalf::Plain(s) => s.set_write_timeout(t),
             WriteHalf::Tls(w) => w.set_write_timeout(t),
+        }
+    }
+
+    /// Ends the write direction: under TLS, `close_notify` in every layer
+    /// (top first, each sealed in the layer beneath), then the socket's
+    /// FIN (`shutdown(Write)`). The read direction stays open. For an
+    /// upgraded connection, whose one owner writes (no writer thread).
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            WriteHalf::Plain(s) => s.shutdown(Shutdown::Write),
+            WriteHalf::Tls(w) => w.shutdown_write(),
         }
     }
 }
@@ -199,7 +212,10 @@ impl Write for WriteHalf {
 /// shared state. The reader thread also waits on it, without reading, while
 /// a response body holds the read half. Under TLS in TLS every layer's
 /// closer owns the one beneath; the socket is at the bottom.
-#[derive(Debug)]
+///
+/// Cloned only to hand an upgraded connection's caller a closer of its own
+/// (the connection's shared state drops its clone without shutting down).
+#[derive(Debug, Clone)]
 pub(crate) enum Closer {
     Plain(Arc<Socket>),
     // Boxed: a TLS closer owns the closer beneath it.
@@ -279,6 +295,14 @@ pub(crate) struct BufReadHalf {
     /// The read timeout currently set on the socket, to skip needless
     /// `setsockopt` calls.
     timeout: Option<Duration>,
+    /// The transport's `read_timeout`: a head or body read ([`fill_buf`],
+    /// [`Read::read`]) that waits this long without a byte fails with a
+    /// [`Stalled`] error (kind `TimedOut`) instead of waiting on. `None`
+    /// (the default) costs nothing per read. Set by whoever owns the half:
+    /// the reader thread at its start, an upgrade's hand-over (cleared).
+    ///
+    /// [`fill_buf`]: io::BufRead::fill_buf
+    stall: Option<Duration>,
 }
 
 impl BufReadHalf {
@@ -290,6 +314,7 @@ impl BufReadHalf {
             pos: 0,
             end: 0,
             timeout: None,
+            stall: None,
         })
     }
 
@@ -344,6 +369,71 @@ impl BufReadHalf {
         }
         Ok(())
     }
+
+    /// Sets the stall bound of head and body reads (see `stall`).
+    pub(crate) fn set_stall(&mut self, stall: Option<Duration>) {
+        self.stall = stall.filter(|d| !d.is_zero());
+    }
+
+    /// No read timeout and no stall bound from now on, whatever was set
+    /// (the socket's option is cleared even if the cache says it is): an
+    /// upgraded connection's reads wait as long as its owner does.
+    pub(crate) fn clear_timeouts(&mut self) -> io::Result<()> {
+        self.stall = None;
+        self.inner.set_read_timeout(None)?;
+        self.timeout = None;
+        Ok(())
+    }
+
+    /// A read with a stall bound is about to wait: the socket's timeout
+    /// becomes the bound, so the first timeout is the stall. A `setsockopt`
+    /// only when another timeout is set: the first read of a response
+    /// after the idle peek (which sets its own), and after a stall check
+    /// cut it short.
+    fn arm_stall(&mut self) -> io::Result<Option<Instant>> {
+        let Some(stall) = self.stall else {
+            return Ok(None);
+        };
+        self.set_timeout(Some(stall))?;
+        Ok(Some(Instant::now()))
+    }
+
+    /// A read timed out (`SO_RCVTIMEO`) in a read that began at `started`:
+    /// the [`Stalled`] error once the stall bound has passed, else `None`
+    /// (read on), with the socket's timeout cut to what remains so the
+    /// bound is kept to the millisecond. Off the hot path: only a timeout
+    /// comes here.
+    fn stalled(&mut self, started: Option<Instant>) -> Option<io::Error> {
+        let (stall, started) = (self.stall?, started?);
+        let left = stall.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return Some(io::Error::new(io::ErrorKind::TimedOut, Stalled(stall)));
+        }
+        if self.timeout.is_none_or(|t| t > left) {
+            // At worst the next wake comes a little late.
+            let _ = self.set_timeout(Some(left.max(Duration::from_millis(1))));
+        }
+        None
+    }
+}
+
+/// The error of a read that got no byte within the transport's
+/// `read_timeout` (see [`BufReadHalf::set_stall`]), inside an
+/// `io::Error` of kind `TimedOut`: [`stalled`] tells it from any other.
+#[derive(Debug)]
+pub(crate) struct Stalled(pub(crate) Duration);
+
+impl fmt::Display for Stalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no data received for {:?}", self.0)
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// The stall bound an error reports, if it is a [`Stalled`] read.
+pub(crate) fn stalled(e: &io::Error) -> Option<Duration> {
+    e.get_ref()?.downcast_ref::<Stalled>().map(|s| s.0)
 }
 
 impl BufReadHalf {
@@ -357,15 +447,24 @@ impl BufReadHalf {
     /// (setting and clearing it per request cost two syscalls). Outside the
     /// peek a read timeout means nothing, so reads just go on waiting: a
     /// slow response is bounded by the request's deadline, not by the idle
-    /// timeout.
+    /// timeout; unless a stall bound is set (`read_timeout`), which such a
+    /// read then checks at each timeout.
     fn fill(&mut self, retry_timeouts: bool) -> io::Result<&[u8]> {
         if self.pos == self.end {
             self.pos = 0;
             self.end = 0;
+            let started = if retry_timeouts {
+                self.arm_stall()?
+            } else {
+                None
+            };
             let n = loop {
                 match self.inner.read(&mut self.buf) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) if retry_timeouts && is_timeout(&e) => continue,
+                    Err(e) if retry_timeouts && is_timeout(&e) => match self.stalled(started) {
+                        Some(err) => return Err(err),
+                        None => continue,
+                    },
                     other => break other?,
                 }
             };
@@ -434,9 +533,17 @@ impl crate::h1::Source for BufReadHalf {
         if self.pos != self.end || out.len() < self.buf.len() {
             return None;
         }
+        let started = match self.arm_stall() {
+            Ok(started) => started,
+            Err(e) => return Some(Err(e)),
+        };
         Some(loop {
             match self.inner.read(out) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted || is_timeout(&e) => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_timeout(&e) => match self.stalled(started) {
+                    Some(err) => break Err(err),
+                    None => continue,
+                },
                 other => break other,
             }
         })
@@ -478,6 +585,38 @@ mod tests {
         server.write_all(b"world").expect("write");
         assert_eq!(rd.fill_buf().expect("read"), b"world");
         assert!(rd.holds_page());
+    }
+
+    #[test]
+    fn a_read_that_stalls_past_its_bound_fails_and_a_steady_one_does_not() {
+        let (mut rd, mut server) = pair();
+        let stall = Duration::from_millis(150);
+        rd.set_stall(Some(stall));
+        // Bytes every third of the bound, five bounds in all: no stall.
+        let writer = std::thread::spawn(move || {
+            for _ in 0..15 {
+                std::thread::sleep(stall / 3);
+                server.write_all(b"x").expect("write");
+            }
+            server
+        });
+        let mut got = 0;
+        while got < 15 {
+            let n = rd.fill_buf().expect("steady bytes").len();
+            rd.consume(n);
+            got += n;
+        }
+        let _server = writer.join().expect("writer");
+        // Then nothing: the next read fails after the bound, as `Stalled`.
+        let started = std::time::Instant::now();
+        let e = rd.fill_buf().expect_err("stalled");
+        let took = started.elapsed();
+        assert!(took >= stall && took < stall * 10, "{took:?}");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(stalled(&e), Some(stall));
+        // Cleared: a plain timeout error is no stall.
+        rd.clear_timeouts().expect("clear");
+        assert_eq!(stalled(&io::Error::from(io::ErrorKind::TimedOut)), None);
     }
 
     #[test]

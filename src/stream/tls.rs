@@ -399,6 +399,26 @@ impl TlsWriteHalf {
     pub(crate) fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         self.lower.set_write_timeout(t)
     }
+
+    /// Ends this session's write direction, then the stream beneath:
+    /// `close_notify` (after anything rustls still had queued), sealed
+    /// into the lower stream by its own write, then the lower stream's
+    /// [`WriteHalf::shutdown_write`] (its own `close_notify`, down to the
+    /// socket's FIN). Reading goes on: rustls decrypts what the peer sends
+    /// after our `close_notify`. Only for an upgraded connection, whose one
+    /// owner holds this half: rule 3 holds (this is the writer role).
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        {
+            let mut tls = self.tls.lock();
+            tls.send_close_notify();
+            while tls.wants_write() {
+                tls.write_tls(&mut self.out)?;
+            }
+        }
+        self.write_out()?;
+        self.lower.flush()?;
+        self.lower.shutdown_write()
+    }
 }
 
 impl Write for TlsWriteHalf {
@@ -429,7 +449,10 @@ impl std::fmt::Debug for TlsWriteHalf {
 }
 
 /// Shuts a TLS connection down from any thread. Held by the connection's
-/// shared state; it owns the lower closer (down to the socket).
+/// shared state; it owns the lower closer (down to the socket). A clone
+/// shares the session and the socket (an upgraded connection's owner gets
+/// one).
+#[derive(Clone)]
 pub(crate) struct TlsCloser {
     /// The stream beneath: a socket's closer or a lower session's.
     lower: Closer,
@@ -829,6 +852,50 @@ mod layered_tests {
         assert!(shut.elapsed() < Duration::from_secs(5));
         assert!(!matches!(res, Ok(n) if n > 0), "{res:?}");
         reader.join().expect("reader thread");
+        server.join().expect("server thread");
+    }
+
+    /// An upgraded connection's `shutdown`: `close_notify` in the inner
+    /// session (sealed in the outer), then the outer's, then FIN; what the
+    /// server sends after that still reads.
+    #[test]
+    fn shutdown_write_ends_both_sessions_and_reading_goes_on() {
+        let (tx, rx) = mpsc::channel();
+        let (addr, server) = serve(move |outer| {
+            let mut s = inner(outer);
+            let mut got = Vec::new();
+            // Ok(0) only for close_notify; a bare EOF is UnexpectedEof.
+            let end = s.read_to_end(&mut got).map(drop).map_err(|e| e.kind());
+            s.write_all(b"after").expect("write after the client's end");
+            s.flush().expect("flush");
+            let proxy = s.sock.read(&mut [0; 16]).map_err(|e| e.kind());
+            let fin = tcp(&s).read(&mut [0; 16]).map_err(|e| e.kind());
+            let _ = tx.send((got, end, proxy, fin));
+            s.conn.send_close_notify();
+            let _ = s.flush();
+            let _ = tcp(&s).shutdown(Shutdown::Write);
+        });
+        let Stream {
+            mut read,
+            mut write,
+            closer,
+            ..
+        } = to_target(addr);
+        write.write_all(b"last words").expect("write");
+        write.shutdown_write().expect("shutdown_write");
+        let (got, end, proxy, fin) = rx.recv_timeout(PATIENCE).expect("server");
+        assert_eq!(got, b"last words");
+        assert_eq!(
+            end,
+            Ok(()),
+            "target's close_notify, sealed in the proxy session"
+        );
+        assert_eq!(proxy, Ok(0), "proxy's close_notify after it");
+        assert_eq!(fin, Ok(0), "then FIN");
+        let mut rest = Vec::new();
+        read.read_to_end(&mut rest).expect("read after our end");
+        assert_eq!(rest, b"after");
+        closer.shutdown();
         server.join().expect("server thread");
     }
 

@@ -289,25 +289,26 @@ impl Drop for PutBackOnUnwind<'_> {
     }
 }
 
-/// Go's `gzipReader` hookup: when we asked for compression and got it, the
+/// Go's `gzipReader` hookup, for every encoding this build decodes: when
+/// we asked for compression (`asked`) and got one encoding we decode, the
 /// body is decoded and the headers that described the encoded bytes go.
-fn decode_body(mut parts: ResponseParts, accept_gzip: bool) -> ResponseParts {
-    #[cfg(feature = "gzip")]
-    {
-        let gzipped = parts
-            .head
-            .headers
-            .get(header::CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-        if accept_gzip && gzipped && !parts.body.is_empty() {
-            parts.head.headers.remove(header::CONTENT_ENCODING);
-            parts.head.headers.remove(header::CONTENT_LENGTH);
-            parts.content_length = None;
-            parts.body = parts.body.into_gzip();
-        }
+/// Stacked encodings ("gzip, br", or two `Content-Encoding` fields) and
+/// unknown ones are left as they came, headers and all.
+fn decode_body(mut parts: ResponseParts, asked: bool) -> ResponseParts {
+    if !asked || parts.body.is_empty() {
+        return parts;
     }
-    #[cfg(not(feature = "gzip"))]
-    let _ = accept_gzip;
+    let mut values = parts.head.headers.get_all(header::CONTENT_ENCODING).iter();
+    let encoding = match (values.next(), values.next()) {
+        (Some(value), None) => crate::body::Encoding::parse(value.as_bytes()),
+        _ => None,
+    };
+    if let Some(encoding) = encoding {
+        parts.head.headers.remove(header::CONTENT_ENCODING);
+        parts.head.headers.remove(header::CONTENT_LENGTH);
+        parts.content_length = None;
+        parts.body = parts.body.decode(encoding);
+    }
     parts
 }
 
@@ -435,6 +436,29 @@ impl TransportBuilder {
     /// Defaults to `None`.
     pub fn response_header_timeout(mut self, t: Option<Duration>) -> Self {
         self.cfg.response_header_timeout = t;
+        self
+    }
+
+    /// How long each read may stall: the wait for the response head once
+    /// the request is written, and each read of the body, fail with
+    /// [`ErrorKind::Timeout`] (naming the phase) when no byte arrives for
+    /// this long (reqwest's `read_timeout`, ureq's per-read timeouts). A
+    /// stall timer, not a deadline: a slow body whose bytes keep coming
+    /// never times out (bound the whole exchange with the client's
+    /// `timeout`). HTTP/1 closes the connection after such a timeout;
+    /// HTTP/2 resets the stream (`RST_STREAM CANCEL`) and keeps the
+    /// connection. Does not bound an upgraded connection. `None` or zero:
+    /// no bound. Defaults to `None`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = nethttp::Transport::builder()
+    ///     .read_timeout(Some(Duration::from_secs(30)))
+    ///     .build();
+    /// # drop(t);
+    /// ```
+    pub fn read_timeout(mut self, t: Option<Duration>) -> Self {
+        self.cfg.read_timeout = t.filter(|d| !d.is_zero());
         self
     }
 

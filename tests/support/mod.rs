@@ -23,6 +23,22 @@ use std::{
 
 use nethttp::{Client, ClientTrace, ErrorKind, GotConnInfo, PoolStats, Response, Transport};
 
+/// The `Accept-Encoding` this build sends: every enabled decoder, in the
+/// order gzip, deflate, br, zstd.
+pub fn accept_encoding() -> String {
+    [
+        (cfg!(feature = "gzip"), "gzip"),
+        (cfg!(feature = "deflate"), "deflate"),
+        (cfg!(feature = "brotli"), "br"),
+        (cfg!(feature = "zstd"), "zstd"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, name)| *name)
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
 /// Runs `f` on its own thread and fails the test if it does not finish
 /// within `limit`. A panic inside `f` is re-raised here.
 pub fn bounded<T: Send + 'static>(
