@@ -96,11 +96,11 @@ pub use url::Url;
 
 pub use body::{Body, ResponseBody};
 pub use cancel::CancelToken;
+pub use client::CookieJar;
 pub use client::{
     Client, ClientBuilder, Redirect, RedirectAction, RedirectPolicy, RequestBuilder, get, head,
     post,
 };
-pub use client::CookieJar;
 pub use error::{Error, ErrorKind, Result};
 pub use into_url::IntoUrl;
 pub use message::{Request, Response, RoundTripper};

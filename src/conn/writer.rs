@@ -256,7 +256,9 @@ fn write_request(
                 Ok(_) => Ok(()),
                 Err(EncodeError::Write(e)) => Err(socket_failure(e, "request body")),
                 Err(EncodeError::Read(e)) => Err(WriteFailure {
-                    err: Error::new(ErrorKind::Io, "read request body").with_source(e),
+                    // A reader that fails with a nethttp::Error inside (a
+                    // multipart part of the wrong size) keeps its kind.
+                    err: Error::from_io(e, ErrorKind::Io, "read request body"),
                     on_socket: false,
                 }),
                 Err(EncodeError::Length { declared, actual }) => Err(WriteFailure {
