@@ -884,11 +884,13 @@ pub(crate) fn read_timeout_error(phase: Phase<'_>, after: Duration) -> Error {
     )
 }
 
-/// A request that asks to switch protocols (RFC 9110 §7.8; Go's
-/// `isProtocolSwitchHeader`): an `Upgrade` field and the `upgrade` token
-/// in `Connection`.
+/// A request that asks to switch protocols (RFC 9110 §7.8): the `upgrade`
+/// token in `Connection`, as API.md words the rule. Go's
+/// `isProtocolSwitchHeader` also wants an `Upgrade` field; a request
+/// without one cannot switch anyway, so leaving its `Connection` alone
+/// costs nothing.
 fn is_protocol_switch(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE) && has_token(headers, &header::CONNECTION, "upgrade")
+    has_token(headers, &header::CONNECTION, "upgrade")
 }
 
 /// RFC 9112 §3.2: origin form (`/path?query`) to the server itself,
