@@ -170,7 +170,8 @@ impl fmt::Debug for Proxy {
             .field("https", &self.https)
             .field("bypass", &self.bypass)
             .field("custom", &self.custom.is_some())
-            .field("headers", &self.headers)
+            // Names only: a value may be a credential.
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()
     }
 }

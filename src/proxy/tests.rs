@@ -317,6 +317,21 @@ fn bad_fixed_urls_are_errors() {
 }
 
 #[test]
+fn proxy_headers_show_their_names_only() {
+    let mut h = HeaderMap::new();
+    h.insert(
+        "proxy-authorization",
+        HeaderValue::from_static("Bearer s3cret"),
+    );
+    let p = Proxy::all("http://p.local:3128").unwrap().headers(h);
+    let shown = format!("{p:?}");
+    assert!(
+        shown.contains("proxy-authorization") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn kinds_ports_and_credentials() {
     for (value, kind, port) in [
         ("http://p.local", ProxyKind::Http, 80),
