@@ -810,8 +810,14 @@ trait Show {
 impl Show for nethttp::PoolStats {
     fn show(&self) -> String {
         format!(
-            "stats: conns={} idle={} in_use={} dialing={} waiting={} threads={}",
-            self.conns, self.idle, self.in_use, self.dialing, self.waiting, self.threads
+            "stats: conns={} idle={} in_use={} dialing={} waiting={} threads={} spare_threads={}",
+            self.conns,
+            self.idle,
+            self.in_use,
+            self.dialing,
+            self.waiting,
+            self.threads,
+            self.spare_threads
         )
     }
 }

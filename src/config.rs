@@ -28,6 +28,9 @@ pub(crate) struct Config {
     pub(crate) disable_keep_alives: bool,
     pub(crate) disable_compression: bool,
     pub(crate) thread_stack_size: usize,
+    /// How long a thread whose work is done stays parked for the next
+    /// connection or dial; zero keeps no spares.
+    pub(crate) spare_thread_timeout: Duration,
     /// `None`: the crate's default (webpki roots, ring, ALPN http/1.1).
     pub(crate) tls_config: Option<Arc<rustls::ClientConfig>>,
     /// Set only through `danger_accept_invalid_certs`.
@@ -106,6 +109,7 @@ impl Default for Config {
             disable_keep_alives: false,
             disable_compression: false,
             thread_stack_size: DEFAULT_STACK,
+            spare_thread_timeout: Duration::from_secs(1),
             tls_config: None,
             accept_invalid_certs: false,
             #[cfg(feature = "native-roots")]

@@ -45,8 +45,10 @@
 //! Each pooled connection owns two threads, `nethttp-r<id>` (reader) and
 //! `nethttp-w<id>` (writer). A dial runs on the caller's thread when
 //! nothing needs watching while it blocks, otherwise on a short-lived
-//! `nethttp-d<id>` thread. [`live_threads`] and [`Transport::stats`] count
-//! them exactly.
+//! `nethttp-d<id>` thread. A thread whose work is done waits briefly as a
+//! spare for the transport's next connection or dial
+//! ([`TransportBuilder::spare_thread_timeout`]). [`live_threads`] and
+//! [`Transport::stats`] count them exactly.
 //!
 //! ```text
 //!  caller ──writech──▶ writer thread ──▶ socket (write half)
@@ -54,11 +56,11 @@
 //!    ├───reqch───▶ reader thread ◀── socket (read half, idle peek)
 //!    │  ◀──reply── (head + read half handed over in the body)
 //!    └─ body read to EOF ──▶ read half back to the reader, conn to the pool
-//!       body dropped early ──▶ connection closed, both threads exit
+//!       body dropped early ──▶ connection closed, both threads done
 //! ```
 //!
 //! A response body read to its end hands its connection back to the pool;
-//! one dropped early closes the connection and both of its threads exit.
+//! one dropped early closes the connection and frees both of its threads.
 //! Forgetting to "close" a body cannot leak anything.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

@@ -299,12 +299,14 @@ fn mixed_1000_back_to_baseline(base: &str) {
     }
     eprintln!("1000 mixed {kinds:?}: at most {max_live} crate threads alive");
     t.close_idle_connections();
+    // The process count may have held a scripted-server thread of the step
+    // before that was still ending: back to it or below.
     let ok = wait_until(DEADLINE, || {
-        live_threads() == base_live && proc_threads() == base_proc
+        live_threads() == base_live && proc_threads() <= base_proc
     });
     assert!(
         ok,
-        "after 1000 mixed requests: want live_threads()={base_live} and {base_proc} process threads; {}",
+        "after 1000 mixed requests: want live_threads()={base_live} and at most {base_proc} process threads; {}",
         census()
     );
 }

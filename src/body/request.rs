@@ -82,6 +82,7 @@ impl Body {
     /// the request is sent, and each copy (a retry, a 307/308 redirect)
     /// reads what `reopen` opens, when it is sent. Every reading must
     /// yield the same `len` bytes.
+    #[cfg_attr(not(feature = "multipart"), allow(dead_code))]
     pub(crate) fn reopenable(
         first: impl Read + Send + 'static,
         len: Option<u64>,

@@ -77,7 +77,7 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -99,7 +99,7 @@ use crate::{
     phase::{Interrupt, Phase},
     pool::{Handle, IdleCheck},
     route::ConnKey,
-    threads,
+    threads::Threads,
     trace::ClientTrace,
 };
 use msg::{
@@ -259,7 +259,7 @@ impl PersistConn {
         key: ConnKey,
         stream: Stream,
         cfg: Arc<Config>,
-        threads: &Arc<AtomicUsize>,
+        threads: &Arc<Threads>,
         owner: Arc<dyn Handle<PersistConn>>,
     ) -> Result<PersistConn, Error> {
         let (writech, writech_rx) = bounded(1);
@@ -280,7 +280,6 @@ impl PersistConn {
         // The reader thread owns the half from here: its head reads and the
         // body reads it lends it to stall for `read_timeout` at most.
         rd.set_stall(cfg.read_timeout);
-        let stack = cfg.thread_stack_size;
         let pc = PersistConn {
             inner: Arc::new(Shared {
                 id,
@@ -312,23 +311,25 @@ impl PersistConn {
         };
         let r = pc.clone();
         let r_reply = reply.clone();
-        threads::spawn(format!("nethttp-r{id}"), stack, threads, move || {
-            let _closes = CloseOnExit(r.clone());
-            reader::run(r, rd, reqch_rx, r_reply, body_done_rx)
-        })
-        .map_err(|e| {
-            pc.close_on(CloseReason::Failed, spawn_err(e));
-            Error::new(ErrorKind::Connect, "could not start the reader thread")
-        })?;
+        threads
+            .spawn(format!("nethttp-r{id}"), move || {
+                let _closes = CloseOnExit(r.clone());
+                reader::run(r, rd, reqch_rx, r_reply, body_done_rx)
+            })
+            .map_err(|e| {
+                pc.close_on(CloseReason::Failed, spawn_err(e));
+                Error::new(ErrorKind::Connect, "could not start the reader thread")
+            })?;
         let w = pc.clone();
-        threads::spawn(format!("nethttp-w{id}"), stack, threads, move || {
-            let _closes = CloseOnExit(w.clone());
-            writer::run(w, write, writech_rx, wrote_tx, reply)
-        })
-        .map_err(|e| {
-            pc.close_on(CloseReason::Failed, spawn_err(e));
-            Error::new(ErrorKind::Connect, "could not start the writer thread")
-        })?;
+        threads
+            .spawn(format!("nethttp-w{id}"), move || {
+                let _closes = CloseOnExit(w.clone());
+                writer::run(w, write, writech_rx, wrote_tx, reply)
+            })
+            .map_err(|e| {
+                pc.close_on(CloseReason::Failed, spawn_err(e));
+                Error::new(ErrorKind::Connect, "could not start the writer thread")
+            })?;
         Ok(pc)
     }
 
@@ -1054,7 +1055,7 @@ mod tests {
                 let _ = hung_up.recv_timeout(Duration::from_secs(10));
             });
             let sock = Socket::from(TcpStream::connect(addr).expect("connect"));
-            let threads = Arc::new(AtomicUsize::new(0));
+            let threads = Threads::new(128 * 1024, Duration::ZERO, 0);
             let key = ConnKey::for_url(&Url::parse(&format!("http://{addr}/")).expect("url"))
                 .expect("key");
             let conn = PersistConn::start(
@@ -1111,9 +1112,7 @@ mod tests {
 
             // The caller gives up: it closes the connection and leaves.
             conn.close(CloseReason::HeaderTimeout);
-            wait_until("both connection threads to exit", || {
-                threads.load(Ordering::SeqCst) == 0
-            });
+            wait_until("both connection threads to exit", || threads.working() == 0);
             drop(hang_up);
             server.join().expect("server");
         }
@@ -1121,9 +1120,7 @@ mod tests {
 
     /// A connection to a server that answers the first request with a 101
     /// and `early` in the same write, then echoes; its thread count.
-    fn switching_conn(
-        early: &'static str,
-    ) -> (PersistConn, Arc<AtomicUsize>, thread::JoinHandle<()>) {
+    fn switching_conn(early: &'static str) -> (PersistConn, Arc<Threads>, thread::JoinHandle<()>) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = thread::spawn(move || {
@@ -1145,7 +1142,7 @@ mod tests {
             }
         });
         let sock = Socket::from(TcpStream::connect(addr).expect("connect"));
-        let threads = Arc::new(AtomicUsize::new(0));
+        let threads = Threads::new(128 * 1024, Duration::ZERO, 0);
         let key =
             ConnKey::for_url(&Url::parse(&format!("http://{addr}/")).expect("url")).expect("key");
         let conn = PersistConn::start(
@@ -1197,15 +1194,13 @@ mod tests {
     fn a_hand_over_gives_the_caller_the_open_socket() {
         let (conn, threads, server) = switching_conn("early");
         let switch = switch_of(&conn);
-        assert_eq!(threads.load(Ordering::SeqCst), 2, "in use until taken");
+        assert_eq!(threads.working(), 2, "in use until taken");
         let Handed {
             mut read,
             mut write,
             closer,
         } = switch.hand_over().expect("hand over");
-        wait_until("both connection threads to exit", || {
-            threads.load(Ordering::SeqCst) == 0
-        });
+        wait_until("both connection threads to exit", || threads.working() == 0);
         assert_eq!(conn.close_reason(), Some(CloseReason::CallerOwnsConn));
         // Closing it now is a no-op: the socket is the caller's.
         conn.close(CloseReason::Failed);
@@ -1228,18 +1223,14 @@ mod tests {
         conn.close(CloseReason::Canceled);
         let err = switch.hand_over().map(drop).expect_err("closed first");
         assert_eq!(err.kind(), ErrorKind::Io, "{err}");
-        wait_until("both connection threads to exit", || {
-            threads.load(Ordering::SeqCst) == 0
-        });
+        wait_until("both connection threads to exit", || threads.working() == 0);
         server.join().expect("server");
 
         // Dropped without a hand-over: closes, both threads exit.
         let (conn, threads, server) = switching_conn("");
         drop(switch_of(&conn));
         assert_eq!(conn.close_reason(), Some(CloseReason::SwitchingProtocols));
-        wait_until("both connection threads to exit", || {
-            threads.load(Ordering::SeqCst) == 0
-        });
+        wait_until("both connection threads to exit", || threads.working() == 0);
         server.join().expect("server");
     }
 

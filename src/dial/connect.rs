@@ -32,7 +32,7 @@ use std::{
     path::Path,
     sync::{
         Arc,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -42,7 +42,7 @@ use socket2::{Domain, SockAddr, Type};
 
 use crate::{
     net::{Dial, Hook, NO_ADDR, Socket, TcpOptions},
-    threads,
+    threads::Threads,
     trace::ClientTrace,
 };
 
@@ -61,9 +61,8 @@ pub(crate) struct Attempts {
     /// deadline, whichever is first).
     pub(crate) until: Option<Instant>,
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
-    /// The transport's thread count, for racing threads.
-    pub(crate) threads: Arc<AtomicUsize>,
-    pub(crate) stack: usize,
+    /// The transport's threads, for racing threads.
+    pub(crate) threads: Arc<Threads>,
 }
 
 /// The end of the next attempt, with `left` addresses (this one included)
@@ -192,7 +191,7 @@ impl Attempts {
         let start = |primary: bool, list: Vec<SocketAddr>| -> io::Result<()> {
             let (me, dialer, tx, won) = (self.clone(), dialer.clone(), tx.clone(), won.clone());
             let name = format!("nethttp-dial-{}", if primary { "a" } else { "b" });
-            threads::spawn(name, self.stack, &self.threads, move || {
+            self.threads.spawn(name, move || {
                 let res = serial(&me, &dialer, &list, &won);
                 let _ = tx.send((primary, res));
             })
@@ -544,7 +543,7 @@ fn finish(sock: socket2::Socket) -> io::Result<socket2::Socket> {
 mod tests {
     use std::{
         net::{Ipv6Addr, TcpListener},
-        sync::Mutex,
+        sync::{Mutex, atomic::AtomicUsize},
     };
 
     use super::*;
@@ -570,8 +569,7 @@ mod tests {
             delay,
             until: Some(Instant::now() + within),
             trace: Some(trace.clone() as Arc<dyn ClientTrace>),
-            threads: Arc::new(AtomicUsize::new(0)),
-            stack: 256 * 1024,
+            threads: Threads::new(256 * 1024, Duration::ZERO, 0),
         }
     }
 
@@ -747,7 +745,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         // The loser's thread ends with its attempt's share (2 s here).
         let deadline = Instant::now() + Duration::from_secs(10);
-        while a.threads.load(Ordering::SeqCst) != 0 {
+        while a.threads.working() != 0 {
             assert!(Instant::now() < deadline, "racing threads never ended");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -758,7 +756,7 @@ mod tests {
             &trace,
         );
         a1.custom(&dialer, &[live_addr]).expect("direct");
-        assert_eq!(a1.threads.load(Ordering::SeqCst), 0);
+        assert_eq!(a1.threads.working(), 0);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::{
     fmt,
     io::{self, BufReader, Read, Write},
     net::{IpAddr, SocketAddr, ToSocketAddrs},
-    sync::{Arc, atomic::AtomicUsize},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -28,6 +28,7 @@ use crate::{
     phase::{self, Phase},
     route::{self, ConnKey, Scheme},
     stream::{self, Socket, Stream},
+    threads::Threads,
     trace::ClientTrace,
 };
 
@@ -37,8 +38,8 @@ pub(crate) struct DialCtx<'a> {
     pub(crate) trace: Option<&'a Arc<dyn ClientTrace>>,
     /// The request's deadline, when it dials on its own thread.
     pub(crate) deadline: Option<Instant>,
-    /// The transport's thread count, for threads that race addresses.
-    pub(crate) threads: &'a Arc<AtomicUsize>,
+    /// The transport's threads, for threads that race addresses.
+    pub(crate) threads: &'a Arc<Threads>,
 }
 
 impl DialCtx<'_> {
@@ -137,7 +138,6 @@ fn open(key: &ConnKey, ctx: &DialCtx<'_>) -> Result<Socket, Error> {
         until: timeout.map(|t| Instant::now() + t),
         trace: ctx.trace.cloned(),
         threads: ctx.threads.clone(),
-        stack: cfg.thread_stack_size,
     };
     let res = match &cfg.connector {
         Connector::Unix(path) => attempts.unix(path).map_err(|e| (e, "unix")),

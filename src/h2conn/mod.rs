@@ -53,7 +53,7 @@ use std::{
     collections::HashMap,
     fmt,
     net::SocketAddr,
-    sync::{Arc, atomic::AtomicUsize},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -75,7 +75,7 @@ use crate::{
     pool::{Handle, IdleCheck},
     route::ConnKey,
     stream::{Closer, Stream},
-    threads,
+    threads::Threads,
     trace::ClientTrace,
 };
 use writer::Job;
@@ -314,7 +314,7 @@ impl H2Conn {
         key: ConnKey,
         stream: Stream,
         cfg: Arc<Config>,
-        threads: &Arc<AtomicUsize>,
+        threads: &Arc<Threads>,
         owner: Arc<dyn Handle<H2Conn>>,
     ) -> Result<H2Conn, Error> {
         let Stream {
@@ -359,28 +359,29 @@ impl H2Conn {
                 cfg,
             }),
         };
-        let stack = conn.inner.cfg.thread_stack_size;
         let spawn_err = |e: std::io::Error| {
             Error::new(ErrorKind::Connect, format!("spawn connection thread: {e}"))
         };
         let r = conn.clone();
-        threads::spawn(format!("nethttp-r{id}"), stack, threads, move || {
-            let _closes = CloseOnExit(r.clone());
-            reader::run(r, read);
-        })
-        .map_err(|e| {
-            conn.close(CloseReason::Failed, Some(spawn_err(e)));
-            Error::new(ErrorKind::Connect, "could not start the reader thread")
-        })?;
+        threads
+            .spawn(format!("nethttp-r{id}"), move || {
+                let _closes = CloseOnExit(r.clone());
+                reader::run(r, read);
+            })
+            .map_err(|e| {
+                conn.close(CloseReason::Failed, Some(spawn_err(e)));
+                Error::new(ErrorKind::Connect, "could not start the reader thread")
+            })?;
         let w = conn.clone();
-        threads::spawn(format!("nethttp-w{id}"), stack, threads, move || {
-            let _closes = CloseOnExit(w.clone());
-            writer::run(w, write, jobs_rx, start);
-        })
-        .map_err(|e| {
-            conn.close(CloseReason::Failed, Some(spawn_err(e)));
-            Error::new(ErrorKind::Connect, "could not start the writer thread")
-        })?;
+        threads
+            .spawn(format!("nethttp-w{id}"), move || {
+                let _closes = CloseOnExit(w.clone());
+                writer::run(w, write, jobs_rx, start);
+            })
+            .map_err(|e| {
+                conn.close(CloseReason::Failed, Some(spawn_err(e)));
+                Error::new(ErrorKind::Connect, "could not start the writer thread")
+            })?;
         Ok(conn)
     }
 

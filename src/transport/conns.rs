@@ -13,7 +13,7 @@ use std::{
     panic::{self, AssertUnwindSafe},
     sync::{
         Arc, Weak,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -31,7 +31,7 @@ use crate::{
     phase::{Interrupt, Phase},
     pool::{Actions, Checkout, Got, Handle, IdleCheck, Limits, Pool, Poolable, Want},
     route::{ConnKey, Scheme},
-    threads,
+    threads::Threads,
     trace::ClientTrace,
 };
 
@@ -49,8 +49,8 @@ pub(crate) struct WaitCtx<'a> {
 pub(crate) struct Conns {
     pool: Pool<Conn>,
     cfg: Arc<Config>,
-    /// Threads started for this transport and still running.
-    threads: Arc<AtomicUsize>,
+    /// Threads started for this transport: at work, and spares.
+    threads: Arc<Threads>,
     /// This value's own `Arc`, for the handles new connections hold and
     /// the dial threads it starts.
     me: Weak<Conns>,
@@ -65,10 +65,16 @@ impl Conns {
             idle_timeout: cfg.idle_conn_timeout,
             keep_alives: !cfg.disable_keep_alives,
         };
+        // API.md's bound on spares: twice the idle connections per host.
+        let threads = Threads::new(
+            cfg.thread_stack_size,
+            cfg.spare_thread_timeout,
+            cfg.max_idle_conns_per_host.saturating_mul(2),
+        );
         Arc::new_cyclic(|me| Conns {
             pool: Pool::new(limits),
             cfg,
-            threads: Arc::new(AtomicUsize::new(0)),
+            threads,
             me: me.clone(),
         })
     }
@@ -85,7 +91,8 @@ impl Conns {
             in_use: c.in_use,
             dialing: c.dialing,
             waiting: c.waiting,
-            threads: self.threads.load(Ordering::SeqCst),
+            threads: self.threads.working(),
+            spare_threads: self.threads.spares(),
             streams: c.streams,
         }
     }
@@ -94,12 +101,14 @@ impl Conns {
     /// released, until the next request starts.
     pub(crate) fn close_idle_connections(&self) {
         self.run(self.pool.close_idle(false));
+        self.threads.end_spares(false);
     }
 
     /// The transport is gone: close the idle connections and refuse any
     /// more.
     pub(crate) fn shut_down(&self) {
         self.run(self.pool.close_idle(true));
+        self.threads.end_spares(true);
     }
 
     /// Go's `getConn`: the most recently used idle connection for `key`,
@@ -235,20 +244,15 @@ impl Conns {
             return;
         };
         let w = want.clone();
-        let spawned = threads::spawn(
-            format!("nethttp-d{id}"),
-            self.cfg.thread_stack_size,
-            &self.threads,
-            move || {
-                // Trace hooks run in the dial: one that panics fails this
-                // dial, and its waiter hears why.
-                let res = panic::catch_unwind(AssertUnwindSafe(|| {
-                    conns.dial(id, &w.key, w.trace.as_ref(), None)
-                }))
-                .unwrap_or_else(|_| Err(Error::callback_panicked("dialling")));
-                conns.run(conns.pool.dial_done(&w, res));
-            },
-        );
+        let spawned = self.threads.spawn(format!("nethttp-d{id}"), move || {
+            // Trace hooks run in the dial: one that panics fails this
+            // dial, and its waiter hears why.
+            let res = panic::catch_unwind(AssertUnwindSafe(|| {
+                conns.dial(id, &w.key, w.trace.as_ref(), None)
+            }))
+            .unwrap_or_else(|_| Err(Error::callback_panicked("dialling")));
+            conns.run(conns.pool.dial_done(&w, res));
+        });
         if let Err(e) = spawned {
             let err = Error::new(ErrorKind::Connect, "spawn dial thread").with_source(e);
             self.run(self.pool.dial_done(&want, Err(err)));

@@ -48,10 +48,15 @@ pub struct PoolStats {
     pub dialing: usize,
     /// Requests waiting for a connection.
     pub waiting: usize,
-    /// Threads this transport started that have not finished: two per open
-    /// connection plus running dial threads (and, while a custom [`Dial`]
-    /// races two address families, one per family).
+    /// Threads of this transport at work: two per open connection plus
+    /// running dial threads (and, while a custom [`Dial`] races two address
+    /// families, one per family). Spares are not included.
     pub threads: usize,
+    /// Threads of this transport parked as spares: a closed connection's
+    /// threads, kept for the next connection or dial for at most
+    /// [`spare_thread_timeout`](TransportBuilder::spare_thread_timeout).
+    /// [`live_threads()`](crate::live_threads) counts them.
+    pub spare_threads: usize,
     /// HTTP/2 streams open in this transport, held response bodies
     /// included (an HTTP/2 connection is `in_use` while it has one).
     pub streams: usize,
@@ -529,6 +534,31 @@ impl TransportBuilder {
     /// a thread never touches cost no memory, so a large size is cheap.
     pub fn thread_stack_size(mut self, bytes: usize) -> Self {
         self.cfg.thread_stack_size = bytes.max(crate::config::MIN_STACK);
+        self
+    }
+
+    /// How long a thread whose work is done (a closed connection's reader
+    /// or writer, a finished dial) stays parked as a *spare*, to serve the
+    /// transport's next connection or dial without starting a thread.
+    /// Defaults to 1 s; `Duration::ZERO` keeps no spares, so a closed
+    /// connection's threads exit.
+    ///
+    /// At most `2 × max_idle_conns_per_host` spares are kept.
+    /// [`close_idle_connections`](Transport::close_idle_connections) ends
+    /// them at once, and so does dropping the transport; threads at work
+    /// then end when their work does. Spares show in
+    /// [`PoolStats::spare_threads`] and in [`live_threads()`](crate::live_threads),
+    /// not in [`PoolStats::threads`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let t = nethttp::Transport::builder()
+    ///     .spare_thread_timeout(Duration::ZERO)
+    ///     .build();
+    /// assert_eq!(t.stats().spare_threads, 0);
+    /// ```
+    pub fn spare_thread_timeout(mut self, t: Duration) -> Self {
+        self.cfg.spare_thread_timeout = t;
         self
     }
 
