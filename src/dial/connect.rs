@@ -191,7 +191,7 @@ impl Attempts {
         let start = |primary: bool, list: Vec<SocketAddr>| -> io::Result<()> {
             let (me, dialer, tx, won) = (self.clone(), dialer.clone(), tx.clone(), won.clone());
             let name = format!("nethttp-dial-{}", if primary { "a" } else { "b" });
-            self.threads.spawn(name, move || {
+            self.threads.spawn_transient(name, move || {
                 let res = serial(&me, &dialer, &list, &won);
                 let _ = tx.send((primary, res));
             })

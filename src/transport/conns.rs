@@ -244,15 +244,17 @@ impl Conns {
             return;
         };
         let w = want.clone();
-        let spawned = self.threads.spawn(format!("nethttp-d{id}"), move || {
-            // Trace hooks run in the dial: one that panics fails this
-            // dial, and its waiter hears why.
-            let res = panic::catch_unwind(AssertUnwindSafe(|| {
-                conns.dial(id, &w.key, w.trace.as_ref(), None)
-            }))
-            .unwrap_or_else(|_| Err(Error::callback_panicked("dialling")));
-            conns.run(conns.pool.dial_done(&w, res));
-        });
+        let spawned = self
+            .threads
+            .spawn_transient(format!("nethttp-d{id}"), move || {
+                // Trace hooks run in the dial: one that panics fails this
+                // dial, and its waiter hears why.
+                let res = panic::catch_unwind(AssertUnwindSafe(|| {
+                    conns.dial(id, &w.key, w.trace.as_ref(), None)
+                }))
+                .unwrap_or_else(|_| Err(Error::callback_panicked("dialling")));
+                conns.run(conns.pool.dial_done(&w, res));
+            });
         if let Err(e) = spawned {
             let err = Error::new(ErrorKind::Connect, "spawn dial thread").with_source(e);
             self.run(self.pool.dial_done(&want, Err(err)));
