@@ -21,7 +21,7 @@ use std::{
     time::Duration,
 };
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, SendError, Sender};
 use parking_lot::Mutex;
 
 /// Threads started by this crate (all transports) and not yet finished.
@@ -80,8 +80,8 @@ pub(crate) struct Threads {
     spare_timeout: Duration,
     /// At most this many spares are parked.
     max_spares: usize,
-    /// Parked spares not yet given work or told to stop, and whether the
-    /// transport still takes spares. Taken by `spawn`, by a thread that
+    /// Parked spares not yet given work or told to stop, the epoch of
+    /// `end_spares`, and whether the transport still takes spares. Taken by `spawn`, by a thread that
     /// parks or gives up waiting, and by `end_spares`; never held while
     /// anything blocks.
     spares: Mutex<SpareState>,
@@ -173,14 +173,12 @@ impl Threads {
             };
             if s.parked > 0 {
                 s.parked -= 1;
-                // The receiver lives in `self`: the send cannot fail.
-                match self.to_spares.send(Wake::Run(job)) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => match e.0 {
-                        Wake::Run(job) => job,
-                        Wake::Stop => unreachable!("sent Run"),
-                    },
-                }
+                // The receiver lives in `self`: the send cannot fail, but
+                // if it did, the work would get a thread of its own.
+                let Err(SendError(Wake::Run(job))) = self.to_spares.send(Wake::Run(job)) else {
+                    return Ok(());
+                };
+                job
             } else {
                 job
             }
