@@ -122,14 +122,17 @@ fn main() -> Result<(), BoxError> {
             2 * full.stats.conns,
             "{p}: stats().threads is not two per connection with all requests in flight"
         );
+        // Spare threads (parked for the next connection) count in
+        // live_threads() and keep their last nethttp-r*/w* name.
+        let counted = full.stats.threads + full.stats.spare_threads;
         assert_eq!(
-            full.live, full.stats.threads,
-            "{p}: live_threads() and stats().threads disagree"
+            full.live, counted,
+            "{p}: live_threads() and stats().threads + spare_threads disagree"
         );
         if let Some(proc) = &full.proc {
             assert_eq!(
-                proc.conn, full.stats.threads,
-                "{p}: nethttp-r*/w* threads in /proc/self/task and stats().threads disagree"
+                proc.conn, counted,
+                "{p}: nethttp-r*/w* threads in /proc/self/task and stats().threads + spare_threads disagree"
             );
         }
     }
@@ -354,8 +357,8 @@ fn sample(t: &Transport, done: &AtomicBool, version: Version) -> (PoolStats, Opt
 
 fn show(s: &PoolStats) -> String {
     format!(
-        "conns={} idle={} in_use={} dialing={} waiting={} threads={} streams={}",
-        s.conns, s.idle, s.in_use, s.dialing, s.waiting, s.threads, s.streams
+        "conns={} idle={} in_use={} dialing={} waiting={} threads={} spare_threads={} streams={}",
+        s.conns, s.idle, s.in_use, s.dialing, s.waiting, s.threads, s.spare_threads, s.streams
     )
 }
 
