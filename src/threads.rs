@@ -186,7 +186,8 @@ impl Threads {
         self.start(job)
     }
 
-    /// A new OS thread for `job`, which then serves as a spare.
+    /// A new OS thread for `job`; after it, the thread may park as a spare
+    /// (see `park`) if the job allows.
     fn start(self: &Arc<Self>, job: Job) -> io::Result<()> {
         LIVE.fetch_add(1, Ordering::SeqCst);
         let census = Census;
