@@ -16,12 +16,12 @@ mod support;
 use support::*;
 
 use std::{
-    fs,
+    fs, io,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use nethttp::{ClientTrace, GotConnInfo, Transport};
+use nethttp::{Body, ClientTrace, GotConnInfo, Transport};
 
 /// Resident pages of each connection thread's stack mapping, at most.
 const READER_PAGES: u64 = 3;
@@ -93,7 +93,8 @@ fn stack_pages(name: &str) -> u64 {
 #[test]
 fn connection_threads_keep_their_stacks_small() {
     // Every kind of response the reader handles: copied, lent, chunked
-    // with trailers, no body; and streamed uploads for the writer.
+    // with trailers, no body; and streamed uploads, sized and chunked, for
+    // the writer (the caller writes a bodiless request itself).
     let pat = Arc::new(pattern_vec(256 << 10));
     let server = ScriptedServer::start(keep_alive_script(pat));
     let t = Transport::new();
@@ -108,6 +109,18 @@ fn connection_threads_keep_their_stacks_small() {
     ] {
         for _ in 0..3 {
             let resp = c.get(server.url(path)).trace(ids.clone()).send().unwrap();
+            resp.discard().unwrap();
+        }
+    }
+    for len in [Some(100_000), None] {
+        for _ in 0..3 {
+            let body = Body::from_reader(io::Cursor::new(pattern_vec(100_000)), len);
+            let resp = c
+                .post(server.url("/status/204"))
+                .body(body)
+                .trace(ids.clone())
+                .send()
+                .unwrap();
             resp.discard().unwrap();
         }
     }

@@ -284,12 +284,19 @@ enum Outcome {
 }
 
 /// Sends one GET of `url` with `trace` (and `cancel`, which forces the dial
-/// onto a dial thread), reading the body; bounded.
-fn outcome(c: &Client, url: String, trace: Bomb, cancel: bool) -> Outcome {
+/// onto a dial thread), or a POST of a streamed body (`upload`, which the
+/// writer thread writes), reading the response's body; bounded.
+fn outcome(c: &Client, url: String, trace: Bomb, cancel: bool, upload: bool) -> Outcome {
     let c = c.clone();
     bounded("bombed request", Duration::from_secs(10), move || {
         let run = std::panic::AssertUnwindSafe(|| {
-            let mut req = c.get(&url).trace(std::sync::Arc::new(trace));
+            let mut req = if upload {
+                let body = std::io::Cursor::new(b"hello".to_vec());
+                c.post(&url).body(nethttp::Body::from_reader(body, Some(5)))
+            } else {
+                c.get(&url)
+            };
+            req = req.trace(std::sync::Arc::new(trace));
             if cancel {
                 req = req.cancel(nethttp::CancelToken::new());
             }
@@ -311,8 +318,8 @@ fn a_panicking_trace_hook_leaks_nothing_and_hangs_nobody() {
     // connection before the response arrives. (A response that wins that
     // race is delivered: the request is not waiting any more.)
     let server = ScriptedServer::start(|mut c| {
-        while let Some(head) = c.read_head() {
-            if head.starts_with("GET /slow ") {
+        while let Some((head, _)) = c.read_request() {
+            if head.contains(" /slow ") {
                 std::thread::sleep(Duration::from_millis(100));
             }
             c.write("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
@@ -324,18 +331,30 @@ fn a_panicking_trace_hook_leaks_nothing_and_hangs_nobody() {
     let _leaks = LeakCheck::new(&t);
     let c = client(&t);
     let cases = [
-        // (hook, dial on a dial thread, where it runs)
-        (Hook::ConnectStart, true, "dial thread"),
-        (Hook::ConnectStart, false, "caller (inline dial)"),
-        (Hook::GotConn, false, "caller"),
-        (Hook::WroteHeaders, false, "writer thread"),
-        (Hook::WroteRequest, false, "writer thread"),
-        (Hook::FirstByte, false, "reader thread"),
-        (Hook::PutIdle, false, "caller (body end)"),
+        // (hook, dial on a dial thread, streamed upload, where it runs)
+        (Hook::ConnectStart, true, false, "dial thread"),
+        (Hook::ConnectStart, false, false, "caller (inline dial)"),
+        (Hook::GotConn, false, false, "caller"),
+        (
+            Hook::WroteHeaders,
+            false,
+            false,
+            "caller (wrote its GET itself)",
+        ),
+        (
+            Hook::WroteRequest,
+            false,
+            false,
+            "caller (wrote its GET itself)",
+        ),
+        (Hook::WroteHeaders, false, true, "writer thread"),
+        (Hook::WroteRequest, false, true, "writer thread"),
+        (Hook::FirstByte, false, false, "reader thread"),
+        (Hook::PutIdle, false, false, "caller (body end)"),
     ];
-    for (hook, dial_thread, thread) in cases {
+    for (hook, dial_thread, upload, thread) in cases {
         t.close_idle_connections();
-        let got = outcome(&c, server.url("/slow"), Bomb(hook), dial_thread);
+        let got = outcome(&c, server.url("/slow"), Bomb(hook), dial_thread, upload);
         match (thread, &got) {
             (t, Outcome::Unwound) if t.starts_with("caller") => {}
             (t, Outcome::Failed(e)) if !t.starts_with("caller") => {

@@ -94,6 +94,7 @@ use crate::h1::{
 use crate::stream::{BufReadHalf, Closer, Peer, Stream, WriteHalf};
 use crate::{
     Body, CancelToken, Error, ErrorKind,
+    body::request::Kind as BodyKind,
     close_reason::CloseReason,
     config::Config,
     phase::{Interrupt, Phase},
@@ -139,6 +140,15 @@ struct Shared {
     requests: Mutex<Option<Requests>>,
     /// Shuts the socket down from any thread.
     closer: Closer,
+    /// The write half, held by whoever writes: the writer thread, for each
+    /// request it writes (and each TLS poke), or a caller that writes its
+    /// request's head itself ([`PersistConn::write_now`]), for one write
+    /// that never waits. Only the writer thread waits for it; a caller
+    /// tries it and leaves the request to the writer if it is taken. So
+    /// one writer at a time takes TLS output and writes the socket, and
+    /// nothing waits on a socket with this held but the writer thread.
+    /// `None` once the writer thread has exited or handed the half over.
+    write: Mutex<Option<WriteHalf>>,
     /// The reader's body-done channel (one body at a time): each body gets
     /// a clone to say how it ended, and `close` says
     /// [`BodyDone::Closed`] into it so the reader never waits for a body
@@ -149,18 +159,20 @@ struct Shared {
     close_reason: Mutex<Option<Closed>>,
     /// Mirrors `close_reason.is_some()` for lock-free checks.
     closed: AtomicBool,
-    /// Bytes written to the socket so far. Written by: writer thread. Read
+    /// Bytes written to the socket so far. Written by: the writer thread,
+    /// and a caller writing its request itself. Read
     /// by: the caller, to tell whether a failed request wrote anything.
     nwrite: AtomicU64,
     /// Served a request before: set when a response is handed back
     /// (Go's `markReused`). Read for `GotConnInfo::reused`.
     reused: AtomicBool,
-    /// The writer's verdict on each request, in order: was it written in
-    /// full (Go's `writeErrCh`)? Sent by the writer thread; taken once per
+    /// The verdict on each request, in order: was it written in full (Go's
+    /// `writeErrCh`)? Sent by whoever wrote it (the writer thread, or the
+    /// caller that wrote it all itself); taken once per
     /// request by `release` (on the caller's thread, at the response or at
     /// its body's end). A connection that skips a verdict closes.
     wrote: Receiver<bool>,
-    /// Requests written in full. Written by: writer thread. Read by: the
+    /// Requests written in full. Written by: whoever wrote them. Read by: the
     /// caller, to name the phase a deadline interrupted without being woken
     /// for every successful write.
     requests_written: AtomicU64,
@@ -206,6 +218,11 @@ struct Requests {
     /// Caller → reader thread; read only by the reader, which never blocks
     /// on it (it takes a request when the response's first byte arrives).
     reqch: Sender<ReadRequest>,
+    /// The caller's sender of the verdict (`Shared::wrote`), for a request
+    /// it wrote all by itself; the writer thread holds the other. Dropped
+    /// by `close` with the rest, so the channel disconnects once the
+    /// writer has exited too.
+    wrote: Sender<bool>,
     /// Reader and writer threads → caller: the one reply channel, for every
     /// request on this connection in turn. A caller waits on a clone of it.
     /// Only receivers live here: once the connection has closed and its
@@ -275,6 +292,7 @@ impl PersistConn {
             remote_addr,
             alpn: _,
         } = stream;
+        let poked = write.poked();
         let mut rd = BufReadHalf::new(read)
             .map_err(|e| Error::new(ErrorKind::Connect, format!("map read buffer: {e}")))?;
         // The reader thread owns the half from here: its head reads and the
@@ -291,11 +309,13 @@ impl PersistConn {
                 requests: Mutex::new(Some(Requests {
                     writech,
                     reqch,
+                    wrote: wrote_tx.clone(),
                     replies,
                     seq: 0,
                 })),
                 wrote,
                 closer,
+                write: Mutex::new(Some(write)),
                 body_done,
                 close_reason: Mutex::new(None),
                 closed: AtomicBool::new(false),
@@ -324,7 +344,7 @@ impl PersistConn {
         threads
             .spawn(format!("nethttp-w{id}"), move || {
                 let _closes = CloseOnExit(w.clone());
-                writer::run(w, write, writech_rx, wrote_tx, reply)
+                writer::run(w, poked, writech_rx, wrote_tx, reply)
             })
             .map_err(|e| {
                 pc.close_on(CloseReason::Failed, spawn_err(e));
@@ -595,16 +615,28 @@ impl PersistConn {
             last: close,
             trace: out.trace.cloned(),
         };
-        // Neither send blocks (one request at a time per connection). The
-        // reader's goes first: it must know the request before the response
-        // can arrive. They fail only once the connection has closed.
+        // Nothing here blocks (one request at a time per connection). The
+        // reader's send goes first: it must know the request before the
+        // response can arrive. Then the request goes out from this thread
+        // if it can, else to the writer. The sends fail only once the
+        // connection has closed.
+        let mut wrote_it = false;
         let sent = match self.inner.requests.lock().as_mut() {
             Some(chans) => {
                 let seq = chans.seq;
                 chans.seq += 1;
                 (rr.seq, wr.seq) = (seq, seq);
-                let sent = chans.reqch.try_send(rr).is_ok()
-                    && chans.writech.try_send(ToWriter::Request(wr)).is_ok();
+                let sent = chans.reqch.try_send(rr).is_ok() && {
+                    wrote_it = self.write_now(&mut wr);
+                    if wrote_it {
+                        // The channel is empty: the last request's verdict
+                        // was taken before the connection was reused.
+                        let _ = chans.wrote.try_send(true);
+                        true
+                    } else {
+                        chans.writech.try_send(ToWriter::Request(wr)).is_ok()
+                    }
+                };
                 sent.then(|| (seq, chans.replies.clone()))
             }
             None => None,
@@ -618,6 +650,18 @@ impl PersistConn {
         // `read_timeout` for the response's first byte, from the moment the
         // request was written; the reader times the rest of the head.
         let mut stall_deadline = None;
+        if wrote_it {
+            // What the writer would have done and said (see `writer::serve`).
+            if let Some(t) = out.trace {
+                let closes = CloseOnUnwind(self);
+                t.wrote_headers();
+                t.wrote_request(None);
+                std::mem::forget(closes);
+            }
+            let now = Instant::now();
+            header_deadline = self.inner.cfg.response_header_timeout.map(|t| now + t);
+            stall_deadline = self.inner.cfg.read_timeout.map(|t| now + t);
+        }
         loop {
             let timer = [out.deadline, header_deadline, stall_deadline]
                 .into_iter()
@@ -708,6 +752,45 @@ impl PersistConn {
                 class: Failure::Other,
             });
         }
+    }
+
+    /// Writes a request with nothing to stream (no body, or a small one in
+    /// memory, and no `100 Continue` to wait for) on the caller's thread,
+    /// in one write that never waits, so the writer thread is not woken:
+    /// one hand-off fewer per request. `true` if it all went out; else `wr`
+    /// holds what is left for the writer, maybe nothing but TLS records
+    /// still queued in the write half, which the writer's flush sends. If
+    /// the writer holds the half, all of it is left. An error is left for
+    /// the writer to meet again and report, as for any request it writes.
+    /// With the request channels locked, after the reader has the request.
+    fn write_now(&self, wr: &mut WriteRequest) -> bool {
+        if wr.continue_rx.is_some() {
+            return false;
+        }
+        match &wr.body {
+            BodyKind::Empty => {}
+            BodyKind::Bytes(b) if b.len() <= writer::COALESCE_LIMIT => {
+                wr.head.extend_from_slice(b);
+                wr.body = BodyKind::Empty;
+            }
+            BodyKind::Bytes(_) | BodyKind::Reader { .. } => return false,
+        }
+        let Some(mut half) = self.inner.write.try_lock() else {
+            return false;
+        };
+        let Some(w) = half.as_mut() else {
+            return false;
+        };
+        let n = w.write_now(&wr.head);
+        let all = n == wr.head.len() && !w.queued();
+        drop(half);
+        self.inner.nwrite.fetch_add(n as u64, Ordering::SeqCst);
+        if all {
+            self.inner.requests_written.fetch_add(1, Ordering::SeqCst);
+        } else {
+            wr.head.drain(..n);
+        }
+        all
     }
 
     /// The caller's share of a response it took: one without a body puts
@@ -969,6 +1052,19 @@ impl Drop for CloseOnExit {
         } else {
             CloseReason::ThreadExited
         });
+    }
+}
+
+/// A connection in the middle of a request, while a trace hook runs on the
+/// caller's thread: if the hook unwinds, the panic goes on to the caller
+/// (API.md, "Safety rules") and the connection, its request out and its
+/// response unread, closes instead of staying in use for good. Forgotten
+/// once the hook returns.
+struct CloseOnUnwind<'a>(&'a PersistConn);
+
+impl Drop for CloseOnUnwind<'_> {
+    fn drop(&mut self) {
+        self.0.close(CloseReason::CallbackPanicked);
     }
 }
 

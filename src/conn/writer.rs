@@ -1,7 +1,11 @@
-//! The writer thread, `nethttp-w<id>` (Go's `persistConn.writeLoop`): the
-//! only thread that writes the socket. For each request it writes the head,
-//! waits for `100 Continue` when asked to, streams the body, and reports
-//! twice: to the caller (the result) and to whoever decides reuse (wrote).
+//! The writer thread, `nethttp-w<id>` (Go's `persistConn.writeLoop`). For
+//! each request given to it, it writes the head, waits for `100 Continue`
+//! when asked to, streams the body, and reports twice: to the caller (the
+//! result) and to whoever decides reuse (wrote). A request with nothing to
+//! stream is usually written by its caller instead, in one write that does
+//! not wait ([`PersistConn::write_now`]); the writer gets what did not fit.
+//! Both hold the connection's write half while they write, so one writes
+//! at a time. The writer also sends what the TLS read side queued (alerts).
 //! After a `101 Switching Protocols` the caller may ask for the write half
 //! instead ([`ToWriter::HandOver`]): the writer gives it up and exits,
 //! without closing anything.
@@ -25,7 +29,7 @@ use crate::{
 };
 
 /// In-memory bodies up to this size go out in the same write as the head.
-const COALESCE_LIMIT: usize = 64 * 1024;
+pub(super) const COALESCE_LIMIT: usize = 64 * 1024;
 
 /// Copy buffer for streamed bodies: one chunk per fill.
 const COPY_BUF: usize = 32 * 1024;
@@ -33,7 +37,6 @@ const COPY_BUF: usize = 32 * 1024;
 /// The writer thread's state.
 struct Writer {
     conn: PersistConn,
-    w: WriteHalf,
     /// Caller → writer: the requests (or the hand-over of an upgrade);
     /// disconnects when the connection closes.
     writech: Receiver<ToWriter>,
@@ -59,20 +62,18 @@ enum Next {
 #[inline(never)]
 pub(super) fn run(
     conn: PersistConn,
-    w: WriteHalf,
+    poked: Option<Receiver<()>>,
     writech: Receiver<ToWriter>,
     wrote: Sender<bool>,
     reply: Sender<Reply>,
 ) {
     let mut writer = Writer {
         conn,
-        w,
         writech,
         wrote,
         reply,
         scratch: Vec::new(),
     };
-    let poked = writer.w.poked();
     let mut next = Next::Park;
     let hand_over = loop {
         match writer.next_request(next, poked.as_ref()) {
@@ -80,13 +81,18 @@ pub(super) fn run(
             Some(ToWriter::HandOver(to)) => break to,
             // The connection closed: the write half drops here (the
             // socket was shut down by `close`).
-            None => return,
+            None => {
+                drop(writer.conn.inner.write.lock().take());
+                return;
+            }
         }
     };
     // The caller owns the connection now (`PersistConn::hand_over` marked
     // it so before asking, and waits for this): give it the half, exit,
-    // close nothing.
-    let _ = hand_over.send(writer.w);
+    // close nothing. (If it is gone, the drop of `hand_over` says so.)
+    if let Some(w) = writer.conn.inner.write.lock().take() {
+        let _ = hand_over.send(w);
+    }
 }
 
 impl Writer {
@@ -110,7 +116,9 @@ impl Writer {
                     None => select! {
                         recv(self.writech) -> wr => wr,
                         recv(poked) -> _ => {
-                            let _ = self.w.send_pending();
+                            if let Some(w) = self.conn.inner.write.lock().as_mut() {
+                                let _ = w.send_pending();
+                            }
                             continue;
                         }
                     },
@@ -123,12 +131,20 @@ impl Writer {
     /// Writes one request and reports: to whoever decides reuse (`wrote`),
     /// and to the caller (a failure always, a success when it runs a
     /// response-header timer).
+    // Out of line: its frame (the write's, over 1 KiB) is not under the
+    // wait for the next request. Callers write most requests themselves,
+    // so the writer mostly waits, and that wait's stack stays in two pages.
+    #[inline(never)]
     fn serve(&mut self, wr: WriteRequest) -> Next {
         let seq = wr.seq;
         let report_success = wr.report_success;
         let last = wr.last;
         let trace = wr.trace.clone();
-        let (result, body_sent) = write_request(&self.conn, &mut self.w, wr, &mut self.scratch);
+        let (result, body_sent) = match self.conn.inner.write.lock().as_mut() {
+            Some(w) => write_request(&self.conn, w, wr, &mut self.scratch),
+            // Taken only by this thread, as it leaves.
+            None => (Err(socket_failure(closed_half(), "request head")), false),
+        };
         if result.is_ok() {
             self.conn
                 .inner
@@ -176,6 +192,10 @@ impl Write for Counting<'_> {
     fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
     }
+}
+
+fn closed_half() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the write half is gone")
 }
 
 fn socket_failure(e: io::Error, what: &str) -> WriteFailure {

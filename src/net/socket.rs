@@ -73,6 +73,19 @@ impl Socket {
         }
     }
 
+    /// Sends what fits in the socket's buffer now, without waiting
+    /// (`send` with `MSG_DONTWAIT`, per call: the socket's other handles
+    /// stay blocking). `WouldBlock` when nothing fits.
+    pub(crate) fn send_now(&self, buf: &[u8]) -> io::Result<usize> {
+        let sock = each!(self, s => socket2::SockRef::from(s));
+        loop {
+            match sock.send_with_flags(buf, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                res => return res,
+            }
+        }
+    }
+
     /// Blocks until the socket has a byte to read, EOF or an error, taking
     /// nothing (`MSG_PEEK`), for at most its read timeout.
     pub(crate) fn wait_readable(&self) -> io::Result<()> {

@@ -140,7 +140,9 @@ impl Read for ReadHalf {
     }
 }
 
-/// Writes the connection. Owned by the writer thread only.
+/// Writes the connection. Held by whoever plays the writer role: one
+/// writer at a time takes TLS output and writes the socket, so records and
+/// requests go out in order (see `conn::Shared::write` for who that is).
 #[derive(Debug)]
 pub(crate) enum WriteHalf {
     Plain(Arc<Socket>),
@@ -165,6 +167,29 @@ impl WriteHalf {
         match self {
             WriteHalf::Plain(_) => Ok(()),
             WriteHalf::Tls(w) => w.send_pending(),
+        }
+    }
+
+    /// Takes as much of `buf` as it can without waiting and returns how
+    /// much: plain TCP sends what fits in the socket's buffer; TLS seals it
+    /// all (as far as rustls takes it) and sends the records that fit,
+    /// keeping the rest queued ([`WriteHalf::queued`]) for the next
+    /// `write` or `flush`, which send them first. Never fails: an error is
+    /// left for a blocking write to meet again (0 bytes taken, or, under
+    /// TLS, records left queued), so it is reported once, by the writer.
+    pub(crate) fn write_now(&mut self, buf: &[u8]) -> usize {
+        match self {
+            WriteHalf::Plain(s) => s.send_now(buf).unwrap_or(0),
+            WriteHalf::Tls(w) => w.write_now(buf),
+        }
+    }
+
+    /// Whether bytes taken by [`WriteHalf::write_now`] still wait to be
+    /// sent, in this layer or any beneath.
+    pub(crate) fn queued(&self) -> bool {
+        match self {
+            WriteHalf::Plain(_) => false,
+            WriteHalf::Tls(w) => w.queued(),
         }
     }
 

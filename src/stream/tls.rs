@@ -389,6 +389,34 @@ impl TlsWriteHalf {
         self.lower.send_pending()
     }
 
+    /// [`WriteHalf::write_now`] for this layer: seal what rustls takes,
+    /// then hand the lower stream what it takes without waiting; the rest
+    /// stays in `out`, ahead of anything sealed later.
+    pub(crate) fn write_now(&mut self, buf: &[u8]) -> usize {
+        let n = {
+            let mut tls = self.tls.lock();
+            let Ok(n) = tls.writer().write(buf) else {
+                return 0;
+            };
+            while tls.wants_write() {
+                if tls.write_tls(&mut self.out).is_err() {
+                    break;
+                }
+            }
+            n
+        };
+        if !self.out.is_empty() {
+            let sent = self.lower.write_now(&self.out);
+            self.out.drain(..sent);
+        }
+        n
+    }
+
+    /// Records sealed but not yet sent, here or beneath.
+    pub(crate) fn queued(&self) -> bool {
+        !self.out.is_empty() || self.lower.queued()
+    }
+
     /// Writes the records taken from rustls to the lower stream.
     fn write_out(&mut self) -> io::Result<()> {
         let res = self.lower.write_all(&self.out);
