@@ -2,7 +2,8 @@
 //! thread, the channels between them and the caller, and `close`.
 //!
 //! ```text
-//!            ┌──────── writech ────────▶ writer thread (nethttp-w<id>) ──▶ socket
+//!            ┌── bodiless request: write_now (no wait) ───────────────────▶ socket
+//!            ├──────── writech ────────▶ writer thread (nethttp-w<id>) ──▶ socket
 //!  caller ───┤  ◀──── reply (failure) ───┘      │ wrote (reuse vote)
 //!  round_trip│                                  ▼
 //!            └──────── reqch ─────────▶ reader thread (nethttp-r<id>) ◀── socket
@@ -19,9 +20,16 @@
 //!
 //! # The request path's wake-ups
 //!
-//! A request costs the caller one wake-up (its reply) and each connection
-//! thread one (the writer: the request; the reader: the socket). Three rules
-//! keep it there; each was measured (benches/compare, `profile.sh`):
+//! A request without a body to stream costs the caller one wake-up (its
+//! reply) and the reader one (the socket); the writer sleeps. A streamed
+//! upload adds the writer's (the request). The rules that keep it there
+//! were each measured (benches/compare, `profile.sh`):
+//! - The caller writes a request with nothing to stream itself
+//!   ([`PersistConn::write_now`]): one `send` that does not wait, under the
+//!   write half's lock, which it only tries; what does not fit, or a
+//!   request that finds the writer holding the half, goes to the writer.
+//!   This took a hand-off off every such request (docs/BENCHMARKS.md,
+//!   "Results on this machine, 2026-12-04").
 //! - The caller waits on one reply channel that both threads answer into,
 //!   with a plain `recv` ([`recv_soon`]), not a `select!`: a woken `select!`
 //!   unregisters from every channel it watched, including the one whose
@@ -673,7 +681,7 @@ impl PersistConn {
                     // hand-offs away (two threads starting, the write, the
                     // server, the read): yielding first only delays it.
                     None if fresh => recv_now(&reply_rx).map_err(|_| Wake::Closed),
-                    None => recv_soon(&reply_rx).map_err(|_| Wake::Closed),
+                    None => recv_soon(&reply_rx, CALLER_YIELDS).map_err(|_| Wake::Closed),
                     Some(t) => reply_rx.recv_deadline(t).map_err(|e| match e {
                         RecvTimeoutError::Timeout => Wake::Timer,
                         RecvTimeoutError::Disconnected => Wake::Closed,
@@ -1000,23 +1008,42 @@ pub(crate) fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     crossbeam_channel::bounded(cap)
 }
 
-/// How often a hot-path wait yields its CPU before it blocks.
-/// (Measured on 2 CPUs, with nginx: 1 to 16 yields all double the
-/// one-CPU keep-alive rate against no yields; 0 leaves crossbeam's spin.)
-const YIELDS: usize = 4;
+/// How often a connection thread waiting for its next job (the writer's
+/// next request) yields its CPU before it blocks. (Measured on 2 CPUs, with
+/// nginx: 1 to 16 yields all double the one-CPU keep-alive rate against no
+/// yields; 0 leaves crossbeam's spin.)
+pub(crate) const THREAD_YIELDS: usize = 4;
+
+/// How often a caller waiting for its response yields its CPU before it
+/// blocks. The response is a server's round trip away, not a thread's
+/// hand-off: on a CPU with nothing else to run, each yield returns at
+/// once, and the caller stays on the CPU for up to ~30 µs instead of
+/// letting it go idle, which a virtual machine wakes from slowly (`seq` on
+/// two CPUs, medians of 5 rounds: 0.83 of raw with 4 yields, 1.04 with 16,
+/// 1.01 with 32, 1.36 with 64; one CPU and `conc` alike for all four, as
+/// there other threads take the yields; docs/BENCHMARKS.md). Go's
+/// scheduler spins before it parks for the same reason.
+pub(crate) const CALLER_YIELDS: usize = 64;
 
 /// A `recv` for the waits on the request path (the caller's reply, the
 /// writer's next request). The answer usually comes within microseconds,
-/// from a thread that needs this CPU to produce it: yield to it a few times
-/// before blocking, instead of crossbeam's backoff, which first spins.
-pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::RecvError> {
-    try_soon(rx).unwrap_or_else(|| rx.recv())
+/// from a thread that needs this CPU to produce it: yield to it `yields`
+/// times before blocking, instead of crossbeam's backoff, which first
+/// spins.
+pub(crate) fn recv_soon<T>(
+    rx: &Receiver<T>,
+    yields: usize,
+) -> Result<T, crossbeam_channel::RecvError> {
+    try_soon(rx, yields).unwrap_or_else(|| rx.recv())
 }
 
 /// The yielding part of [`recv_soon`]: `None` if nothing came, for waits
 /// that then block on more than one channel.
-pub(crate) fn try_soon<T>(rx: &Receiver<T>) -> Option<Result<T, crossbeam_channel::RecvError>> {
-    for _ in 0..YIELDS {
+pub(crate) fn try_soon<T>(
+    rx: &Receiver<T>,
+    yields: usize,
+) -> Option<Result<T, crossbeam_channel::RecvError>> {
+    for _ in 0..yields {
         match rx.try_recv() {
             Ok(v) => return Some(Ok(v)),
             Err(crossbeam_channel::TryRecvError::Disconnected) => {

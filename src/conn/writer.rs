@@ -109,9 +109,12 @@ impl Writer {
         let soon = next == Next::Soon;
         loop {
             let wr = match poked {
-                None if soon => super::recv_soon(&self.writech),
+                None if soon => super::recv_soon(&self.writech, super::THREAD_YIELDS),
                 None => super::recv_now(&self.writech),
-                Some(poked) => match soon.then(|| super::try_soon(&self.writech)).flatten() {
+                Some(poked) => match soon
+                    .then(|| super::try_soon(&self.writech, super::THREAD_YIELDS))
+                    .flatten()
+                {
                     Some(wr) => wr,
                     None => select! {
                         recv(self.writech) -> wr => wr,

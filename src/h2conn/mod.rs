@@ -806,7 +806,7 @@ impl Waits<'_> {
                 // microseconds, from a thread that needs this CPU: yield
                 // to it first (as HTTP/1's waits do, measured there).
                 None => {
-                    let _ = crate::conn::recv_soon(self.bell);
+                    let _ = crate::conn::recv_soon(self.bell, crate::conn::CALLER_YIELDS);
                     Ok(())
                 }
                 Some((t, why)) => match self.bell.recv_deadline(t) {

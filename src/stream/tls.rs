@@ -27,9 +27,12 @@
 //! 3. [`TlsWriteHalf`] is the only taker of TLS output (`write_tls`, under
 //!    the lock, into a buffer) and the only writer to the lower stream
 //!    (after unlocking), so records reach the wire in the order TLS
-//!    numbered them. Its lower write half is the writer thread's too, so
-//!    the same holds for the lower session's records. (The one exception
-//!    is [`TlsCloser::close_notify`], for idle connections only.)
+//!    numbered them. It owns its lower write half, so the same holds for
+//!    the lower session's records. One thread at a time holds the half: the
+//!    writer thread, or a caller writing its request head without waiting
+//!    ([`TlsWriteHalf::write_now`]; the connection's lock on the half
+//!    decides). (The one exception is [`TlsCloser::close_notify`], for idle
+//!    connections only.)
 //! 4. Records without plaintext (TLS 1.3 session tickets, key updates) are
 //!    consumed inside [`TlsReadHalf::read`], which returns only plaintext,
 //!    `close_notify` or EOF; so the idle peek never mistakes a ticket for
@@ -352,10 +355,10 @@ impl std::fmt::Debug for TlsReadHalf {
     }
 }
 
-/// The writer role: the only thread that takes TLS output or writes to the
-/// lower stream. It owns the lower write half, so under TLS in TLS the
-/// writer thread is the only one that takes the lower session's output
-/// too.
+/// The writer role: the only taker of TLS output and the only writer to
+/// the lower stream, on whichever thread holds it (rule 3). It owns the
+/// lower write half, so under TLS in TLS its holder is the only one that
+/// takes the lower session's output too.
 pub(crate) struct TlsWriteHalf {
     /// The stream beneath: a socket's write half or a lower session's.
     lower: WriteHalf,
