@@ -31,7 +31,9 @@
 //!   This took a hand-off off every such request (docs/BENCHMARKS.md,
 //!   "Results on this machine, 2026-12-04").
 //! - The caller waits on one reply channel that both threads answer into,
-//!   with a plain `recv` ([`recv_soon`]), not a `select!`: a woken `select!`
+//!   yielding first ([`try_soon`], [`CALLER_YIELDS`]: the CPU stays busy
+//!   for one server round trip), then with a plain `recv` (or one with a
+//!   deadline), and a `select!` only for a cancel token: a woken `select!`
 //!   unregisters from every channel it watched, including the one whose
 //!   sender still holds that channel's lock while waking it, and on a busy
 //!   CPU the two then ping-pong through futex calls (12 per request before).
@@ -563,8 +565,9 @@ impl PersistConn {
     /// channel disconnects), the response-header timer, the deadline and
     /// the cancel signal.
     ///
-    /// Without a cancel token the wait is a plain `recv` on the one reply
-    /// channel, with the earliest timer as its deadline: a woken `select!`
+    /// The wait yields first ([`CALLER_YIELDS`]); then, without a cancel
+    /// token, it is a plain `recv` on the one reply channel, with the
+    /// earliest timer as its deadline: a woken `select!`
     /// must unregister from every channel it watched, and would contend for
     /// the lock of the very channel whose sender is still waking it.
     pub(crate) fn round_trip(&self, out: Outgoing<'_>) -> Result<ResponseParts, ConnError> {
@@ -675,19 +678,25 @@ impl PersistConn {
                 .into_iter()
                 .flatten()
                 .min();
-            let got = match &out.cancel {
-                None => match timer {
-                    // The first response on a new connection is several
-                    // hand-offs away (two threads starting, the write, the
-                    // server, the read): yielding first only delays it.
+            // The first response on a new connection is several hand-offs
+            // away (two threads starting, the write, the server, the read):
+            // yielding first only delays it. Any other is one server round
+            // trip away: yield first, with or without timers and a cancel
+            // token (see `CALLER_YIELDS`); they are looked at after.
+            let soon = (!fresh)
+                .then(|| try_soon(&reply_rx, CALLER_YIELDS))
+                .flatten();
+            let got = match (soon, &out.cancel) {
+                (Some(got), _) => got.map_err(|_| Wake::Closed),
+                (None, None) => match timer {
                     None if fresh => recv_now(&reply_rx).map_err(|_| Wake::Closed),
-                    None => recv_soon(&reply_rx, CALLER_YIELDS).map_err(|_| Wake::Closed),
+                    None => reply_rx.recv().map_err(|_| Wake::Closed),
                     Some(t) => reply_rx.recv_deadline(t).map_err(|e| match e {
                         RecvTimeoutError::Timeout => Wake::Timer,
                         RecvTimeoutError::Disconnected => Wake::Closed,
                     }),
                 },
-                Some(cancel) => {
+                (None, Some(cancel)) => {
                     let timer = timer.map_or_else(never, crossbeam_channel::at);
                     select! {
                         recv(reply_rx) -> r => r.map_err(|_| Wake::Closed),
