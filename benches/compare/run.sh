@@ -188,6 +188,9 @@ for placement in $placements; do
                 # shellcheck disable=SC2046
                 if line="$(timeout 600 "${pin[@]}" "$bin/compare-$client" $mode $(args_for "$mode" "$client") 2>"$tmp/err")"; then
                     line="${line%\}},\"placement\":\"$placement\",\"round\":$round}"
+                    # A variant binary (compare-nethttpold: an older build,
+                    # for an A/B run) reports as nethttp: name it after itself.
+                    case "$client" in nethttp?*) line="${line/\"nethttp\"/\"$client\"}" ;; esac
                     echo "$line" >>"$results"
                     if [ "$smoke" = 1 ]; then echo "$line"; fi
                 else
