@@ -798,15 +798,19 @@ impl Waits<'_> {
         .into_iter()
         .filter_map(|(at, why)| Some((at?, why)))
         .min_by_key(|(at, _)| *at);
+        // The bell's sender lives in the stream, which outlives every wait
+        // on it: a disconnect cannot happen, and is treated as a ring. The
+        // ring usually comes within microseconds, from a thread that needs
+        // this CPU, or a server round trip away: yield first, timers and
+        // cancel token or not (as HTTP/1's waits do, measured there; see
+        // `conn::CALLER_YIELDS`).
+        if crate::conn::try_soon(self.bell, crate::conn::CALLER_YIELDS).is_some() {
+            return Ok(());
+        }
         match self.cancel {
             None => match own {
-                // The bell's sender lives in the stream, which outlives
-                // every wait on it: a disconnect cannot happen, and is
-                // treated as a ring. The ring usually comes within
-                // microseconds, from a thread that needs this CPU: yield
-                // to it first (as HTTP/1's waits do, measured there).
                 None => {
-                    let _ = crate::conn::recv_soon(self.bell, crate::conn::CALLER_YIELDS);
+                    let _ = self.bell.recv();
                     Ok(())
                 }
                 Some((t, why)) => match self.bell.recv_deadline(t) {
