@@ -2,8 +2,8 @@
 //! (no body, or a small one in memory), in one write that does not wait;
 //! the connection's writer thread for streamed bodies and for whatever the
 //! caller's write did not fit. Either way the bytes go out whole and in
-//! order, over plain TCP and over TLS. The `wrote_headers` hook runs on the
-//! thread that finished the head, which is how these tests tell.
+//! order, over plain TCP and over TLS. The `wrote_request` hook runs on the
+//! thread that finished the request, which is how these tests tell.
 
 mod support;
 
@@ -28,7 +28,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 /// all.
 const HUGE: usize = 12 << 20;
 
-/// Records the thread each `wrote_headers` ran on, and each connection id.
+/// Records the thread each `wrote_request` ran on, and each connection id.
 #[derive(Default)]
 struct Who {
     wrote_on: Mutex<Vec<String>>,
@@ -39,7 +39,7 @@ impl ClientTrace for Who {
     fn got_conn(&self, info: &GotConnInfo) {
         self.conns.lock().unwrap().push(info.conn_id);
     }
-    fn wrote_headers(&self) {
+    fn wrote_request(&self, _: Option<&nethttp::Error>) {
         let name = thread::current().name().unwrap_or("").to_string();
         self.wrote_on.lock().unwrap().push(name);
     }
@@ -135,7 +135,7 @@ fn run_all(c: Client, url: String) -> Arc<Who> {
         format!("big 0 true; body 1000 {small_sum}")
     );
     // 3. A head the socket cannot take at once: the caller writes what
-    // fits, the writer thread the rest (and finishes the head).
+    // fits, the writer thread the rest.
     assert_eq!(
         send(c.get(&url).header("x-big", big_value(HUGE))),
         format!("big {HUGE} true; body 0 0")
@@ -166,7 +166,7 @@ fn run_all(c: Client, url: String) -> Arc<Who> {
             writer,
             caller
         ],
-        "the thread that finished each head"
+        "the thread that finished each request"
     );
     who
 }

@@ -625,7 +625,20 @@ impl PersistConn {
                 || self.inner.cfg.read_timeout.is_some(),
             last: close,
             trace: out.trace.cloned(),
+            headers_told: false,
         };
+        // A request with nothing to stream goes out from this thread if it
+        // can (`write_now`). The trace hears of its head first, as Go's
+        // does before its flush: so before any response can arrive.
+        let direct = writes_now(&mut wr);
+        if direct {
+            if let Some(t) = out.trace {
+                let closes = CloseOnUnwind(self);
+                t.wrote_headers();
+                std::mem::forget(closes);
+            }
+            wr.headers_told = true;
+        }
         // Nothing here blocks (one request at a time per connection). The
         // reader's send goes first: it must know the request before the
         // response can arrive. Then the request goes out from this thread
@@ -638,7 +651,7 @@ impl PersistConn {
                 chans.seq += 1;
                 (rr.seq, wr.seq) = (seq, seq);
                 let sent = chans.reqch.try_send(rr).is_ok() && {
-                    wrote_it = self.write_now(&mut wr);
+                    wrote_it = direct && self.write_now(&mut wr);
                     if wrote_it {
                         // The channel is empty: the last request's verdict
                         // was taken before the connection was reused.
@@ -662,10 +675,9 @@ impl PersistConn {
         // request was written; the reader times the rest of the head.
         let mut stall_deadline = None;
         if wrote_it {
-            // What the writer would have done and said (see `writer::serve`).
+            // What the writer would have said and done (see `writer::serve`).
             if let Some(t) = out.trace {
                 let closes = CloseOnUnwind(self);
-                t.wrote_headers();
                 t.wrote_request(None);
                 std::mem::forget(closes);
             }
@@ -771,27 +783,15 @@ impl PersistConn {
         }
     }
 
-    /// Writes a request with nothing to stream (no body, or a small one in
-    /// memory, and no `100 Continue` to wait for) on the caller's thread,
-    /// in one write that never waits, so the writer thread is not woken:
-    /// one hand-off fewer per request. `true` if it all went out; else `wr`
+    /// Writes a request that [`writes_now`] took on the caller's thread, in
+    /// one write that never waits, so the writer thread is not woken: one
+    /// hand-off fewer per request. `true` if it all went out; else `wr`
     /// holds what is left for the writer, maybe nothing but TLS records
     /// still queued in the write half, which the writer's flush sends. If
     /// the writer holds the half, all of it is left. An error is left for
     /// the writer to meet again and report, as for any request it writes.
     /// With the request channels locked, after the reader has the request.
     fn write_now(&self, wr: &mut WriteRequest) -> bool {
-        if wr.continue_rx.is_some() {
-            return false;
-        }
-        match &wr.body {
-            BodyKind::Empty => {}
-            BodyKind::Bytes(b) if b.len() <= writer::COALESCE_LIMIT => {
-                wr.head.extend_from_slice(b);
-                wr.body = BodyKind::Empty;
-            }
-            BodyKind::Bytes(_) | BodyKind::Reader { .. } => return false,
-        }
         let Some(mut half) = self.inner.write.try_lock() else {
             return false;
         };
@@ -1005,6 +1005,24 @@ fn request_target(url: &Url, absolute: bool) -> Cow<'_, str> {
         return Cow::Owned(u.into());
     }
     Cow::Borrowed(&url[url::Position::BeforePath..url::Position::AfterQuery])
+}
+
+/// Whether the caller may write `wr` itself ([`PersistConn::write_now`]):
+/// nothing to stream (no body, or one in memory of up to 64 KiB, which
+/// joins the head here) and no `100 Continue` to wait for.
+fn writes_now(wr: &mut WriteRequest) -> bool {
+    if wr.continue_rx.is_some() {
+        return false;
+    }
+    match &wr.body {
+        BodyKind::Empty => true,
+        BodyKind::Bytes(b) if b.len() <= writer::COALESCE_LIMIT => {
+            wr.head.extend_from_slice(b);
+            wr.body = BodyKind::Empty;
+            true
+        }
+        BodyKind::Bytes(_) | BodyKind::Reader { .. } => false,
+    }
 }
 
 /// `crossbeam_channel::bounded`, in a frame of its own: it builds the
@@ -1225,6 +1243,7 @@ mod tests {
                     report_success: false,
                     last: false,
                     trace: None,
+                    headers_told: false,
                 };
                 assert!(
                     chans.reqch.try_send(rr).is_ok()

@@ -53,6 +53,9 @@ pub(crate) struct WriteRequest {
     /// this connection.
     pub(crate) last: bool,
     pub(crate) trace: Option<Arc<dyn ClientTrace>>,
+    /// The caller, which tried to write the request itself, has told the
+    /// trace `wrote_headers` already: the writer does not again.
+    pub(crate) headers_told: bool,
 }
 
 /// Caller → reader thread: where the response goes and how to read it.

@@ -224,6 +224,7 @@ fn write_request(
         framing,
         continue_rx,
         trace,
+        headers_told,
         ..
     } = wr;
 
@@ -243,7 +244,7 @@ fn write_request(
     if let Err(e) = res.and_then(|()| out.flush()) {
         return (Err(socket_failure(e, "request head")), false);
     }
-    if let Some(t) = &trace {
+    if let Some(t) = trace.as_ref().filter(|_| !headers_told) {
         t.wrote_headers();
     }
 
