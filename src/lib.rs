@@ -51,7 +51,8 @@
 //! [`Transport::stats`] count them exactly.
 //!
 //! ```text
-//!  caller ──writech──▶ writer thread ──▶ socket (write half)
+//!  caller ──(no body to stream: one send, no wait)──▶ socket (write half)
+//!    ├──writech──▶ writer thread ──▶ socket (streamed bodies, the rest)
 //!    │  ◀──reply (on failure; on success when a header timer waits)──┘
 //!    ├───reqch───▶ reader thread ◀── socket (read half, idle peek)
 //!    │  ◀──reply── (head + read half handed over in the body)

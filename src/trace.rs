@@ -82,7 +82,11 @@ pub trait ClientTrace: Send + Sync {
     fn tls_handshake_done(&self, err: Option<&Error>) {
         let _ = err;
     }
-    /// The request head was written (and flushed).
+    /// The request head was written: flushed, when a body streams after it
+    /// (written on the connection's writer thread); or, for a request with
+    /// nothing to stream, which the caller's thread writes itself, just
+    /// before it goes out (as Go's does before its flush), so always before
+    /// any byte of the response.
     fn wrote_headers(&self) {}
     /// The request carries `Expect: 100-continue` and the body waits for the
     /// server's `100 Continue` (or the `expect_continue_timeout`).
