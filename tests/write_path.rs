@@ -51,18 +51,21 @@ impl Who {
     }
 }
 
-/// A keep-alive server that waits `delay` before it reads each request
-/// (so a big head fills the socket's buffers first), then answers with
-/// what it got: the `x-big` header's length and whether every byte of it
-/// is right, and the body's length and checksum.
-fn echo_summary(head: &str, body: &[u8]) -> String {
+/// The response to a request: what the server got, as text (the `x-big`
+/// header's length and whether every byte of it is right, the body's
+/// length and checksum).
+fn answer(head: &str, body: &[u8]) -> String {
     let big = head
         .lines()
         .find_map(|l| l.strip_prefix("x-big: "))
         .unwrap_or("");
     let big_ok = big.bytes().enumerate().all(|(i, b)| b == pattern_char(i));
     let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
-    format!("big {} {big_ok}; body {} {sum}", big.len(), body.len())
+    let text = format!("big {} {big_ok}; body {} {sum}", big.len(), body.len());
+    format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
+        text.len()
+    )
 }
 
 fn pattern_char(i: usize) -> u8 {
@@ -73,37 +76,26 @@ fn big_value(len: usize) -> String {
     (0..len).map(|i| pattern_char(i) as char).collect()
 }
 
+/// Keep-alive servers that wait `delay` before they read each request (so
+/// a big head fills the socket's buffers first), then [`answer`] it.
 fn plain_server(delay: Duration) -> ScriptedServer {
     ScriptedServer::start(move |mut c| {
-        loop {
+        thread::sleep(delay);
+        while let Some((head, body)) = c.read_request() {
+            c.write(answer(&head, &body));
             thread::sleep(delay);
-            let Some((head, body)) = c.read_request() else {
-                return;
-            };
-            let text = echo_summary(&head, &body);
-            c.write(format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
-                text.len()
-            ));
         }
     })
 }
 
 fn tls_server(delay: Duration) -> TlsServer {
     TlsServer::start(pki().1.server_config(), move |mut c| {
-        loop {
-            thread::sleep(delay);
-            let Some((head, body)) = c.read_request() else {
-                return;
-            };
-            let text = echo_summary(&head, &body);
-            let out = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{text}",
-                text.len()
-            );
-            if c.write_all(out.as_bytes()).is_err() {
+        thread::sleep(delay);
+        while let Some((head, body)) = c.read_request() {
+            if c.write_all(answer(&head, &body).as_bytes()).is_err() {
                 return;
             }
+            thread::sleep(delay);
         }
     })
 }

@@ -633,9 +633,7 @@ impl PersistConn {
         let direct = writes_now(&mut wr);
         if direct {
             if let Some(t) = out.trace {
-                let closes = CloseOnUnwind(self);
-                t.wrote_headers();
-                std::mem::forget(closes);
+                self.hook(|| t.wrote_headers());
             }
             wr.headers_told = true;
         }
@@ -677,9 +675,7 @@ impl PersistConn {
         if wrote_it {
             // What the writer would have said and done (see `writer::serve`).
             if let Some(t) = out.trace {
-                let closes = CloseOnUnwind(self);
-                t.wrote_request(None);
-                std::mem::forget(closes);
+                self.hook(|| t.wrote_request(None));
             }
             let now = Instant::now();
             header_deadline = self.inner.cfg.response_header_timeout.map(|t| now + t);
@@ -781,6 +777,16 @@ impl PersistConn {
                 class: Failure::Other,
             });
         }
+    }
+
+    /// Runs a trace hook on the caller's thread in the middle of a request:
+    /// if it unwinds, the panic goes on to the caller (API.md, "Safety
+    /// rules") and the connection, its response unread, closes instead of
+    /// staying in use for good.
+    fn hook(&self, f: impl FnOnce()) {
+        let closes = CloseOnUnwind(self);
+        f();
+        std::mem::forget(closes);
     }
 
     /// Writes a request that [`writes_now`] took on the caller's thread, in
@@ -1007,16 +1013,20 @@ fn request_target(url: &Url, absolute: bool) -> Cow<'_, str> {
     Cow::Borrowed(&url[url::Position::BeforePath..url::Position::AfterQuery])
 }
 
+/// In-memory bodies up to this size go out in the same write as the head.
+const COALESCE_LIMIT: usize = 64 * 1024;
+
 /// Whether the caller may write `wr` itself ([`PersistConn::write_now`]):
-/// nothing to stream (no body, or one in memory of up to 64 KiB, which
-/// joins the head here) and no `100 Continue` to wait for.
+/// nothing to stream (no body, or one in memory of up to
+/// [`COALESCE_LIMIT`], which joins the head here, for whoever writes it)
+/// and no `100 Continue` to wait for.
 fn writes_now(wr: &mut WriteRequest) -> bool {
     if wr.continue_rx.is_some() {
         return false;
     }
     match &wr.body {
         BodyKind::Empty => true,
-        BodyKind::Bytes(b) if b.len() <= writer::COALESCE_LIMIT => {
+        BodyKind::Bytes(b) if b.len() <= COALESCE_LIMIT => {
             wr.head.extend_from_slice(b);
             wr.body = BodyKind::Empty;
             true
@@ -1052,16 +1062,12 @@ pub(crate) const THREAD_YIELDS: usize = 4;
 /// scheduler spins before it parks for the same reason.
 pub(crate) const CALLER_YIELDS: usize = 64;
 
-/// A `recv` for the waits on the request path (the caller's reply, the
-/// writer's next request). The answer usually comes within microseconds,
-/// from a thread that needs this CPU to produce it: yield to it `yields`
-/// times before blocking, instead of crossbeam's backoff, which first
-/// spins.
-pub(crate) fn recv_soon<T>(
-    rx: &Receiver<T>,
-    yields: usize,
-) -> Result<T, crossbeam_channel::RecvError> {
-    try_soon(rx, yields).unwrap_or_else(|| rx.recv())
+/// A connection thread's `recv` for its next job (the writer's next
+/// request). It usually comes within microseconds, from a thread that
+/// needs this CPU to produce it: yield to it [`THREAD_YIELDS`] times before
+/// blocking, instead of crossbeam's backoff, which first spins.
+pub(crate) fn recv_soon<T>(rx: &Receiver<T>) -> Result<T, crossbeam_channel::RecvError> {
+    try_soon(rx, THREAD_YIELDS).unwrap_or_else(|| rx.recv())
 }
 
 /// The yielding part of [`recv_soon`]: `None` if nothing came, for waits
@@ -1109,11 +1115,8 @@ impl Drop for CloseOnExit {
     }
 }
 
-/// A connection in the middle of a request, while a trace hook runs on the
-/// caller's thread: if the hook unwinds, the panic goes on to the caller
-/// (API.md, "Safety rules") and the connection, its request out and its
-/// response unread, closes instead of staying in use for good. Forgotten
-/// once the hook returns.
+/// See [`PersistConn::hook`]: closes the connection if dropped, which only
+/// an unwind does (the hook forgets it when it returns).
 struct CloseOnUnwind<'a>(&'a PersistConn);
 
 impl Drop for CloseOnUnwind<'_> {

@@ -28,9 +28,6 @@ use crate::{
     stream::{self, WriteHalf},
 };
 
-/// In-memory bodies up to this size go out in the same write as the head.
-pub(super) const COALESCE_LIMIT: usize = 64 * 1024;
-
 /// Copy buffer for streamed bodies: one chunk per fill.
 const COPY_BUF: usize = 32 * 1024;
 
@@ -43,8 +40,7 @@ struct Writer {
     /// The writer's verdict on each request, for whoever decides reuse.
     wrote: Sender<bool>,
     reply: Sender<Reply>,
-    /// The head and small body coalesced, or the streamed body's copy
-    /// buffer.
+    /// A streamed body's copy buffer, [`COPY_BUF`] long once used.
     scratch: Vec<u8>,
 }
 
@@ -109,7 +105,7 @@ impl Writer {
         let soon = next == Next::Soon;
         loop {
             let wr = match poked {
-                None if soon => super::recv_soon(&self.writech, super::THREAD_YIELDS),
+                None if soon => super::recv_soon(&self.writech),
                 None => super::recv_now(&self.writech),
                 Some(poked) => match soon
                     .then(|| super::try_soon(&self.writech, super::THREAD_YIELDS))
@@ -171,9 +167,6 @@ impl Writer {
             let answer = Answer::Written(result);
             let _ = self.reply.try_send(Reply { seq, answer });
         }
-        if self.scratch.capacity() > COALESCE_LIMIT * 2 {
-            self.scratch = Vec::new();
-        }
         next
     }
 }
@@ -228,20 +221,9 @@ fn write_request(
         ..
     } = wr;
 
-    // The head, with a small in-memory body in the same write when no
-    // `100 Continue` gate stands between them.
-    let mut body = Some(body);
-    let res = match (&body, &continue_rx) {
-        (Some(BodyKind::Bytes(b)), None) if b.len() <= COALESCE_LIMIT => {
-            scratch.clear();
-            scratch.extend_from_slice(&head);
-            scratch.extend_from_slice(b);
-            body = None;
-            out.write_all(scratch)
-        }
-        _ => out.write_all(&head),
-    };
-    if let Err(e) = res.and_then(|()| out.flush()) {
+    // A small in-memory body with no `100 Continue` gate before it came
+    // inside `head` already (`writes_now`, on the caller's thread).
+    if let Err(e) = out.write_all(&head).and_then(|()| out.flush()) {
         return (Err(socket_failure(e, "request head")), false);
     }
     if let Some(t) = trace.as_ref().filter(|_| !headers_told) {
@@ -264,9 +246,6 @@ fn write_request(
         }
     }
 
-    let Some(body) = body else {
-        return (Ok(()), true);
-    };
     let res = match body {
         BodyKind::Empty => Ok(()),
         BodyKind::Bytes(b) => out

@@ -81,7 +81,7 @@ pub(super) fn run(conn: H2Conn, mut w: WriteHalf, jobs: Receiver<Job>, start: St
         // The next job often comes within microseconds (a stream's next
         // request, a window update): yield first, as HTTP/1's writer does.
         let job = match &poked {
-            None => crate::conn::recv_soon(&jobs, crate::conn::THREAD_YIELDS).ok(),
+            None => crate::conn::recv_soon(&jobs).ok(),
             Some(poked) => match crate::conn::try_soon(&jobs, crate::conn::THREAD_YIELDS) {
                 Some(job) => job.ok(),
                 None => select! {
